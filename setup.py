@@ -1,0 +1,80 @@
+"""ament_python set-up for robotag_ros; also installs with plain `pip install -e .`."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'robotag_ros'
+
+# The bundled training code lives in training/ (the design card's top level) and installs as
+# robotag_ros.training, never as a top-level module called `training`.
+core_packages = find_packages(include=['robotag_ros', 'robotag_ros.*'])
+training_packages = ['robotag_ros.training'] + [
+    'robotag_ros.training.' + p for p in find_packages(where='training')]
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=core_packages + training_packages,
+    package_dir={'robotag_ros.training': 'training'},
+    include_package_data=True,
+    package_data={'robotag_ros': ['py.typed']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/config/robots', glob('config/robots/*.yaml')),
+        ('share/' + package_name + '/config/synth', glob('config/synth/*.yaml')),
+        ('share/' + package_name + '/config/model', glob('config/model/*.yaml')),
+        ('share/' + package_name + '/config/train', glob('config/train/*.yaml')),
+        ('share/' + package_name + '/models', glob('models/*')),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'setuptools',
+        'numpy>=1.26',
+        'pyyaml>=6',
+        'torch>=2.3',
+        'pytorch-kinematics==0.10.0',
+        'yourdfpy>=0.0.56',
+        'trimesh>=4',
+        'networkx>=3',
+        'matplotlib>=3.8',
+        'pydot>=2',
+        'pybullet>=3.2.6',   # ships pybullet_data: the Panda and iiwa URDFs with meshes
+        'scipy>=1.11',
+        'opencv-python-headless>=4.9',
+        'mujoco>=3.2',
+        'tqdm>=4.66',
+        'tensorboard>=2.16',
+        'rosbags>=0.10',
+        'rosbags-image>=0.10',
+        'onnx>=1.16',
+        'onnxscript>=0.5',
+        'onnxruntime>=1.18',
+        'safetensors>=0.4',
+        'transformers>=4.45',
+    ],
+    extras_require={
+        'test': ['pytest>=8', 'pytest-timeout>=2.3'],
+    },
+    zip_safe=True,
+    maintainer='robotag_ros developers',
+    maintainer_email='robotag-ros@example.org',
+    description='Real-time robot joint-angle and camera-pose estimation (RoboTAG) as a ROS 2 package.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'robotag-robot = robotag_ros.robot.cli:main',
+            'robotag-graph = robotag_ros.tag.cli:main',
+            'robotag-synth = robotag_ros.data.synth_cli:main',
+            'robotag-contact-sheet = robotag_ros.data.contact_sheet:main',
+            'robotag-train = robotag_ros.training.cli:train_main',
+            'robotag-eval = robotag_ros.training.cli:eval_main',
+            'robotag-export = robotag_ros.export.cli:main',
+            'robotag-calibrate = robotag_ros.calibration.cli:main',
+            'robotag-finetune = robotag_ros.training.cli:finetune_main',
+            'estimator = robotag_ros.ros.estimator_node:main',
+        ],
+    },
+)
