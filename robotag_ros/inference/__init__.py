@@ -1,0 +1,1 @@
+"""Inference: model artifacts, preprocessing, backends, decoding and the Estimate."""

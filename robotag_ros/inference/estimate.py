@@ -1,0 +1,40 @@
+"""The typed per-frame result: the one currency between the core, the ROS layer and the tools."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Estimate:
+    """What the estimator says about one image.
+
+    Frames follow ``T_target_source``: ``T_cam_base`` maps base-frame points (metres) into the
+    camera's optical frame (x right, y down, z forward). Angles are radians.
+    """
+
+    joint_names: list[str]
+    joint_angles_rad: np.ndarray          # (n,)
+    T_cam_base: np.ndarray                # (4, 4) float64, metres
+    keypoint_names: list[str]
+    keypoints_2d_px: np.ndarray           # (K, 2) pixels in the input image
+    keypoints_3d_m: np.ndarray            # (K, 3) camera frame, metres
+    consistency: float                    # 0..1, 1 = the 2D and 3D branches agree perfectly
+    consistency_terms: dict[str, float] = field(default_factory=dict)
+    points_3d_m: np.ndarray | None = None  # (N, 3) the 3D branch's robot cloud, camera frame
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def T_base_cam(self) -> np.ndarray:
+        """The camera pose in the robot base frame (inverse of ``T_cam_base``)."""
+        R, t = self.T_cam_base[:3, :3], self.T_cam_base[:3, 3]
+        T = np.eye(4)
+        T[:3, :3] = R.T
+        T[:3, 3] = -R.T @ t
+        return T
+
+    def is_finite(self) -> bool:
+        """False when any number the node would publish is NaN or infinite."""
+        return bool(np.isfinite(self.joint_angles_rad).all() and np.isfinite(self.T_cam_base).all()
+                    and np.isfinite(self.keypoints_2d_px).all() and np.isfinite(self.consistency))
