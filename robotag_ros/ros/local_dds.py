@@ -1,0 +1,27 @@
+"""Environment for child rclpy processes that keeps DDS traffic on this machine.
+
+Fast DDS with only its shared-memory transport never sends a packet off the host (unlike
+ROS_LOCALHOST_ONLY / ROS_AUTOMATIC_DISCOVERY_RANGE, which delivered nothing with the pip wheels).
+ROS-free so tests, benchmarks and the demo can call it before importing rclpy.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def local_ros_env(domain_id: int, pythonpath: str | None = None,
+                  base: dict[str, str] | None = None) -> dict[str, str]:
+    """Copy of ``base`` (default os.environ) with SHM-only Fast DDS and ``domain_id``."""
+    if not 0 <= domain_id <= 101:
+        raise ValueError(f'ROS_DOMAIN_ID must be in 0..101, got {domain_id}')
+    env = dict(os.environ if base is None else base)
+    env['FASTDDS_BUILTIN_TRANSPORTS'] = 'SHM'
+    env['ROS_DOMAIN_ID'] = str(domain_id)
+    env['RMW_IMPLEMENTATION'] = 'rmw_fastrtps_cpp'
+    # ament_index_python looks up packages here (the pip wheels install into the venv prefix).
+    env.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+    env['PYTHONUNBUFFERED'] = '1'
+    if pythonpath:
+        env['PYTHONPATH'] = os.pathsep.join(p for p in (pythonpath, env.get('PYTHONPATH')) if p)
+    return env
