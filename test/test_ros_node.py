@@ -44,6 +44,8 @@ SCENARIO = [
     ('camera_info for another image size', {'camera_info': {'K': K, 'width': 640,
                                                             'height': 480}},
      'camera_info_mismatch'),
+    ('good 640x480 frame (over the default shared-memory segment)',
+     {'camera_info': {'K': K, 'width': 640, 'height': 480}, 'width': 640, 'height': 480}, 'ok'),
     ('good again', {'camera_info': GOOD_INFO}, 'ok'),
     ('NaN from the model', {'top_left_rgb': list(fake.NAN_PIXEL_RGB)}, 'non_finite_estimate'),
     ('exception in inference', {'top_left_rgb': list(fake.RAISE_PIXEL_RGB)}, 'inference_error'),
@@ -167,7 +169,9 @@ def test_subscribed_extras_are_published_for_good_frames(run):
     for topic in ('debug_image', 'keypoints', 'points'):
         stamps = {m['stamp'] for m in listened[topic]}
         assert stamps and stamps <= good, topic
-    assert all((m['width'], m['height'], m['encoding']) == (64, 48, 'rgb8')
+    sizes = {frame['stamp']: (fields.get('width', 64), fields.get('height', 48))
+             for frame, (_, fields, _) in zip(run['driven'], SCENARIO)}
+    assert all((m['width'], m['height']) == sizes[m['stamp']] and m['encoding'] == 'rgb8'
                for m in listened['debug_image'])
     assert all(m['num_points'] == len(fake.PANDA_KEYPOINT_NAMES) for m in listened['keypoints'])
     assert all(m['frame_id'] == CAMERA_FRAME for m in listened['keypoints'])
