@@ -124,38 +124,55 @@ def listen(result_path: str, stop_file: str, ready_file: str) -> int:
                                                'keypoints', 'points', 'diagnostics')}
     try:
         from tf2_msgs.msg import TFMessage
-        node.create_subscription(
-            TFMessage, '/tf', lambda m: record['tf'].extend(
-                {'stamp': stamp_key(t.header.stamp), 'parent': t.header.frame_id,
-                 'child': t.child_frame_id,
-                 'translation': [t.transform.translation.x, t.transform.translation.y,
-                                 t.transform.translation.z],
-                 'rotation_xyzw': [t.transform.rotation.x, t.transform.rotation.y,
-                                   t.transform.rotation.z, t.transform.rotation.w]}
-                for t in m.transforms),
-            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-        node.create_subscription(JointState, '/joint_states', lambda m: record['joint_states'].append(
-            {'stamp': stamp_key(m.header.stamp), 'name': list(m.name),
-             'position': list(m.position)}), 50)
-        node.create_subscription(PoseStamped, f'{NODE}/camera_pose', lambda m: record[
-            'camera_pose'].append(
-            {'stamp': stamp_key(m.header.stamp), 'frame_id': m.header.frame_id,
-             'position': [m.pose.position.x, m.pose.position.y, m.pose.position.z]}), 50)
-        node.create_subscription(Image, f'{NODE}/debug_image', lambda m: record[
-            'debug_image'].append({'stamp': stamp_key(m.header.stamp), 'width': m.width,
-                                   'height': m.height, 'encoding': m.encoding}), 10)
-        node.create_subscription(MarkerArray, f'{NODE}/keypoints', lambda m: record[
-            'keypoints'].append({'stamp': stamp_key(m.markers[0].header.stamp),
-                                 'frame_id': m.markers[0].header.frame_id,
-                                 'num_points': len(m.markers[0].points),
-                                 'sphere_list': m.markers[0].type == Marker.SPHERE_LIST}), 10)
-        node.create_subscription(PointCloud2, f'{NODE}/points', lambda m: record[
-            'points'].append({'stamp': stamp_key(m.header.stamp),
-                              'num_points': int(point_cloud_to_numpy(m).shape[0])}), 10)
-        node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: record[
-            'diagnostics'].append({'stamp': stamp_key(m.header.stamp),
-                                   'values': {kv.key: kv.value for kv in m.status[0].values}}),
-            50)
+
+        def tf(m):
+            return [{'stamp': stamp_key(t.header.stamp), 'parent': t.header.frame_id,
+                     'child': t.child_frame_id,
+                     'translation': [t.transform.translation.x, t.transform.translation.y,
+                                     t.transform.translation.z],
+                     'rotation_xyzw': [t.transform.rotation.x, t.transform.rotation.y,
+                                       t.transform.rotation.z, t.transform.rotation.w]}
+                    for t in m.transforms]
+
+        def joint_states(m):
+            return [{'stamp': stamp_key(m.header.stamp), 'name': list(m.name),
+                     'position': list(m.position)}]
+
+        def camera_pose(m):
+            p = m.pose.position
+            return [{'stamp': stamp_key(m.header.stamp), 'frame_id': m.header.frame_id,
+                     'position': [p.x, p.y, p.z]}]
+
+        def debug_image(m):
+            return [{'stamp': stamp_key(m.header.stamp), 'width': m.width, 'height': m.height,
+                     'encoding': m.encoding}]
+
+        def keypoints(m):
+            spheres = m.markers[0]
+            return [{'stamp': stamp_key(spheres.header.stamp),
+                     'frame_id': spheres.header.frame_id, 'num_points': len(spheres.points),
+                     'sphere_list': spheres.type == Marker.SPHERE_LIST}]
+
+        def points(m):
+            return [{'stamp': stamp_key(m.header.stamp),
+                     'num_points': int(point_cloud_to_numpy(m).shape[0])}]
+
+        def diagnostics(m):
+            return [{'stamp': stamp_key(m.header.stamp),
+                     'values': {kv.key: kv.value for kv in m.status[0].values}}]
+
+        tf_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        topics = {'tf': (TFMessage, '/tf', tf_qos, tf),
+                  'joint_states': (JointState, '/joint_states', 50, joint_states),
+                  'camera_pose': (PoseStamped, f'{NODE}/camera_pose', 50, camera_pose),
+                  'debug_image': (Image, f'{NODE}/debug_image', 10, debug_image),
+                  'keypoints': (MarkerArray, f'{NODE}/keypoints', 10, keypoints),
+                  'points': (PointCloud2, f'{NODE}/points', 10, points),
+                  'diagnostics': (DiagnosticArray, '/diagnostics', 50, diagnostics)}
+        for key, (msg_type, topic, qos, convert) in topics.items():
+            node.create_subscription(
+                msg_type, topic, lambda m, key=key, convert=convert: record[key].extend(
+                    convert(m)), qos)
         ready = False
         while not os.path.exists(stop_file):
             rclpy.spin_once(node, timeout_sec=0.05)

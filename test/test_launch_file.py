@@ -86,7 +86,8 @@ def test_launch_overrides_are_declared_parameters(node_call):
 def test_remapped_topics_are_the_nodes_subscriptions(node_call):
     remapped = {ast.literal_eval(pair.elts[0]) for pair in _keyword(node_call, 'remappings').elts}
     node_tree = ast.parse(NODE_SOURCE.read_text())
-    subscribed = {ast.literal_eval(call.args[1]) for call in _calls(node_tree, 'create_subscription')}
+    subscribed = {ast.literal_eval(call.args[1])
+                  for call in _calls(node_tree, 'create_subscription')}
     assert remapped == subscribed == {'image', 'camera_info'}
 
 

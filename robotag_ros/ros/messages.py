@@ -104,8 +104,8 @@ def diagnostic_array(stamp, name: str, hardware_id: str, level, message: str,
     def text(value):
         return f'{value:.6g}' if isinstance(value, float) else str(value)
 
-    status = DiagnosticStatus(level=level if isinstance(level, bytes) else bytes([level]), name=name, hardware_id=hardware_id,
-                              message=message,
+    level = level if isinstance(level, bytes) else bytes([level])   # the msg field is a byte
+    status = DiagnosticStatus(level=level, name=name, hardware_id=hardware_id, message=message,
                               values=[KeyValue(key=k, value=text(v)) for k, v in values.items()])
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
