@@ -91,7 +91,7 @@ def drive(scenario_path: str, result_path: str) -> int:
             header.stamp.sec, header.stamp.nanosec = 1000 + frame['index'], 250
             key = stamp_key(header.stamp)
             answer, sent_s = None, None
-            for _attempt in range(scenario.get('attempts', 3)):
+            for attempt in range(1, scenario.get('attempts', 3) + 1):
                 if frame.get('camera_info') is not None:
                     info = frame['camera_info']
                     info_pub.publish(K_to_camera_info(np.array(info['K']), info['width'],
@@ -108,6 +108,7 @@ def drive(scenario_path: str, result_path: str) -> int:
                     answer = answers[key]
                     break
             results.append({'index': frame['index'], 'stamp': key, 'answer': answer,
+                            'attempts': attempt,
                             'round_trip_ms': None if answer is None
                             else (answer['received_s'] - sent_s) * 1000.0})
         _write_json(result_path, {'frames': results})
