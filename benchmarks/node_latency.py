@@ -63,6 +63,9 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--fake-delay-ms', type=float, default=0.0,
                         help='simulated inference time of the fake estimator')
+    parser.add_argument('--rate-hz', type=float, default=0.0,
+                        help='publish open loop at this rate (0 = each frame after the '
+                             'previous answer); slower inference then skips frames')
     parser.add_argument('--debug-image', action='store_true',
                         help='also subscribe to ~/debug_image (the overlay is then drawn)')
     parser.add_argument('--domain-id', type=int, default=90 + os.getpid() % 10)
@@ -130,23 +133,34 @@ def run(args) -> dict:
                       [0, 0, 1]], dtype=np.float64)
         header = Header(frame_id='camera_optical_frame')
         info = K_to_camera_info(K, args.width, args.height, header)
-        rows, unanswered = [], 0
+        rows, unanswered, sent_at = [], 0, {}
+        period_s = 1.0 / args.rate_hz if args.rate_hz > 0 else 0.0
+        next_send = time.perf_counter()
         for index in range(args.warmup + args.frames):
             header.stamp.sec = index + 1
             info.header = header
             info_pub.publish(info)
             image = rgb_to_image(rgb, header)
-            sent = time.perf_counter()
+            if period_s:   # open loop: a camera does not wait for the node
+                while time.perf_counter() < next_send:
+                    rclpy.spin_once(driver, timeout_sec=max(0.0, next_send - time.perf_counter()))
+                next_send += period_s
+            sent_at[header.stamp.sec] = time.perf_counter()
             image_pub.publish(image)
+            if period_s:
+                continue
             end = time.monotonic() + 10
             while header.stamp.sec not in answers and time.monotonic() < end:
                 rclpy.spin_once(driver, timeout_sec=0.01)
             unanswered = 0 if header.stamp.sec in answers else unanswered + 1
             if unanswered >= 3:
                 raise RuntimeError('three frames in a row got no answer from the node')
-            if header.stamp.sec in answers and index >= args.warmup:
-                received, level, values = answers[header.stamp.sec]
-                rows.append(dict(values, round_trip_ms=(received - sent) * 1000.0,
+        end = time.monotonic() + 2.0   # the last answers
+        while time.monotonic() < end and (args.warmup + args.frames) not in answers:
+            rclpy.spin_once(driver, timeout_sec=0.01)
+        for sec, (received, level, values) in sorted(answers.items()):
+            if sec > args.warmup and sec in sent_at:
+                rows.append(dict(values, round_trip_ms=(received - sent_at[sec]) * 1000.0,
                                  level=int.from_bytes(level, 'little')))
     finally:
         driver.destroy_node()
@@ -162,7 +176,10 @@ def run(args) -> dict:
         'image_width_px': args.width, 'image_height_px': args.height,
         'fake_delay_ms': args.fake_delay_ms if args.factory == FAKE else None,
         'debug_image_subscribed': bool(args.debug_image),
+        'publish_rate_hz': args.rate_hz,
         'frames_sent': args.frames, 'frames_published': len(published),
+        'frames_skipped_by_node': max([int(r.get('frames_skipped_newer_arrived', 0))
+                                       for r in rows] + [0]),
     }
     result.update(percentiles([float(r['latency_receive_to_publish_ms']) for r in published],
                               'receive_to_publish'))
@@ -187,6 +204,10 @@ def main(argv=None) -> int:
     tmp.write_text(json.dumps(result, indent=2) + '\n')
     os.replace(tmp, args.output)
     print(f'wrote {args.output}')
+    if args.rate_hz > 0:
+        print(f"  open loop at {args.rate_hz:g} Hz: {result['frames_skipped_by_node']} frames "
+              'skipped by the node (newest-frame-only)')
+        return 0 if result['frames_published'] > 0 else 1
     return 0 if result['frames_published'] == result['frames_sent'] else 1
 
 
