@@ -35,6 +35,7 @@ FAKE = 'robotag_ros.ros.fake_estimator:make_fake_estimator'
 
 
 def machine_name() -> str:
+    """Host, CPU model, core count and GPU (if nvidia-smi answers)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:
@@ -51,6 +52,7 @@ def machine_name() -> str:
 
 
 def parse_args(argv=None):
+    """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=60, help='measured frames')
     parser.add_argument('--warmup', type=int, default=5, help='unmeasured first frames')
@@ -75,6 +77,7 @@ def parse_args(argv=None):
 
 
 def percentiles(values, prefix: str) -> dict[str, float]:
+    """p50, p95 and max of milliseconds, as flat keys."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return {f'{prefix}_p50_ms': float('nan'), f'{prefix}_p95_ms': float('nan')}
@@ -84,6 +87,7 @@ def percentiles(values, prefix: str) -> dict[str, float]:
 
 
 def run(args) -> dict:
+    """Start the node, drive it, return the flat result dict."""
     env = local_ros_env(args.domain_id, pythonpath=str(REPO))
     env['ROBOTAG_FAKE_DELAY_MS'] = str(args.fake_delay_ms)
     os.environ.update({k: env[k] for k in ('FASTDDS_BUILTIN_TRANSPORTS', 'ROS_DOMAIN_ID',
@@ -189,6 +193,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
+    """Run, print the table, write the JSON atomically."""
     args = parse_args(argv)
     result = run(args)
     print(f"node latency on {result['machine']}")

@@ -32,6 +32,7 @@ NODE = '/estimator'
 
 
 def stamp_key(stamp) -> str:
+    """Stamp as 'sec.nanosec' text, the key that matches outputs to frames."""
     return f'{stamp.sec}.{stamp.nanosec:09d}'
 
 
@@ -57,6 +58,7 @@ def make_image(frame: dict, header: Header) -> Image:
 
 
 def drive(scenario_path: str, result_path: str) -> int:
+    """Publish the scenario's frames one by one; write each frame's diagnostics answer."""
     with open(scenario_path) as f:
         scenario = json.load(f)
     rclpy.init()
@@ -119,6 +121,7 @@ def drive(scenario_path: str, result_path: str) -> int:
 
 
 def listen(result_path: str, stop_file: str, ready_file: str) -> int:
+    """Record the node's outputs until stop_file exists; write them as JSON."""
     rclpy.init()
     node = rclpy.create_node('robotag_test_listener')
     record: dict[str, list] = {k: [] for k in ('joint_states', 'tf', 'camera_pose', 'debug_image',
