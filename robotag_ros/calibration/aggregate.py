@@ -81,7 +81,7 @@ def rotation_medoid(rotations: Rotation) -> Rotation:
 
 
 def _robust_keep(distance: np.ndarray, k: float, floor: float) -> np.ndarray:
-    """Keep distances at most ``median + k * sigma`` with sigma from the MAD (never below floor)."""
+    """Keep distances <= ``median + k * sigma``, sigma from the MAD (never below ``floor``)."""
     median = np.median(distance)
     sigma = MAD_TO_SIGMA * np.median(np.abs(distance - median))
     return distance <= median + k * max(sigma, floor)

@@ -6,10 +6,10 @@ tracking_base_frame, tracking_marker_frame, freehand_robot_movement, move_group_
 move_group) and ``transform`` (geometry_msgs/Transform: translation x, y, z in metres; rotation
 x, y, z, w). Its publisher sends ``transform`` on /tf_static with
 
-- eye_on_base: parent ``robot_base_frame``, child ``tracking_base_frame`` (the camera), so the stored
-  transform is ``T_base_cam`` = inverse of our ``T_cam_base``;
-- eye_in_hand: parent ``robot_effector_frame``, child ``tracking_base_frame``, so the stored transform
-  is ``T_ee_cam`` = inverse of our ``T_cam_ee``.
+- eye_on_base: parent ``robot_base_frame``, child ``tracking_base_frame`` (the camera), so the
+  stored transform is ``T_base_cam`` = inverse of our ``T_cam_base``;
+- eye_in_hand: parent ``robot_effector_frame``, child ``tracking_base_frame``, so the stored
+  transform is ``T_ee_cam`` = inverse of our ``T_cam_ee``.
 
 A TF transform parent->child is the child's pose in the parent frame (maps child points into the
 parent). Our tracking_base_frame is the camera's optical frame (x right, y down, z forward); a user

@@ -23,12 +23,12 @@ ForwardKinematics = Callable[[np.ndarray], np.ndarray]
 
 def calibrate_eye_on_base(T_cam_base: np.ndarray, consistency: np.ndarray | None = None,
                           **aggregate_options) -> AggregateResult:
-    """Aggregate per-frame ``T_cam_base`` (N, 4, 4) of a static camera; result ``.T`` is T_cam_base."""
+    """Aggregate per-frame ``T_cam_base`` (N, 4, 4) of a static camera; ``.T`` is T_cam_base."""
     return aggregate_transforms(T_cam_base, consistency, **aggregate_options)
 
 
 def hand_camera_transforms(T_cam_base: np.ndarray, T_base_ee: np.ndarray) -> np.ndarray:
-    """Per-frame ``T_cam_ee = T_cam_base @ T_base_ee`` (N, 4, 4): the camera relative to the hand."""
+    """Per-frame ``T_cam_ee = T_cam_base @ T_base_ee`` (N, 4, 4): the hand seen from the camera."""
     T_cam_base = np.asarray(T_cam_base, dtype=np.float64)
     T_base_ee = np.asarray(T_base_ee, dtype=np.float64)
     if T_cam_base.shape != T_base_ee.shape:
@@ -43,7 +43,8 @@ def calibrate_eye_in_hand(T_cam_base: np.ndarray, joint_angles_rad: np.ndarray,
     """Aggregate the hand-camera transform; result ``.T`` is ``T_cam_ee`` (constant per frame).
 
     joint_angles_rad: (N, n) measured joint states (from ``/joint_states``, not the estimate);
-    forward_kinematics: joint angles -> ``T_base_ee`` (N, 4, 4), e.g. :func:`robot_forward_kinematics`.
+    forward_kinematics: joint angles -> ``T_base_ee`` (N, 4, 4),
+    e.g. :func:`robot_forward_kinematics`.
     """
     joint_angles_rad = np.asarray(joint_angles_rad, dtype=np.float64)
     T_base_ee = np.asarray(forward_kinematics(joint_angles_rad), dtype=np.float64)

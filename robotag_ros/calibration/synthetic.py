@@ -1,4 +1,4 @@
-"""Simulated per-frame transform estimates with a known truth, for calibration tests and benchmarks.
+"""Simulated per-frame transform estimates around a known truth, for calibration tests/benchmarks.
 
 The noise model: inliers get Gaussian translation noise (metres, per axis) and a rotation by a
 Gaussian rotation vector (radians, per component); a fraction of frames are gross outliers with a
@@ -45,7 +45,7 @@ def random_transform(rng: np.random.Generator, translation_scale_m: float = 1.0)
 
 def simulate_estimates(T_true: np.ndarray, num_frames: int, noise: NoiseModel,
                        rng: np.random.Generator) -> SimulatedEstimates:
-    """``num_frames`` noisy copies of ``T_true`` (4, 4) under ``noise`` (see the module docstring)."""
+    """``num_frames`` noisy copies of ``T_true`` (4, 4) under ``noise`` (see the module doc)."""
     T_true = np.asarray(T_true, dtype=np.float64)
     rotation_noise = Rotation.from_rotvec(
         rng.normal(0.0, np.radians(noise.rotation_sigma_deg), (num_frames, 3)))

@@ -1,14 +1,15 @@
 """The field's pose-estimation metrics as pure numpy functions (definitions: shared/metrics.md).
 
 ADD AUC, ADD shares under fixed thresholds, joint angle errors, camera pose errors and 2D PCK AUC,
-computed exactly as Holistic Robot Pose / RoboPose / RoboPEPP compute them so our numbers sit next to
-the paper's Tables 1-2. Lengths are metres in, angles radians in; results carry their unit in the name.
+computed exactly as Holistic Robot Pose / RoboPose / RoboPEPP compute them, so our numbers sit next
+to the paper's Tables 1-2. Lengths are metres in, angles radians in; results carry their unit in
+the name.
 """
 from __future__ import annotations
 
 import numpy as np
 
-# The field's curve grids: thresholds start at 0 and stop one step short of the maximum (np.arange).
+# The field's curve grids: thresholds from 0, one step short of the maximum (np.arange).
 ADD_AUC_MAX_M = 0.1
 ADD_AUC_STEP_M = 1e-5
 PCK_AUC_MAX_PX = 20.0
@@ -45,7 +46,7 @@ def _curve_auc(errors: np.ndarray, max_value: float, step: float) -> float:
 
 
 def add_auc_percent(add_m: np.ndarray) -> float:
-    """ADD AUC in percent: thresholds 0..0.1 m (step 1e-5 m), non-strict, denominator = all images."""
+    """ADD AUC, percent: thresholds 0..0.1 m (step 1e-5 m), non-strict, over all images."""
     return 100.0 * _curve_auc(add_m, ADD_AUC_MAX_M, ADD_AUC_STEP_M)
 
 

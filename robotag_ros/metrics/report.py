@@ -1,7 +1,7 @@
-"""Turn per-frame predictions and labels into the flat metrics dict of ``robotag-eval``, and print it.
+"""Turn per-frame predictions and labels into the flat metrics dict of ``robotag-eval``; print it.
 
-The dict's keys carry their unit (``add_auc`` is percent, errors end in ``_deg`` / ``_mm``); the same
-dict is written as JSON by the evaluation tools.
+The dict's keys carry their unit (``add_auc`` is percent, errors end in ``_deg`` / ``_mm``); the
+same dict is written as JSON by the evaluation tools.
 """
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
     nan = float('nan')
     result: dict = {'num_frames': len(predictions)}
 
-    q_pred, q_gt = _stack(predictions, 'joint_angles_rad'), _stack(ground_truths, 'joint_angles_rad')
+    q_pred = _stack(predictions, 'joint_angles_rad')
+    q_gt = _stack(ground_truths, 'joint_angles_rad')
     T_pred, T_gt = _stack(predictions, 'T_cam_base'), _stack(ground_truths, 'T_cam_base')
 
     kp3d_gt = _stack(ground_truths, 'keypoints_3d_m')
@@ -96,8 +97,8 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
         result['camera_translation_error_mm'] = nan
         result['camera_rotation_error_deg'] = nan
 
-    kp2d_pred, kp2d_gt = _stack(predictions, 'keypoints_2d_px'), _stack(ground_truths,
-                                                                         'keypoints_2d_px')
+    kp2d_pred = _stack(predictions, 'keypoints_2d_px')
+    kp2d_gt = _stack(ground_truths, 'keypoints_2d_px')
     sizes = _stack(ground_truths, 'image_size_hw')
     if kp2d_pred is not None and kp2d_gt is not None and sizes is not None:
         errors_px = pose_metrics.keypoint_2d_error_px(kp2d_pred, kp2d_gt, sizes)
