@@ -123,12 +123,10 @@ def calibration_from_dict(data: dict, source: str = '<dict>') -> HandEyeCalibrat
         freehand_robot_movement=bool(parameters.get('freehand_robot_movement', True)))
 
 
-def write_calib(path: str | os.PathLike, calibration: HandEyeCalibration) -> Path:
-    """Write the ``.calib`` YAML atomically (temporary file in the same folder, then rename)."""
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(calibration_to_dict(calibration), default_flow_style=False,
-                          sort_keys=False)
     fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, 'w') as handle:
@@ -140,6 +138,12 @@ def write_calib(path: str | os.PathLike, calibration: HandEyeCalibration) -> Pat
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_calib(path: str | os.PathLike, calibration: HandEyeCalibration) -> Path:
+    """Write the ``.calib`` YAML atomically."""
+    return atomic_write_text(path, yaml.safe_dump(calibration_to_dict(calibration),
+                                                  default_flow_style=False, sort_keys=False))
 
 
 def read_calib(path: str | os.PathLike) -> HandEyeCalibration:
@@ -157,4 +161,5 @@ def read_calib(path: str | os.PathLike) -> HandEyeCalibration:
 
 
 __all__ = ['DEFAULT_CALIBRATIONS_DIRECTORY', 'EYE_IN_HAND', 'EYE_ON_BASE', 'HandEyeCalibration',
-           'calibration_from_dict', 'calibration_to_dict', 'read_calib', 'write_calib']
+           'atomic_write_text', 'calibration_from_dict', 'calibration_to_dict', 'read_calib',
+           'write_calib']

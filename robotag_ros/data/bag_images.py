@@ -71,7 +71,8 @@ def _stamp_ns(message, log_time_ns: int) -> int:
     return stamp_ns if stamp_ns > 0 else int(log_time_ns)
 
 
-def _open_reader(bag_path: Path):
+def open_bag(bag_path: Path):
+    """Open a rosbag2 (Jazzy typestore as default); errors name the bag and what is wrong."""
     from rosbags.highlevel import AnyReader, AnyReaderError
     from rosbags.typesys import Stores, get_typestore
 
@@ -88,7 +89,7 @@ def _open_reader(bag_path: Path):
     return reader
 
 
-def _messages(reader, connections, bag_path: Path):
+def bag_messages(reader, connections, bag_path: Path):
     """The reader's messages; a bag that breaks part-way (truncated file) raises BagReadError."""
     messages = reader.messages(connections=connections)
     count = 0
@@ -110,7 +111,7 @@ def _describe_topics(reader) -> str:
 
 def bag_topics(bag_path: str | os.PathLike) -> dict[str, str]:
     """Topic name -> message type of every topic in a rosbag2."""
-    reader = _open_reader(Path(bag_path))
+    reader = open_bag(Path(bag_path))
     try:
         return {name: info.msgtype for name, info in reader.topics.items()}
     finally:
@@ -131,7 +132,7 @@ def _read_camera_infos(reader, topic: str,
                        bag_path: Path) -> tuple[np.ndarray, list[np.ndarray], list]:
     stamps, Ks, sizes = [], [], []
     connections = [c for c in reader.connections if c.topic == topic]
-    for connection, log_time, raw in _messages(reader, connections, bag_path):
+    for connection, log_time, raw in bag_messages(reader, connections, bag_path):
         try:
             message = reader.deserialize(raw, connection.msgtype)
         except Exception as err:  # a broken CameraInfo is skipped like a broken image
@@ -166,7 +167,7 @@ def iter_bag_images(bag_path: str | os.PathLike, image_topic: str,
     stats = stats if stats is not None else BagReadStats()
     fallback_K = (np.asarray(K, dtype=np.float64).reshape(3, 3) if K is not None
                   else load_intrinsics_yaml(intrinsics_yaml) if intrinsics_yaml else None)
-    reader = _open_reader(bag_path)
+    reader = open_bag(bag_path)
     try:
         topics = reader.topics
         if image_topic not in topics:
@@ -187,7 +188,7 @@ def iter_bag_images(bag_path: str | os.PathLike, image_topic: str,
                              f'fallback K or intrinsics YAML given')
 
         connections = [c for c in reader.connections if c.topic == image_topic]
-        for connection, log_time, raw in _messages(reader, connections, bag_path):
+        for connection, log_time, raw in bag_messages(reader, connections, bag_path):
             try:
                 message = reader.deserialize(raw, connection.msgtype)
                 image = np.ascontiguousarray(message_to_cvimage(message, 'rgb8'))
