@@ -1,4 +1,4 @@
-"""robotag-calibrate end to end: estimates from JSON and from rosbag2 files of the node's outputs."""
+"""robotag-calibrate end to end: estimates from JSON/CSV and from rosbag2s of the node's output."""
 import json
 
 import numpy as np
@@ -64,9 +64,9 @@ def _node_bag(path, T_cam_base, consistency, use_tf=False):
         status = types['diagnostic_msgs/msg/DiagnosticStatus'](
             level=0, name='estimator', message='ok', hardware_id='',
             values=[types['diagnostic_msgs/msg/KeyValue'](key='consistency', value=str(score))])
+        diagnostics = types['diagnostic_msgs/msg/DiagnosticArray'](header=header, status=[status])
         messages.append(('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', stamp + 1000,
-                         types['diagnostic_msgs/msg/DiagnosticArray'](header=header,
-                                                                       status=[status])))
+                         diagnostics))
     _write_bag(path, messages)
     return path
 
