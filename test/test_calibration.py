@@ -134,3 +134,14 @@ def test_calib_file_errors_name_the_problem(tmp_path):
         read_calib(broken)
     with pytest.raises(ValueError, match='calibration_type'):
         HandEyeCalibration('x', 'eye_on_table', np.eye(4), 'a', 'b', 'c')
+
+
+def test_calibration_metrics_and_bag_modules_import_without_ros():
+    import subprocess
+    import sys
+
+    code = ('import sys, robotag_ros.calibration.cli, robotag_ros.metrics, '
+            'robotag_ros.data.bag_images; '
+            'bad = [m for m in sys.modules if m.startswith("rclpy") or m.endswith("_msgs")]; '
+            'assert not bad, bad')
+    subprocess.run([sys.executable, '-c', code], check=True)
