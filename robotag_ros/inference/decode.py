@@ -116,7 +116,10 @@ def to_estimates(states: dict[str, torch.Tensor], intrinsics: torch.Tensor, robo
             keypoints_3d_m=keypoints_cam[b].double().cpu().numpy(),
             consistency=float(scores[b]),
             consistency_terms={k: float(v[b]) for k, v in terms.items()},
-            points_3d_m=points))
+            points_3d_m=points,
+            branch_joint_angles_rad={
+                branch: states[f'joint_angles_{branch}'][b].double().cpu().numpy()
+                for branch in ('2d', '3d')}))
     return estimates
 
 

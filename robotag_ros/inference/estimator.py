@@ -33,41 +33,61 @@ class Estimator:
     """Joint angles, camera pose and keypoints from one RGB image, on the chosen backend.
 
     Preprocessing (letterbox to the artifact's input size, matching intrinsics) comes from the
-    artifact's sidecar, never from constants.
+    artifact's sidecar, never from constants. Build one with :meth:`from_artifact` (the node,
+    the tools) or :meth:`from_model` (evaluation during training).
     """
 
-    def __init__(self, artifact: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',
-                 precision: str = 'fp32', onnx_path: Optional[str] = None,
-                 compile_mode: Optional[str] = None, joint_source: Optional[str] = None,
-                 force_engine_rebuild: bool = False):
-        if backend not in BACKENDS:
-            raise ValueError(f'backend must be one of {BACKENDS}, not {backend!r}')
-        self.model, self.sidecar = load_model(artifact, device='cpu')
-        self.robot = self.model.robot
-        self.input_hw = tuple(int(v) for v in self.sidecar.input_size)
-        self.joint_source = joint_source or self.sidecar.training.get('joint_source', '2d')
-        if self.joint_source not in JOINT_SOURCES:
-            raise ValueError(f'joint_source must be one of {JOINT_SOURCES}')
-        self.backend_name = backend
-        if backend == 'torch':
-            self.backend = TorchBackend(self.model, device=device, precision=precision,
-                                        compile_mode=compile_mode)
-        else:
-            onnx_file = Path(onnx_path) if onnx_path else self._ensure_onnx(artifact)
-            if backend == 'onnxruntime':
-                self.backend = OnnxRuntimeBackend(onnx_file, device=device)
-            else:
-                self.backend = TensorRTBackend(onnx_file, fp16=precision != 'fp32',
-                                               force_rebuild=force_engine_rebuild)
+    def __init__(self, model, input_hw, backend, joint_source: str = '2d',
+                 decode_device: str | torch.device = 'cpu', sidecar=None):
+        if joint_source not in JOINT_SOURCES:
+            raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
+        self.model, self.sidecar, self.backend = model, sidecar, backend
+        self.robot = model.robot
+        self.input_hw = tuple(int(v) for v in input_hw)
+        self.joint_source = joint_source
+        self.backend_name = backend.name
         # Decoding (FK, projection, scoring) runs where the network's tensors land.
-        self.decode_device = torch.device(device if backend == 'torch' else 'cpu')
+        self.decode_device = torch.device(decode_device)
         self.robot.to(self.decode_device)
 
-    def _ensure_onnx(self, artifact) -> Path:
+    @classmethod
+    def from_artifact(cls, artifact: str | os.PathLike, backend: str = 'torch',
+                      device: str = 'cpu', precision: str = 'fp32',
+                      onnx_path: Optional[str] = None, compile_mode: Optional[str] = None,
+                      joint_source: Optional[str] = None,
+                      force_engine_rebuild: bool = False) -> 'Estimator':
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, not {backend!r}')
+        model, sidecar = load_model(artifact, device='cpu')
+        input_hw = tuple(int(v) for v in sidecar.input_size)
+        if backend == 'torch':
+            runner = TorchBackend(model, device=device, precision=precision,
+                                  compile_mode=compile_mode)
+        else:
+            onnx_file = Path(onnx_path) if onnx_path else cls._ensure_onnx(model, artifact,
+                                                                           input_hw)
+            if backend == 'onnxruntime':
+                runner = OnnxRuntimeBackend(onnx_file, device=device)
+            else:
+                runner = TensorRTBackend(onnx_file, fp16=precision != 'fp32',
+                                         force_rebuild=force_engine_rebuild)
+        return cls(model, input_hw, runner,
+                   joint_source or sidecar.training.get('joint_source', '2d'),
+                   decode_device=device if backend == 'torch' else 'cpu', sidecar=sidecar)
+
+    @classmethod
+    def from_model(cls, model, input_hw, joint_source: str = '2d') -> 'Estimator':
+        """Wrap an in-memory model (torch backend, on the model's device)."""
+        device = next(model.parameters()).device
+        return cls(model, input_hw, TorchBackend(model, device=str(device)), joint_source,
+                   decode_device=device)
+
+    @staticmethod
+    def _ensure_onnx(model, artifact, input_hw) -> Path:
         from robotag_ros.export.onnx_export import export_onnx
         path = onnx_cache_path(artifact)
         if not path.is_file():
-            export_onnx(self.model, self.input_hw, path)
+            export_onnx(model, input_hw, path)
         return path
 
     @torch.inference_mode()
@@ -108,4 +128,4 @@ class Estimator:
 def load_estimator(model_path: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',
                    **options) -> Estimator:
     """The factory the ROS node and the tools use."""
-    return Estimator(model_path, backend=backend, device=device, **options)
+    return Estimator.from_artifact(model_path, backend=backend, device=device, **options)
