@@ -74,7 +74,7 @@ def test_camera_info_is_paired_by_nearest_earlier_stamp(tmp_path):
     assert np.allclose(Ks[0], K) and np.allclose(Ks[1], K) and np.allclose(Ks[2], K2)
 
 
-def test_dataset_gives_an_unlabelled_batch_dict_with_rescaled_K(tmp_path):
+def test_dataset_gives_an_unlabelled_batch_dict_with_letterboxed_K(tmp_path):
     bag = write_image_bag(tmp_path / 'bag', _frames(4), K, storage='mcap')
     dataset = BagImageDataset(bag, '/camera/image_raw', image_size_hw=(12, 8), num_joints=7,
                               num_keypoints=5, stride=2)
@@ -82,8 +82,8 @@ def test_dataset_gives_an_unlabelled_batch_dict_with_rescaled_K(tmp_path):
     sample = dataset[1]
     assert sample['image'].shape == (3, 12, 8) and sample['image'].dtype == torch.float32
     assert 0.0 <= sample['image'].min() and sample['image'].max() <= 1.0
-    # 32x24 -> 8x12: x scales by 1/4, y by 1/2.
-    torch.testing.assert_close(sample['K'], torch.tensor([[25.0, 0.0, 4.0], [0.0, 55.0, 6.0],
+    # 32x24 letterboxed into 8x12: uniform scale 1/4 (6 rows of image), 3 rows padded on top.
+    torch.testing.assert_close(sample['K'], torch.tensor([[25.0, 0.0, 4.0], [0.0, 27.5, 6.0],
                                                           [0.0, 0.0, 1.0]]))
     assert sample['joint_angles'].shape == (7,) and sample['keypoints_2d'].shape == (5, 2)
     assert sample['mask'].shape == (1, 12, 8)
@@ -160,3 +160,23 @@ def test_writer_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError):
         write_image_bag(bag, _frames(1), K)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+def test_image_folder_dataset_letterboxes_and_skips_unreadable_files(tmp_path):
+    import cv2
+
+    from robotag_ros.data.unlabelled import ImageFolderDataset
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for index, frame in enumerate(_frames(3)):
+        cv2.imwrite(str(folder / f'{index:03d}.png'), frame[..., ::-1])
+    (folder / '001.png').write_bytes(b'not a png')
+    dataset = ImageFolderDataset(folder, K, (12, 8), num_joints=7, num_keypoints=5)
+    assert len(dataset) == 3
+    sample = dataset[1]                       # unreadable: replaced by the next image
+    assert dataset.unreadable == [str(folder / '001.png')]
+    assert sample['image'].shape == (3, 12, 8)
+    torch.testing.assert_close(sample['K'], torch.tensor([[25.0, 0.0, 4.0], [0.0, 27.5, 6.0],
+                                                          [0.0, 0.0, 1.0]]))
+    with pytest.raises(ValueError, match='intrinsics'):
+        ImageFolderDataset(folder, None, (12, 8), 7, 5)

@@ -219,23 +219,13 @@ def iter_bag_images(bag_path: str | os.PathLike, image_topic: str,
                            stats.skipped_size_mismatch)
 
 
-def _resize_rgb(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
-    import cv2
-
-    height, width = int(size_hw[0]), int(size_hw[1])
-    if image.shape[:2] == (height, width):
-        return image
-    shrinking = height * width < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height),
-                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-
-
 class BagImageDataset:
     """A torch Dataset of a bag's images as unlabelled training samples.
 
     Each item is the training batch dict for one sample: ``image`` (3, H, W) float32 RGB in [0, 1]
-    resized to ``image_size_hw``, ``K`` (3, 3) rescaled to match, every label zero and every
-    ``has_*`` False. The images are decoded once and held resized as uint8
+    letterboxed to ``image_size_hw`` exactly as the estimator preprocesses frames, ``K`` (3, 3)
+    adjusted to match, every label zero and every ``has_*`` False. The images are decoded once
+    and held letterboxed as uint8
     (H * W * 3 bytes each); ``stride`` and ``max_frames`` bound that for long bags.
     """
 
@@ -246,7 +236,7 @@ class BagImageDataset:
                  max_frames: int | None = None):
         import torch
 
-        from robotag_ros.geometry import resize_intrinsics
+        from robotag_ros.data.unlabelled import letterbox_frame
 
         if stride < 1:
             raise ValueError(f'stride must be >= 1, got {stride}')
@@ -259,9 +249,9 @@ class BagImageDataset:
         for index, frame in enumerate(frames):
             if index % stride:
                 continue
-            images.append(_resize_rgb(frame.image_rgb, self.image_size_hw))
-            Ks.append(resize_intrinsics(torch.as_tensor(frame.K, dtype=torch.float32),
-                                        frame.image_rgb.shape[:2], self.image_size_hw))
+            image, K_network = letterbox_frame(frame.image_rgb, frame.K, self.image_size_hw)
+            images.append(image)
+            Ks.append(torch.as_tensor(K_network))
             stamps.append(frame.stamp_ns)
             if max_frames is not None and len(images) >= max_frames:
                 break
@@ -276,21 +266,9 @@ class BagImageDataset:
         return len(self._images)
 
     def __getitem__(self, index: int) -> dict:
-        import torch
-
-        height, width = self.image_size_hw
-        image = torch.from_numpy(self._images[index]).permute(2, 0, 1).float() / 255.0
-        absent = torch.tensor(False)
-        return {
-            'image': image, 'K': self._Ks[index].clone(),
-            'joint_angles': torch.zeros(self.num_joints),
-            'T_cam_base': torch.zeros(4, 4),
-            'keypoints_3d': torch.zeros(self.num_keypoints, 3),
-            'keypoints_2d': torch.zeros(self.num_keypoints, 2),
-            'mask': torch.zeros(1, height, width), 'depth': torch.zeros(1, height, width),
-            'has_joint_angles': absent, 'has_T_cam_base': absent, 'has_keypoints_3d': absent,
-            'has_keypoints_2d': absent, 'has_mask': absent, 'has_depth': absent,
-        }
+        from robotag_ros.data.unlabelled import unlabelled_sample
+        return unlabelled_sample(self._images[index], self._Ks[index].numpy(), self.num_joints,
+                                 self.num_keypoints)
 
 
 def write_image_bag(path: str | os.PathLike, frames: Sequence[np.ndarray], K: np.ndarray,
