@@ -52,6 +52,7 @@ BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 RELIABILITIES = ('best_effort', 'reliable')
 TF_PARENTS = ('camera', 'base')
 WARN_PERIOD_S = 5.0
+DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
 DIAGNOSTIC_NAME = 'robotag_ros: estimator'
 
 
@@ -78,12 +79,13 @@ PARAMETERS = {
         read_only=True)),
     'estimator_factory': ('', _descriptor(
         "'package.module:callable' building the estimator from (model_path, backend, device"
-        "[, robot]); '' = robotag_ros.inference:load_estimator. Tests use "
+        "[, robot]); '' = robotag_ros.inference.estimator:load_estimator. Tests use "
         "robotag_ros.ros.fake_estimator:make_fake_estimator.", read_only=True)),
     'camera_frame': ('', _descriptor(
         "Camera optical frame for TF and outputs; '' = the image's header.frame_id.")),
     'base_frame': ('', _descriptor(
-        "Robot base frame; '' = <robot>_link0 for the Panda, else 'base_link'.")),
+        "Robot base frame; '' = the robot description's base frame (panda_link0 for the "
+        "Panda), else 'base_link'.")),
     'publish_tf': (True, _descriptor('Publish the camera <-> base transform on /tf.')),
     'tf_parent': ('camera', _descriptor(
         "Which frame is TF parent: 'camera' publishes T_cam_base (base as child of the camera), "
@@ -131,10 +133,7 @@ def validate_parameter(name: str, value) -> str | None:
 
 def load_factory(spec: str):
     """The estimator factory named by 'module:callable', or the project's default."""
-    if not spec:
-        from robotag_ros.inference import load_estimator
-        return load_estimator
-    module_name, attribute = spec.split(':')
+    module_name, attribute = (spec or DEFAULT_FACTORY).split(':')
     return getattr(importlib.import_module(module_name), attribute)
 
 
@@ -144,10 +143,22 @@ def build_estimator(factory, model_path: str, backend: str, device: str, robot: 
     if 'robot' in inspect.signature(factory).parameters:
         kwargs['robot'] = robot
     estimator = factory(**kwargs)
-    artifact_robot = getattr(estimator, 'robot_name', None)
+    artifact_robot = robot_name_of(estimator)
     if robot and artifact_robot and '/' not in robot and artifact_robot != robot:
         raise ValueError(f'parameter robot={robot!r} but the model is for {artifact_robot!r}')
     return estimator
+
+
+def robot_name_of(estimator) -> str | None:
+    """The estimator's robot name: its ``robot_name`` or its RobotModel's ``name``."""
+    return getattr(estimator, 'robot_name', None) or getattr(
+        getattr(estimator, 'robot', None), 'name', None)
+
+
+def base_frame_of(estimator) -> str:
+    """The robot description's base frame (e.g. panda_link0), else 'base_link'."""
+    return (getattr(estimator, 'base_frame', None)
+            or getattr(getattr(estimator, 'robot', None), 'base_frame', None) or 'base_link')
 
 
 class EstimatorNode(Node):
@@ -308,7 +319,7 @@ class EstimatorNode(Node):
 
         stamp = image.header.stamp
         camera_frame = self._param('camera_frame') or image.header.frame_id
-        base_frame = self._param('base_frame') or self._default_base_frame(estimate)
+        base_frame = self._param('base_frame') or base_frame_of(self._estimator)
         if not camera_frame:
             self._drop(frame, 'no_camera_frame', 'image has no frame_id and camera_frame is unset')
             return
@@ -352,19 +363,13 @@ class EstimatorNode(Node):
         values['latency_receive_to_publish_ms'] = latency_ms
         self._publish_diagnostics(frame, DiagnosticStatus.OK, 'estimate published', values)
 
-    def _default_base_frame(self, estimate) -> str:
-        robot = self._param('robot') or getattr(self._estimator, 'robot_name', '') or ''
-        if robot == 'panda' or (estimate.joint_names and
-                                estimate.joint_names[0].startswith('panda_')):
-            return 'panda_link0'
-        return 'base_link'
-
     def _estimate_values(self, estimate, inference_ms: float) -> dict[str, object]:
         values: dict[str, object] = {'consistency': float(estimate.consistency),
                                      'inference_ms': inference_ms}
         values.update({f'consistency_{k}': float(v)
                        for k, v in estimate.consistency_terms.items()})
-        values.update({f'timing_{k}_ms': float(v) for k, v in estimate.timings_ms.items()})
+        values.update({f'timing_{k}' if k.endswith('_ms') else f'timing_{k}_ms': float(v)
+                       for k, v in estimate.timings_ms.items()})
         return values
 
     def _publish_diagnostics(self, frame: _Frame, level, message: str,

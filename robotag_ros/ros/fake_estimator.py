@@ -40,6 +40,7 @@ class FakeEstimator:
     def __init__(self, joint_names=None, delay_ms: float = 0.0):
         self.joint_names = list(joint_names or PANDA_JOINT_NAMES)
         self.robot_name = 'panda'
+        self.base_frame = 'panda_link0'
         self.delay_ms = float(delay_ms)
         self.calls = 0
 
@@ -64,7 +65,7 @@ class FakeEstimator:
             keypoints_2d_px=keypoints_2d, keypoints_3d_m=keypoints_cam, consistency=0.9,
             consistency_terms={'reprojection_px': 1.5},
             points_3d_m=keypoints_cam.copy(),
-            timings_ms={'total': (time.perf_counter() - start) * 1000.0})
+            timings_ms={'total_ms': (time.perf_counter() - start) * 1000.0})
 
 
 def make_fake_estimator(model_path: str = '', backend: str = 'torch', device: str = 'cpu',
