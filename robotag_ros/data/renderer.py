@@ -1,0 +1,289 @@
+"""Offscreen MuJoCo renderer of a robot posed by our own forward kinematics.
+
+Why MuJoCo: its EGL offscreen renderer runs on this machine's CPU through Mesa llvmpipe (~27 ms rgb
+at 400x400, segmentation and depth passes ~10-13 ms) and unchanged on users' GPUs, where PyBullet's
+TinyRenderer is 2-3x slower. MuJoCo does no kinematics here: every visual mesh is a *mocap* body
+whose pose we set from ``robot.link_poses`` (the same FK that makes the labels), so labels and pixels
+cannot disagree. Distractors are mocap bodies too; the camera is a mocap body with explicit
+intrinsics (``cam_intrinsic`` + ``cam_sensorsize``, one sensor unit per pixel).
+
+Frames: the MuJoCo world frame is the robot base frame. Our camera frame is the optical one (x right,
+y down, z forward); MuJoCo's camera looks along -z with y up, i.e. R_optical_mujococam =
+diag(1, -1, -1). Pixel convention: OpenCV's (pixel (r, c) has its centre at u=c, v=r).
+"""
+from __future__ import annotations
+
+import os
+
+# Headless EGL unless the user chose a backend. It must be set before mujoco is imported; when
+# something imported mujoco earlier (pytorch_kinematics does), _use_egl_if_unchosen() catches up.
+_USER_CHOSE_GL = 'MUJOCO_GL' in os.environ
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from robotag_ros.data.mesh_cache import mesh_to_stl  # noqa: E402
+
+# MuJoCo camera axes (x right, y up, z backward) expressed in the optical frame and back.
+R_OPTICAL_MJCAM = np.diag([1.0, -1.0, -1.0])
+DISTRACTOR_SHAPES = ('box', 'sphere', 'cylinder', 'capsule', 'ellipsoid')
+_SHAPE_TYPE = {
+    'box': mujoco.mjtGeom.mjGEOM_BOX, 'sphere': mujoco.mjtGeom.mjGEOM_SPHERE,
+    'cylinder': mujoco.mjtGeom.mjGEOM_CYLINDER, 'capsule': mujoco.mjtGeom.mjGEOM_CAPSULE,
+    'ellipsoid': mujoco.mjtGeom.mjGEOM_ELLIPSOID,
+}
+_HIDDEN_POS = np.array([0.0, 0.0, -1.0e4])  # far outside zfar: an unused slot draws nothing
+
+
+@dataclass
+class Distractor:
+    """One distractor object: shape name, half sizes (metres), pose in the base frame, colour."""
+
+    shape: str
+    half_size_m: np.ndarray
+    T_base_object: np.ndarray
+    rgba: np.ndarray
+
+
+@dataclass
+class Light:
+    """A light: position and direction in the base frame (metres), colours in [0, 1]."""
+
+    pos_m: np.ndarray
+    direction: np.ndarray
+    diffuse: np.ndarray
+    ambient: np.ndarray
+    specular: np.ndarray
+    directional: bool = False
+
+
+@dataclass
+class SceneState:
+    """Everything that changes per frame.
+
+    link_poses: link name -> T_base_link (4, 4) metres; T_base_cam: optical camera pose in the base
+    frame; K: (3, 3) pixels; robot_rgba: (G, 4) per robot geom (None keeps the last colours).
+    """
+
+    link_poses: dict
+    T_base_cam: np.ndarray
+    K: np.ndarray
+    robot_rgba: np.ndarray | None = None
+    robot_specular: np.ndarray | None = None
+    robot_shininess: np.ndarray | None = None
+    distractors: list = field(default_factory=list)
+    lights: list = field(default_factory=list)
+    headlight_ambient: float = 0.1
+
+
+@dataclass
+class RenderOutput:
+    """Rendered buffers: rgb (H, W, 3) uint8; robot_mask and drawn_mask (H, W) bool (drawn = any
+    geometry, robot or distractor); depth_m (H, W) float32 planar depth in metres, 0 = nothing."""
+
+    rgb: np.ndarray
+    robot_mask: np.ndarray
+    drawn_mask: np.ndarray
+    depth_m: np.ndarray | None
+
+
+def _use_egl_if_unchosen() -> None:
+    """Switch MuJoCo to EGL when it was imported before MUJOCO_GL was set and nobody chose."""
+    if _USER_CHOSE_GL:
+        return
+    from mujoco.rendering.classic import gl_context
+    if getattr(gl_context, '_MUJOCO_GL', 'egl') == '':
+        from mujoco.egl import GLContext
+        gl_context.GLContext = GLContext
+
+
+def _quat_wxyz(rotation: np.ndarray) -> np.ndarray:
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(rotation, dtype=np.float64).reshape(9))
+    return quat
+
+
+def build_scene_xml(mesh_files: list, height: int, width: int, max_distractors: int,
+                    max_lights: int) -> str:
+    """MJCF text: one mocap body per robot mesh, distractor slots, light slots, one camera."""
+    assets = ''.join(f'<mesh name="robot_mesh_{i}" file="{path}" inertia="shell"/>'
+                     for i, path in enumerate(mesh_files))
+    materials = ''.join(f'<material name="robot_mat_{i}" rgba="0.8 0.8 0.8 1"/>'
+                        for i in range(len(mesh_files)))
+    robot_bodies = ''.join(
+        f'<body name="robot_body_{i}" mocap="true"><geom name="robot_geom_{i}" type="mesh" '
+        f'mesh="robot_mesh_{i}" material="robot_mat_{i}" contype="0" conaffinity="0"/></body>'
+        for i in range(len(mesh_files)))
+    distractor_bodies = ''.join(
+        f'<body name="distractor_body_{i}" mocap="true" pos="{_HIDDEN_POS[0]} {_HIDDEN_POS[1]} '
+        f'{_HIDDEN_POS[2]}"><geom name="distractor_geom_{i}" type="box" size="0.05 0.05 0.05" '
+        f'contype="0" conaffinity="0"/></body>'
+        for i in range(max_distractors))
+    lights = ''.join(f'<light name="light_{i}" pos="0 0 2" dir="0 0 -1" castshadow="false" '
+                     f'active="false"/>' for i in range(max_lights))
+    return f"""<mujoco model="robotag_synth">
+  <compiler meshdir="/" balanceinertia="true"/>
+  <statistic extent="1" center="0 0 0.4"/>
+  <visual>
+    <global offwidth="{width}" offheight="{height}"/>
+    <quality offsamples="0" shadowsize="1024"/>
+    <map znear="0.01" zfar="50"/>
+    <headlight active="1" ambient="0.1 0.1 0.1" diffuse="0 0 0" specular="0 0 0"/>
+  </visual>
+  <asset>{assets}{materials}</asset>
+  <worldbody>
+    {lights}
+    {robot_bodies}
+    {distractor_bodies}
+    <body name="camera_body" mocap="true">
+      <camera name="camera" focalpixel="{width} {width}" principalpixel="0 0"
+              sensorsize="{width} {height}" resolution="{width} {height}"/>
+    </body>
+  </worldbody>
+</mujoco>"""
+
+
+class MujocoRobotRenderer:
+    """Renders one robot (visual meshes posed by FK), distractors and lights from a pinhole camera.
+
+    Owns a MuJoCo model, data and GL context: one per process (multiprocessing workers each make
+    their own). Image size is fixed per renderer; intrinsics, poses, colours and lights per frame.
+    """
+
+    def __init__(self, robot, height: int, width: int, max_distractors: int = 8,
+                 max_lights: int = 4, cache_dir: str | Path | None = None,
+                 render_depth: bool = True, shadows: bool = False):
+        self.height, self.width = int(height), int(width)
+        self.render_depth = render_depth
+        self.robot_geom_links = [item.link for item in robot.visual_meshes]
+        mesh_files = [str(mesh_to_stl(item.mesh, cache_dir)) for item in robot.visual_meshes]
+        xml = build_scene_xml(mesh_files, self.height, self.width, max_distractors, max_lights)
+        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.data = mujoco.MjData(self.model)
+        self.max_distractors, self.max_lights = max_distractors, max_lights
+        self.model.light_castshadow[:] = 1 if shadows else 0
+        body = lambda name: self.model.body(name)  # noqa: E731
+        self._robot_mocap = [body(f'robot_body_{i}').mocapid[0] for i in range(len(mesh_files))]
+        self._robot_geom = np.array([self.model.geom(f'robot_geom_{i}').id
+                                     for i in range(len(mesh_files))])
+        self._robot_mat = np.array([self.model.material(f'robot_mat_{i}').id
+                                    for i in range(len(mesh_files))])
+        self._distractor_mocap = [body(f'distractor_body_{i}').mocapid[0]
+                                  for i in range(max_distractors)]
+        self._distractor_geom = np.array([self.model.geom(f'distractor_geom_{i}').id
+                                          for i in range(max_distractors)], dtype=int)
+        self._camera_mocap = body('camera_body').mocapid[0]
+        self._camera_id = self.model.camera('camera').id
+        # Lookup from segmentation object id (+1 so that background -1 maps to slot 0) to robot.
+        self._is_robot_geom = np.zeros(self.model.ngeom + 1, dtype=bool)
+        self._is_robot_geom[self._robot_geom + 1] = True
+        _use_egl_if_unchosen()
+        self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+
+    @property
+    def num_robot_geoms(self) -> int:
+        """Number of robot geoms (one per visual mesh); robot_rgba has one row per geom."""
+        return len(self._robot_geom)
+
+    def _set_camera(self, T_base_cam: np.ndarray, K: np.ndarray) -> None:
+        model, cam = self.model, self._camera_id
+        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+        # One sensor unit per pixel. MuJoCo's principal point is an offset from the image centre,
+        # measured here with pixel corners at integers: u_corner = W/2 + fx x/z - px and
+        # v_corner = H/2 + fy y/z - py (optical axes). OpenCV puts pixel centres at integers,
+        # u = u_corner - 0.5, hence px = W/2 - 0.5 - cx (test_data_renderer checks this).
+        model.cam_sensorsize[cam] = (self.width, self.height)
+        model.cam_resolution[cam] = (self.width, self.height)
+        model.cam_intrinsic[cam] = (fx, fy, self.width / 2.0 - 0.5 - cx,
+                                    self.height / 2.0 - 0.5 - cy)
+        R_base_mjcam = T_base_cam[:3, :3] @ R_OPTICAL_MJCAM
+        self.data.mocap_pos[self._camera_mocap] = T_base_cam[:3, 3]
+        self.data.mocap_quat[self._camera_mocap] = _quat_wxyz(R_base_mjcam)
+
+    def _set_distractors(self, distractors: list) -> None:
+        if len(distractors) > self.max_distractors:
+            raise ValueError(f'{len(distractors)} distractors, renderer has '
+                             f'{self.max_distractors} slots')
+        model = self.model
+        for slot, mocap in enumerate(self._distractor_mocap):
+            geom = self._distractor_geom[slot]
+            if slot >= len(distractors):
+                self.data.mocap_pos[mocap] = _HIDDEN_POS
+                continue
+            item = distractors[slot]
+            model.geom_type[geom] = _SHAPE_TYPE[item.shape]
+            model.geom_size[geom] = item.half_size_m
+            model.geom_rbound[geom] = float(np.linalg.norm(item.half_size_m)) * 2.0
+            model.geom_rgba[geom] = item.rgba
+            self.data.mocap_pos[mocap] = item.T_base_object[:3, 3]
+            self.data.mocap_quat[mocap] = _quat_wxyz(item.T_base_object[:3, :3])
+
+    def _set_lights(self, lights: list, headlight_ambient: float) -> None:
+        model = self.model
+        model.vis.headlight.ambient[:] = headlight_ambient
+        for slot in range(self.max_lights):
+            if slot >= len(lights):
+                model.light_active[slot] = 0
+                continue
+            light = lights[slot]
+            model.light_active[slot] = 1
+            model.light_pos[slot] = light.pos_m
+            model.light_dir[slot] = light.direction / np.linalg.norm(light.direction)
+            model.light_diffuse[slot] = light.diffuse
+            model.light_ambient[slot] = light.ambient
+            model.light_specular[slot] = light.specular
+            model.light_type[slot] = (mujoco.mjtLightType.mjLIGHT_DIRECTIONAL if light.directional
+                                      else mujoco.mjtLightType.mjLIGHT_SPOT)
+            model.light_cutoff[slot] = 80.0
+
+    def render(self, state: SceneState) -> RenderOutput:
+        """Draw one frame; returns rgb, robot mask, any-geometry mask and (optionally) depth."""
+        model, data = self.model, self.data
+        for geom_index, link in enumerate(self.robot_geom_links):
+            T_base_link = np.asarray(state.link_poses[link], dtype=np.float64)
+            mocap = self._robot_mocap[geom_index]
+            data.mocap_pos[mocap] = T_base_link[:3, 3]
+            data.mocap_quat[mocap] = _quat_wxyz(T_base_link[:3, :3])
+        if state.robot_rgba is not None:
+            model.geom_rgba[self._robot_geom] = state.robot_rgba
+            model.mat_rgba[self._robot_mat] = state.robot_rgba
+        if state.robot_specular is not None:
+            model.mat_specular[self._robot_mat] = state.robot_specular
+        if state.robot_shininess is not None:
+            model.mat_shininess[self._robot_mat] = state.robot_shininess
+        self._set_distractors(state.distractors)
+        self._set_lights(state.lights, state.headlight_ambient)
+        self._set_camera(np.asarray(state.T_base_cam, dtype=np.float64), np.asarray(state.K))
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_camlight(model, data)
+
+        renderer = self._renderer
+        renderer.update_scene(data, camera=self._camera_id)
+        rgb = renderer.render().copy()
+        renderer.enable_segmentation_rendering()
+        try:
+            segmentation = renderer.render()[..., 0]
+        finally:
+            renderer.disable_segmentation_rendering()
+        robot_mask = self._is_robot_geom[segmentation + 1]
+        drawn_mask = segmentation >= 0
+        depth_m = None
+        if self.render_depth:
+            renderer.enable_depth_rendering()
+            try:
+                depth_m = renderer.render().astype(np.float32)
+            finally:
+                renderer.disable_depth_rendering()
+            depth_m[~drawn_mask] = 0.0
+        return RenderOutput(rgb=rgb, robot_mask=robot_mask, drawn_mask=drawn_mask,
+                            depth_m=depth_m)
+
+    def close(self) -> None:
+        """Release the GL context."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
