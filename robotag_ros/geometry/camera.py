@@ -1,0 +1,65 @@
+"""Pinhole camera maths in the optical frame (x right, y down, z forward); pixels, metres."""
+from typing import Sequence
+
+import torch
+
+# Points this close to the camera plane (metres) are clamped so projection never divides by zero.
+MIN_DEPTH_M = 1e-4
+
+
+def project_points(points_cam: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
+    """Project camera-frame points (B, N, 3) with intrinsics K (B, 3, 3) to pixels (B, N, 2)."""
+    depth = points_cam[..., 2:3].clamp(min=MIN_DEPTH_M)
+    normalised = points_cam[..., :2] / depth
+    focal = torch.stack((intrinsics[:, 0, 0], intrinsics[:, 1, 1]), dim=-1)[:, None, :]
+    centre = torch.stack((intrinsics[:, 0, 2], intrinsics[:, 1, 2]), dim=-1)[:, None, :]
+    return normalised * focal + centre
+
+
+def unproject_pixels(pixels: torch.Tensor, depth_m: torch.Tensor,
+                     intrinsics: torch.Tensor) -> torch.Tensor:
+    """Lift pixels (B, N, 2) with depths (B, N) to camera-frame points (B, N, 3)."""
+    fx, fy = intrinsics[:, 0, 0, None], intrinsics[:, 1, 1, None]
+    cx, cy = intrinsics[:, 0, 2, None], intrinsics[:, 1, 2, None]
+    x = (pixels[..., 0] - cx) / fx * depth_m
+    y = (pixels[..., 1] - cy) / fy * depth_m
+    return torch.stack((x, y, depth_m), dim=-1)
+
+
+def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Pixel-centre coordinates (H, W, 2) as (u, v); pixel (0, 0) covers [0, 1) x [0, 1)."""
+    v, u = torch.meshgrid(torch.arange(height, device=device, dtype=dtype) + 0.5,
+                          torch.arange(width, device=device, dtype=dtype) + 0.5, indexing='ij')
+    return torch.stack((u, v), dim=-1)
+
+
+def unproject_depth(depth_m: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
+    """Unproject a depth map (B, H, W) in metres to camera-frame points (B, H, W, 3)."""
+    batch, height, width = depth_m.shape
+    grid = pixel_grid(height, width, depth_m.device, depth_m.dtype).reshape(1, -1, 2)
+    points = unproject_pixels(grid.expand(batch, -1, -1), depth_m.reshape(batch, -1), intrinsics)
+    return points.reshape(batch, height, width, 3)
+
+
+def resize_intrinsics(intrinsics: torch.Tensor, src_hw: Sequence[int],
+                      dst_hw: Sequence[int]) -> torch.Tensor:
+    """Intrinsics (..., 3, 3) of an image resized from ``src_hw`` to ``dst_hw`` (height, width).
+
+    Pixel coordinates here are continuous from the image's top-left corner (pixel (0, 0) covers
+    [0, 1) x [0, 1), its centre is at 0.5, as in OpenGL and :func:`pixel_grid`), so a resize scales
+    focal lengths and principal point alike: ``c' = c * s``.
+    """
+    scale_y = dst_hw[0] / src_hw[0]
+    scale_x = dst_hw[1] / src_hw[1]
+    resized = intrinsics.clone()
+    resized[..., 0, :] = resized[..., 0, :] * scale_x
+    resized[..., 1, :] = resized[..., 1, :] * scale_y
+    return resized
+
+
+def crop_intrinsics(intrinsics: torch.Tensor, left_px: float, top_px: float) -> torch.Tensor:
+    """Intrinsics (..., 3, 3) of a crop whose top-left corner is at (left_px, top_px)."""
+    cropped = intrinsics.clone()
+    cropped[..., 0, 2] = cropped[..., 0, 2] - left_px
+    cropped[..., 1, 2] = cropped[..., 1, 2] - top_px
+    return cropped
