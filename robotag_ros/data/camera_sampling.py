@@ -32,8 +32,8 @@ def sample_intrinsics(rng: np.random.Generator, height: int, width: int, camera_
     fy = (height / 2.0) / np.tan(fov_y / 2.0)
     fx = fy * rng.uniform(*camera_config.aspect_jitter)
     jitter = camera_config.principal_jitter_frac
-    cx = (width - 1) / 2.0 + rng.uniform(-jitter, jitter) * width
-    cy = (height - 1) / 2.0 + rng.uniform(-jitter, jitter) * height
+    cx = width / 2.0 + rng.uniform(-jitter, jitter) * width
+    cy = height / 2.0 + rng.uniform(-jitter, jitter) * height
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
@@ -61,7 +61,6 @@ def project(points_cam_m: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 def in_image(points_cam_m: np.ndarray, keypoints_2d_px: np.ndarray, height: int,
              width: int) -> np.ndarray:
-    """(N,) bool: in front of the camera and inside the image (pixel centres at integers)."""
+    """(N,) bool: in front of the camera and inside the image (pixel (0, 0) covers [0, 1)^2)."""
     u, v = keypoints_2d_px[:, 0], keypoints_2d_px[:, 1]
-    return ((points_cam_m[:, 2] > 1e-3) & (u >= -0.5) & (u < width - 0.5)
-            & (v >= -0.5) & (v < height - 0.5))
+    return (points_cam_m[:, 2] > 1e-3) & (u >= 0) & (u < width) & (v >= 0) & (v < height)

@@ -9,7 +9,8 @@ intrinsics (``cam_intrinsic`` + ``cam_sensorsize``, one sensor unit per pixel).
 
 Frames: the MuJoCo world frame is the robot base frame. Our camera frame is the optical one (x right,
 y down, z forward); MuJoCo's camera looks along -z with y up, i.e. R_optical_mujococam =
-diag(1, -1, -1). Pixel convention: OpenCV's (pixel (r, c) has its centre at u=c, v=r).
+diag(1, -1, -1). Pixel convention: robotag_ros.geometry's (pixel (r, c) covers u in [c, c + 1),
+v in [r, r + 1); its centre is at (c + 0.5, r + 0.5)).
 """
 from __future__ import annotations
 
@@ -193,13 +194,12 @@ class MujocoRobotRenderer:
         model, cam = self.model, self._camera_id
         fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
         # One sensor unit per pixel. MuJoCo's principal point is an offset from the image centre,
-        # measured here with pixel corners at integers: u_corner = W/2 + fx x/z - px and
-        # v_corner = H/2 + fy y/z - py (optical axes). OpenCV puts pixel centres at integers,
-        # u = u_corner - 0.5, hence px = W/2 - 0.5 - cx (test_data_renderer checks this).
+        # measured here in the geometry module's pixel convention (pixel (0, 0) covers [0, 1)^2):
+        # u = W/2 + fx x/z - px and v = H/2 + fy y/z - py in optical axes, hence px = W/2 - cx
+        # (test_data_renderer checks projected mesh bounds against the rendered mask).
         model.cam_sensorsize[cam] = (self.width, self.height)
         model.cam_resolution[cam] = (self.width, self.height)
-        model.cam_intrinsic[cam] = (fx, fy, self.width / 2.0 - 0.5 - cx,
-                                    self.height / 2.0 - 0.5 - cy)
+        model.cam_intrinsic[cam] = (fx, fy, self.width / 2.0 - cx, self.height / 2.0 - cy)
         R_base_mjcam = T_base_cam[:3, :3] @ R_OPTICAL_MJCAM
         self.data.mocap_pos[self._camera_mocap] = T_base_cam[:3, 3]
         self.data.mocap_quat[self._camera_mocap] = _quat_wxyz(R_base_mjcam)

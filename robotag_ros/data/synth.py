@@ -76,15 +76,13 @@ class SyntheticFrameGenerator:
             render_depth=config.save_depth, shadows=config.lights.shadows)
 
     def _forward_kinematics(self, joint_angles: np.ndarray):
+        # float64 FK: labels carry no float32 rounding, and pixels are drawn from the same poses.
         q = torch.as_tensor(joint_angles, dtype=torch.float64)[None]
         with torch.no_grad():
-            poses = self.robot.link_poses(q.to(self._fk_dtype()))
-            keypoints = self.robot.keypoints(q.to(self._fk_dtype()))
+            poses = self.robot.link_poses(q, sorted(set(self.renderer.robot_geom_links)))
+            keypoints = self.robot.keypoints(q)
         link_poses = {name: pose[0].double().cpu().numpy() for name, pose in poses.items()}
         return link_poses, keypoints[0].double().cpu().numpy()
-
-    def _fk_dtype(self):
-        return self.robot.joint_limits.dtype
 
     def _sample_camera(self, rng, keypoints_base):
         cam = self.config.camera
