@@ -28,6 +28,9 @@ def look_at(camera_pos_m: np.ndarray, target_m: np.ndarray, roll_rad: float = 0.
 
 def sample_intrinsics(rng: np.random.Generator, height: int, width: int, camera_config) -> np.ndarray:
     """K (3, 3) pixels: vertical field of view, aspect jitter and principal-point jitter."""
+    if camera_config.intrinsics_px is not None:
+        fx, fy, cx, cy = (float(v) for v in camera_config.intrinsics_px)
+        return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     fov_y = np.deg2rad(rng.uniform(*camera_config.fov_y_deg))
     fy = (height / 2.0) / np.tan(fov_y / 2.0)
     fx = fy * rng.uniform(*camera_config.aspect_jitter)

@@ -31,6 +31,8 @@ class CameraConfig:
     fov_y_deg: Range = field(default_factory=lambda: [40.0, 65.0])
     aspect_jitter: Range = field(default_factory=lambda: [0.98, 1.02])
     principal_jitter_frac: float = 0.03  # cx, cy offset from the centre as a fraction of W, H
+    # Fixed [fx, fy, cx, cy] pixels (a known camera) instead of the random intrinsics above.
+    intrinsics_px: list | None = None
     # A frame is kept only when at least this many keypoints land inside the image.
     min_keypoints_in_image: int = 5
     max_resample: int = 20
