@@ -1,4 +1,5 @@
 """Renderer and frame generator: pixels agree with our FK and intrinsics, masks cover keypoints."""
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -30,12 +31,9 @@ def test_projected_mesh_lands_where_the_renderer_draws_it(robot, renderer):
     link_poses = {k: v[0].numpy() for k, v in robot.link_poses(q).items()}
     T_base_cam = look_at(np.array([1.4, 0.6, 0.7]), np.array([0.0, 0.0, 0.45]), roll_rad=0.2)
     K = np.array([[150.0, 0.0, 71.3], [0.0, 165.0, 66.8], [0.0, 0.0, 1.0]])
-    renderer.render(SceneState(link_poses, T_base_cam, K))
+    output = renderer.render(SceneState(link_poses, T_base_cam, K))
     T_cam_base = np.linalg.inv(T_base_cam)
-    mujoco_renderer = renderer._renderer
-    mujoco_renderer.enable_segmentation_rendering()
-    segmentation = mujoco_renderer.render()[..., 0]
-    mujoco_renderer.disable_segmentation_rendering()
+    segmentation = output.segmentation
     checked = 0
     for geom_index, item in enumerate(robot.visual_meshes):
         geom_id = renderer._robot_geom[geom_index]
@@ -81,3 +79,26 @@ def test_mask_covers_projected_keypoints_and_depth_is_metric(robot):
         generator.close()
     assert total >= 12
     assert covered == total
+
+
+def test_single_id_pass_matches_mujoco_renderer(robot, renderer):
+    """Our one id-colour pass gives the segmentation and depth of mujoco.Renderer's two passes."""
+    q = torch.tensor([[0.0, 0.3, 0.0, -1.5, 0.0, 1.5, 0.7]], dtype=torch.float64)
+    link_poses = {k: v[0].numpy() for k, v in robot.link_poses(q).items()}
+    T_base_cam = look_at(np.array([-1.2, 0.9, 0.5]), np.array([0.0, 0.0, 0.4]))
+    K = np.array([[140.0, 0.0, 82.0], [0.0, 140.0, 57.0], [0.0, 0.0, 1.0]])
+    output = renderer.render(SceneState(link_poses, T_base_cam, K))
+    reference = mujoco.Renderer(renderer.model, HEIGHT, WIDTH)
+    try:
+        reference.update_scene(renderer.data, camera=renderer._camera_id)
+        reference.enable_segmentation_rendering()
+        segmentation = reference.render()[..., 0]
+        reference.disable_segmentation_rendering()
+        reference.enable_depth_rendering()
+        depth = reference.render()
+    finally:
+        reference.close()
+    assert output.robot_mask.sum() > 500
+    assert (segmentation == output.segmentation).mean() > 0.999
+    drawn = segmentation >= 0
+    np.testing.assert_allclose(output.depth_m[drawn], depth[drawn], rtol=1e-5, atol=1e-5)

@@ -84,12 +84,14 @@ class SceneState:
 @dataclass
 class RenderOutput:
     """Rendered buffers: rgb (H, W, 3) uint8; robot_mask and drawn_mask (H, W) bool (drawn = any
-    geometry, robot or distractor); depth_m (H, W) float32 planar depth in metres, 0 = nothing."""
+    geometry, robot or distractor); depth_m (H, W) float32 planar depth in metres, 0 = nothing;
+    segmentation (H, W) int model geom id, -1 where nothing is drawn."""
 
     rgb: np.ndarray
     robot_mask: np.ndarray
     drawn_mask: np.ndarray
     depth_m: np.ndarray | None
+    segmentation: np.ndarray | None = None  # (H, W) model geom id per pixel, -1 = none
 
 
 def _use_egl_if_unchosen() -> None:
@@ -182,8 +184,35 @@ class MujocoRobotRenderer:
         # Lookup from segmentation object id (+1 so that background -1 maps to slot 0) to robot.
         self._is_robot_geom = np.zeros(self.model.ngeom + 1, dtype=bool)
         self._is_robot_geom[self._robot_geom + 1] = True
+        self._init_gl()
+
+    def _init_gl(self) -> None:
+        # Our own offscreen context rather than mujoco.Renderer: one id-colour pass gives both the
+        # segmentation and the depth buffer (the Renderer draws the scene once per buffer).
         _use_egl_if_unchosen()
-        self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+        from mujoco.rendering.classic import gl_context
+        self._gl = gl_context.GLContext(self.width, self.height)
+        self._gl.make_current()
+        self._context = mujoco.MjrContext(self.model, mujoco.mjtFontScale.mjFONTSCALE_150.value)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN.value, self._context)
+        self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR  # reversed Z, as Renderer
+        self._scene = mujoco.MjvScene(self.model, maxgeom=1000)
+        self._option = mujoco.MjvOption()
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._camera.fixedcamid = self._camera_id
+        self._rect = mujoco.MjrRect(0, 0, self.width, self.height)
+        self._rgb = np.empty((self.height, self.width, 3), np.uint8)
+        self._ids = np.empty((self.height, self.width, 3), np.uint8)
+        self._depth = np.empty((self.height, self.width), np.float32)
+        extent = self.model.stat.extent
+        z_near = np.float32(self.model.vis.map.znear * extent)
+        z_far = np.float32(self.model.vis.map.zfar * extent)
+        # Reversed-Z perspective depth buffer -> metric planar depth (as mujoco.Renderer does).
+        c_coef = -(z_far + z_near) / (z_far - z_near)
+        d_coef = -(np.float32(2) * z_far * z_near) / (z_far - z_near)
+        self._depth_c = float(np.float32(-0.5) * c_coef - np.float32(0.5))
+        self._depth_d = float(np.float32(-0.5) * d_coef)
 
     @property
     def num_robot_geoms(self) -> int:
@@ -261,29 +290,51 @@ class MujocoRobotRenderer:
         mujoco.mj_kinematics(model, data)
         mujoco.mj_camlight(model, data)
 
-        renderer = self._renderer
-        renderer.update_scene(data, camera=self._camera_id)
-        rgb = renderer.render().copy()
-        renderer.enable_segmentation_rendering()
+        self._gl.make_current()
+        mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
+                               mujoco.mjtCatBit.mjCAT_ALL.value, self._scene)
+        mujoco.mjr_render(self._rect, self._scene, self._context)
+        mujoco.mjr_readPixels(self._rgb, None, self._rect, self._context)
+        rgb = np.flipud(self._rgb).copy()  # GL rows run bottom-up
+
+        flags = self._scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = True
+        flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = True
         try:
-            segmentation = renderer.render()[..., 0]
+            mujoco.mjr_render(self._rect, self._scene, self._context)
+            mujoco.mjr_readPixels(self._ids, self._depth if self.render_depth else None,
+                                  self._rect, self._context)
         finally:
-            renderer.disable_segmentation_rendering()
+            flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = False
+            flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = False
+        ids = np.flipud(self._ids).astype(np.int32)
+        segment = ids[..., 0] + (ids[..., 1] << 8) + (ids[..., 2] << 16)  # 0 = nothing drawn
+        # Segment k is scene geom k-1; map it to a model geom id (-1 for non-geoms/background).
+        geom_of_segment = np.full(self._scene.ngeom + 1, -1, np.int64)
+        for index in range(self._scene.ngeom):
+            geom = self._scene.geoms[index]
+            if geom.segid >= 0 and geom.objtype == mujoco.mjtObj.mjOBJ_GEOM:
+                geom_of_segment[geom.segid + 1] = geom.objid
+        segmentation = geom_of_segment[np.minimum(segment, self._scene.ngeom)]
         robot_mask = self._is_robot_geom[segmentation + 1]
-        drawn_mask = segmentation >= 0
+        drawn_mask = segment > 0
         depth_m = None
         if self.render_depth:
-            renderer.enable_depth_rendering()
-            try:
-                depth_m = renderer.render().astype(np.float32)
-            finally:
-                renderer.disable_depth_rendering()
+            depth_m = (self._depth_d / (np.flipud(self._depth).astype(np.float64)
+                                        + self._depth_c)).astype(np.float32)
             depth_m[~drawn_mask] = 0.0
         return RenderOutput(rgb=rgb, robot_mask=robot_mask, drawn_mask=drawn_mask,
-                            depth_m=depth_m)
+                            depth_m=depth_m, segmentation=segmentation)
 
     def close(self) -> None:
         """Release the GL context."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        if getattr(self, '_gl', None) is not None:
+            self._context.free()
+            self._gl.free()
+            self._gl = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: GL may already be gone
+            pass
