@@ -21,7 +21,6 @@ from pathlib import Path
 
 os.environ.setdefault('LP_NUM_THREADS', '1')  # llvmpipe's render threads: one core
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from robotag_ros.data import synth as synth_module  # noqa: E402

@@ -158,3 +158,19 @@ def test_shifted_config_loads_and_differs():
     with pytest.raises(ValueError, match='camera.nope'):
         from robotag_ros.data.dr_config import _merge
         _merge(DRConfig(), {'camera': {'nope': 1}}, 'x')
+
+
+def test_contact_sheet_draws_keypoints(synth_set, tmp_path):
+    import cv2
+    from robotag_ros.data.contact_sheet import draw_frame, main as sheet_main
+    out = tmp_path / 'sheet.png'
+    assert sheet_main([str(synth_set), str(out), '--n', '4', '--tile', '64']) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (2 * 48, 2 * 64, 3)
+    blank = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    keypoints = json.loads((synth_set / '000000.json').read_text())['objects'][0]['keypoints']
+    drawn = draw_frame(blank, keypoints)
+    u, v = keypoints[-1]['projected_location']
+    if 0 <= u < WIDTH and 0 <= v < HEIGHT:
+        assert drawn[int(v), int(u)].any()
+    assert drawn.any()

@@ -92,7 +92,7 @@ def flat_background(rng, height, width, value_range=(0.0, 1.0)) -> np.ndarray:
 
 
 def random_background(rng: np.random.Generator, height: int, width: int, config) -> np.ndarray:
-    """A background of a kind drawn from `config.kinds` with `config.weights` (BackgroundConfig)."""
+    """A background of a kind drawn from `config.kinds` by `config.weights` (BackgroundConfig)."""
     kinds = list(config.kinds)
     unknown = sorted(set(kinds) - set(BACKGROUND_KINDS))
     if unknown:

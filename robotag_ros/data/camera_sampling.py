@@ -26,7 +26,8 @@ def look_at(camera_pos_m: np.ndarray, target_m: np.ndarray, roll_rad: float = 0.
     return T_base_cam
 
 
-def sample_intrinsics(rng: np.random.Generator, height: int, width: int, camera_config) -> np.ndarray:
+def sample_intrinsics(rng: np.random.Generator, height: int, width: int,
+                      camera_config) -> np.ndarray:
     """K (3, 3) pixels: vertical field of view, aspect jitter and principal-point jitter."""
     if camera_config.intrinsics_px is not None:
         fx, fy, cx, cy = (float(v) for v in camera_config.intrinsics_px)

@@ -1,4 +1,4 @@
-"""`robotag-contact-sheet DIR OUT.png [--n 16]`: a PNG grid of DREAM-format frames with labels drawn.
+"""`robotag-contact-sheet DIR OUT.png [--n 16]`: a PNG grid of DREAM frames with labels drawn.
 
 Reads only the frame JSONs and images (no robot needed): keypoints (``projected_location``) as
 dots and a skeleton joining consecutive keypoints of the same arm (name prefix ``left_``/``right_``

@@ -1,8 +1,8 @@
 """Domain-randomisation settings for the synthetic renderer: dataclass defaults + YAML overrides.
 
 Every knob of the randomiser lives here with a sane default; a YAML file (config/synth/*.yaml) only
-names the knobs it changes. Ranges are ``[low, high]`` pairs sampled uniformly. Angles in degrees in
-the YAML (people read them), lengths in metres, intrinsics in pixels.
+names the knobs it changes. Ranges are ``[low, high]`` pairs sampled uniformly. Angles in degrees
+in the YAML (people read them), lengths in metres, intrinsics in pixels.
 """
 from __future__ import annotations
 

@@ -220,7 +220,8 @@ class DreamDataset(Dataset):
         if not pairs:
             unit = 'cm' if 'synth' in str(self.root).lower() else 'm'
             warnings.warn(f'{self.root}: {self.robot.name} has no rigid keypoint pair to measure '
-                          f'units by; folder-name rule says {unit}. Pass location_unit to be sure.')
+                          f'units by; folder-name rule says {unit}. Pass location_unit to be '
+                          'sure.')
             return unit
         ratios = []
         for record in self.frames[:20]:
@@ -294,8 +295,8 @@ class DreamDataset(Dataset):
         K_new[1, 2] -= top
         K_new = resize_intrinsics(K_new, (crop_h, crop_w), (out_h, out_w))
         # Keypoints move with the same affine map as the principal point and focal lengths.
-        keypoints_2d = (keypoints_2d - K[:2, 2]) * torch.stack([K_new[0, 0] / K[0, 0],
-                                                               K_new[1, 1] / K[1, 1]]) + K_new[:2, 2]
+        focal_scale = torch.stack([K_new[0, 0] / K[0, 0], K_new[1, 1] / K[1, 1]])
+        keypoints_2d = (keypoints_2d - K[:2, 2]) * focal_scale + K_new[:2, 2]
 
         def warp(array, interpolation):
             array = array[top:top + crop_h, left:left + crop_w]

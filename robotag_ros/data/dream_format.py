@@ -1,4 +1,4 @@
-"""The DREAM (NDDS) folder format: file names, unit and axis conventions shared by writer and reader.
+"""The DREAM (NDDS) folder format: file names, units and axes shared by the writer and reader.
 
 Lengths in DREAM files are centimetres in synthetic sets and metres in real ones; everything
 outside this boundary is metres. ``quaternion_xyzw`` follows the Unreal convention that DREAM's
@@ -40,6 +40,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, 'wb') as stream:
             stream.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data set files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

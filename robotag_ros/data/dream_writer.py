@@ -68,9 +68,11 @@ def frame_annotation(robot, joint_angles_rad, T_cam_base, T_base_cam, K, keypoin
                      keypoints_2d_px, height: int, width: int) -> dict:
     """The per-frame JSON dict (DREAM synthetic layout, centimetres)."""
     class_name, joint_prefix = dream_names(robot)
-    R_file = T_cam_base[:3, :3] @ R_NORMAL_UE.T  # readers recover R_cam_base = R_file @ R_NORMAL_UE
+    # Readers recover R_cam_base = R_file @ R_NORMAL_UE.
+    R_file = T_cam_base[:3, :3] @ R_NORMAL_UE.T
     location_cm = T_cam_base[:3, 3] * CM_PER_M
-    # NDDS pose_transform: row-vector layout (rotation transposed, translation in the last row), cm.
+    # NDDS pose_transform: row-vector layout (rotation transposed, translation in the last
+    # row), centimetres.
     pose_transform = np.eye(4)
     pose_transform[:3, :3] = R_file.T
     pose_transform[3, :3] = location_cm

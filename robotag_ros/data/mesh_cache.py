@@ -44,5 +44,6 @@ def mesh_to_stl(mesh: trimesh.Trimesh, cache_dir: str | Path | None = None) -> P
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix='.stl.tmp')
     with os.fdopen(fd, 'wb') as stream:
         stream.write(data)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path

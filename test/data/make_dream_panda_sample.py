@@ -1,4 +1,4 @@
-"""Re-make test/data/dream_panda_sample: 3 small Panda frames written the way DREAM's REAL sets are.
+"""Re-make test/data/dream_panda_sample: 3 small Panda frames laid out as DREAM's REAL sets are.
 
 Real-set layout (panda-3cam_*): locations in METRES, no ``quaternion_xyzw``, no per-frame
 intrinsics (only ``_camera_settings.json``), and here frames 0 and 1 without ``sim_state``
