@@ -21,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault('LP_NUM_THREADS', '1')  # llvmpipe's render threads: one core
 
+import mujoco  # noqa: E402
 import torch  # noqa: E402
 
 from robotag_ros.data import synth as synth_module  # noqa: E402
@@ -52,6 +53,17 @@ class StageTimer:
         renderer.render = timed('render', original_render)
         synth_module.random_background = timed('composite_aug', original_background)
         synth_module.augment_photometric = timed('composite_aug', original_aug)
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else platform's guess."""
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -94,8 +106,8 @@ def main(argv=None) -> int:
     }
     stages_ms = {k: 1000.0 * v / args.frames for k, v in stages_ms.items()}
     result = {
-        'machine': f'{platform.node()} {platform.processor() or platform.machine()}, '
-                   f'{os.cpu_count()} cores, no GPU (MuJoCo EGL on Mesa llvmpipe)',
+        'machine': f'{platform.node()}: {cpu_model()}, {os.cpu_count()} cores, '
+                   f'no GPU (MuJoCo {mujoco.__version__} EGL on Mesa llvmpipe)',
         'robot': 'panda', 'width_px': width, 'height_px': height, 'frames': args.frames,
         'llvmpipe_threads': int(os.environ['LP_NUM_THREADS']), 'torch_threads': 1,
         'frames_per_s_per_core': args.frames / total_s,

@@ -147,7 +147,9 @@ def test_unit_override_and_augmentation_keep_geometry(robot, synth_set, tmp_path
     assert sample['image'].shape == (3, 64, 80)
     uvw = sample['keypoints_3d'] @ sample['K'].T
     np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], sample['keypoints_2d'], atol=0.05)
-    assert torch.equal(augmented[1]['image'], sample['image'])  # seeded per index
+    assert torch.equal(augmented[1]['image'], sample['image'])  # seeded per (epoch, index)
+    augmented.set_epoch(1)
+    assert not torch.equal(augmented[1]['image'], sample['image'])
 
 
 def test_shifted_config_loads_and_differs():

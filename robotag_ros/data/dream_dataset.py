@@ -95,12 +95,17 @@ class DreamDataset(Dataset):
         location_unit: 'auto' | 'cm' | 'm'.
         augment: photometric jitter + noise + random crop/scale (geometry-consistent).
         keypoint_name_map / joint_name_map: extra {file name: robot name} renames.
-        seed: base seed of the augmentation RNG (per index, so reproducible).
+        seed: None (default) draws each augmentation from torch's RNG, so it differs every epoch
+            and follows torch.manual_seed / DataLoader worker seeding; an int makes it a function
+            of (seed, epoch, index), with ``set_epoch`` choosing the epoch.
+
+    Counters (``skipped``, ``failed_at_load``) live in the process that loads the frame: with
+    DataLoader workers, load-time failures are counted (and warned about) in the workers.
     """
 
     def __init__(self, root, robot, image_size=None, location_unit: str = 'auto',
                  augment: bool = False, keypoint_name_map: dict | None = None,
-                 joint_name_map: dict | None = None, seed: int = 0,
+                 joint_name_map: dict | None = None, seed: int | None = None,
                  max_scale_jitter: float = 0.15):
         self.root = Path(root)
         if not self.root.is_dir():
@@ -110,6 +115,7 @@ class DreamDataset(Dataset):
         self.robot = robot
         self.image_size = tuple(image_size) if image_size is not None else None
         self.augment, self.seed, self.max_scale_jitter = augment, seed, max_scale_jitter
+        self.epoch = 0
         self._keypoint_map = {normalise_name(k): v for k, v in (keypoint_name_map or {}).items()}
         self._joint_map = {normalise_name(k): v for k, v in (joint_name_map or {}).items()}
         self._robot_keypoints = [normalise_name(n) for n in robot.keypoint_names]
@@ -239,6 +245,17 @@ class DreamDataset(Dataset):
                               'location_unit if the robot is right')
 
     # -------------------------------------------------------------------------------- loading
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used in the augmentation seed when ``seed`` is an int."""
+        self.epoch = int(epoch)
+
+    def _augmentation_rng(self, index: int) -> np.random.Generator | None:
+        if not self.augment:
+            return None
+        if self.seed is None:
+            return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        return np.random.default_rng([self.seed, self.epoch, index])
+
     def __len__(self) -> int:
         return len(self.frames)
 
@@ -280,7 +297,7 @@ class DreamDataset(Dataset):
                 raise DreamFrameError(f'{name} size {extra.shape[:2]} != image {(height, width)}')
         K = torch.as_tensor(record['K'], dtype=torch.float32)
         keypoints_2d = torch.as_tensor(record['keypoints_2d'], dtype=torch.float32)
-        rng = np.random.default_rng([self.seed, index]) if self.augment else None
+        rng = self._augmentation_rng(index)
 
         # Crop box (geometry augmentation), then resize to image_size; K and keypoints follow.
         left, top, crop_w, crop_h = 0, 0, width, height
