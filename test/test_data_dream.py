@@ -6,9 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
 from robotag_ros.data.dr_config import DRConfig, load_dr_config
 from robotag_ros.data.dream_dataset import DreamDataset
+from robotag_ros.data.dream_format import R_NORMAL_UE
 from robotag_ros.data.synth import SyntheticFrameGenerator
 from robotag_ros.data.synth_cli import generate_set, main as synth_main
 from robotag_ros.robot import load_robot
@@ -68,6 +70,15 @@ def test_json_projected_keypoints_match_locations_and_pose(robot, synth_set):
         np.testing.assert_allclose(projected, stored, atol=1e-3)
         # The base keypoint (panda_link0 origin) is the object location.
         np.testing.assert_allclose(locations[0], obj['location'], atol=1e-5)
+        # World frame = base frame: camera pose in the world and base pose in the camera (both in
+        # the Unreal-axes convention readers undo with R_NORMAL_UE) compose to the identity.
+        camera = annotation['camera_data']
+        R_world_cam = Rotation.from_quat(camera['quaternion_xyzw_worldframe']).as_matrix()
+        R_cam_base = Rotation.from_quat(obj['quaternion_xyzw']).as_matrix() @ R_NORMAL_UE
+        np.testing.assert_allclose((R_world_cam @ R_NORMAL_UE) @ R_cam_base, np.eye(3), atol=1e-5)
+        t_world_base = (R_world_cam @ R_NORMAL_UE) @ np.array(obj['location']) + np.array(
+            camera['location_worldframe'])
+        np.testing.assert_allclose(t_world_base, np.zeros(3), atol=1e-3)
         names = [j['name'] for j in annotation['sim_state']['joints']]
         assert names == [f'panda/{j}' for j in robot.joint_names]
 

@@ -83,8 +83,9 @@ def frame_annotation(robot, joint_angles_rad, T_cam_base, T_base_cam, K, keypoin
     return {
         'camera_data': {
             'location_worldframe': _round(T_base_cam[:3, 3] * CM_PER_M),
+            # World = robot base; the same Unreal-axes convention as the object's quaternion.
             'quaternion_xyzw_worldframe': _round(
-                Rotation.from_matrix(T_base_cam[:3, :3]).as_quat()),
+                Rotation.from_matrix(T_base_cam[:3, :3] @ R_NORMAL_UE.T).as_quat()),
             'intrinsics': {'fx': round(float(K[0, 0]), _DECIMALS),
                            'fy': round(float(K[1, 1]), _DECIMALS),
                            'cx': round(float(K[0, 2]), _DECIMALS),
