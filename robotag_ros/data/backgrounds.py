@@ -17,29 +17,33 @@ def _random_colour(rng: np.random.Generator, value_range=(0.0, 1.0)) -> np.ndarr
 
 
 def noise_background(rng, height, width, value_range=(0.0, 1.0)) -> np.ndarray:
-    """Smooth value noise: a few octaves of low-resolution noise upsampled and summed."""
-    image = np.zeros((height, width, 3), np.float32)
+    """Smooth value noise: a few octaves of coarse noise summed on a small grid, then upsampled."""
+    grid_h, grid_w = max(8, height // 4), max(8, width // 4)  # detail finer than this is blurred
+    image = np.zeros((grid_h, grid_w, 3), np.float32)
     weight_sum = 0.0
     for octave in range(int(rng.integers(1, 4))):
         cells = int(rng.integers(2, 8)) * (2 ** octave)
         coarse = rng.uniform(0.0, 1.0, size=(cells, cells, 3)).astype(np.float32)
         weight = 0.5 ** octave
-        image += weight * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+        image += weight * cv2.resize(coarse, (grid_w, grid_h), interpolation=cv2.INTER_CUBIC)
         weight_sum += weight
     low, high = value_range
-    image = low + (high - low) * np.clip(image / weight_sum, 0.0, 1.0)
-    return (image * 255.0).astype(np.uint8)
+    image = (low + (high - low) * np.clip(image / weight_sum, 0.0, 1.0)) * 255.0
+    return cv2.resize(image.astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def gradient_background(rng, height, width, value_range=(0.0, 1.0)) -> np.ndarray:
     """Linear gradient between two random colours along a random direction."""
     angle = rng.uniform(0.0, 2.0 * np.pi)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    start, end = _random_colour(rng, value_range), _random_colour(rng, value_range)
+    # A linear ramp is exact under bilinear upsampling: compute it on a small grid.
+    grid_h, grid_w = max(2, height // 8), max(2, width // 8)
+    ys = np.linspace(0.0, height, grid_h, dtype=np.float32)[:, None]
+    xs = np.linspace(0.0, width, grid_w, dtype=np.float32)[None, :]
     t = xs * np.cos(angle) + ys * np.sin(angle)
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    start, end = _random_colour(rng, value_range), _random_colour(rng, value_range)
-    image = start[None, None, :] * (1.0 - t[..., None]) + end[None, None, :] * t[..., None]
-    return image.astype(np.uint8)
+    small = start[None, None, :] * (1.0 - t[..., None]) + end[None, None, :] * t[..., None]
+    return cv2.resize(small.astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def checkerboard_background(rng, height, width, cells_range=(3, 20),

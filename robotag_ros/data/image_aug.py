@@ -35,11 +35,17 @@ def gaussian_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
 
 
 def gaussian_noise(image: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
-    """Additive Gaussian noise, `sigma` as a fraction of the 0-255 range."""
+    """Additive Gaussian noise, `sigma` as a fraction of the 0-255 range (saturating)."""
     if sigma <= 0.0:
         return image
-    noise = rng.standard_normal(image.shape, dtype=np.float32) * (sigma * 255.0)
-    return np.clip(image.astype(np.float32) + noise, 0.0, 255.0).astype(np.uint8)
+    # OpenCV's generator is ~5x faster than numpy's here; seeding it from `rng` keeps frames
+    # reproducible (its state is per thread and reset on every call).
+    # One channel: a scalar sigma given to a 3-channel array would only reach its first channel.
+    noise = np.empty((image.shape[0], image.size // image.shape[0]), np.int16)
+    cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
+    cv2.randn(noise, 0.0, sigma * 255.0)
+    noise = noise.reshape(image.shape)
+    return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
 def augment_photometric(image: np.ndarray, rng: np.random.Generator, config) -> np.ndarray:

@@ -3,10 +3,11 @@
 Why MuJoCo: its EGL offscreen renderer runs on this machine's CPU through Mesa llvmpipe and
 unchanged on users' GPUs; PyBullet's TinyRenderer (no GL) is 2-3x slower for rgb+depth+seg. Two
 GL passes per frame: the shaded rgb, and one id-colour pass whose colour buffer is the
-segmentation and whose depth buffer is the depth (~23 ms both at 400x400 on one llvmpipe core). MuJoCo does no kinematics here: every visual mesh is a *mocap* body
-whose pose we set from ``robot.link_poses`` (the same FK that makes the labels), so labels and
-pixels cannot disagree. Distractors are mocap bodies too; the camera is a mocap body with explicit
-intrinsics (``cam_intrinsic`` + ``cam_sensorsize``, one sensor unit per pixel).
+segmentation and whose depth buffer is the depth (~23 ms both at 400x400 on one llvmpipe core).
+MuJoCo does no kinematics here: every visual mesh is a *mocap* body whose pose we set from
+``robot.link_poses`` (the same FK that makes the labels), so labels and pixels cannot disagree.
+Distractors are mocap bodies too; the camera is a mocap body with explicit intrinsics
+(``cam_intrinsic`` + ``cam_sensorsize``, one sensor unit per pixel).
 
 Frames: the MuJoCo world frame is the robot base frame. Our camera frame is the optical one
 (x right, y down, z forward); MuJoCo's camera looks along -z with y up, i.e. R_optical_mujococam =
