@@ -151,6 +151,8 @@ def test_unit_override_and_augmentation_keep_geometry(robot, synth_set, tmp_path
         json_path.write_text(json.dumps(annotation))
     with pytest.raises(ValueError, match='neither metres nor centimetres'):
         DreamDataset(millimetres, robot)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match='none of its 4 frames'):
+        DreamDataset(synth_set, load_robot('kuka_iiwa'))  # the wrong robot for this folder
     forced = DreamDataset(synth_set, robot, location_unit='m')
     assert forced.location_unit == 'm'
     augmented = DreamDataset(synth_set, robot, image_size=(64, 80), augment=True, seed=3)

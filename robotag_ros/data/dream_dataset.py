@@ -116,8 +116,10 @@ class DreamDataset(Dataset):
         self.image_size = tuple(image_size) if image_size is not None else None
         self.augment, self.seed, self.max_scale_jitter = augment, seed, max_scale_jitter
         self.epoch = 0
-        self._keypoint_map = {normalise_name(k): v for k, v in (keypoint_name_map or {}).items()}
-        self._joint_map = {normalise_name(k): v for k, v in (joint_name_map or {}).items()}
+        self._keypoint_map = {normalise_name(k): normalise_name(v)
+                              for k, v in (keypoint_name_map or {}).items()}
+        self._joint_map = {normalise_name(k): normalise_name(v)
+                           for k, v in (joint_name_map or {}).items()}
         self._robot_keypoints = [normalise_name(n) for n in robot.keypoint_names]
         self._robot_joints = [normalise_name(n) for n in robot.joint_names]
         self.set_K = self._read_camera_settings()
@@ -171,6 +173,10 @@ class DreamDataset(Dataset):
                 continue
             record['image_path'] = image_path
             frames.append(record)
+        if self.skipped and not frames:
+            file, reason = self.skipped[0]
+            raise DreamFrameError(f'{self.root}: none of its {len(self.skipped)} frames is usable '
+                                  f'for {self.robot.name} (first: {file}: {reason})')
         if self.skipped:
             LOG.warning('%s: skipped %d corrupt frame(s)', self.root, len(self.skipped))
         return frames
