@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
@@ -55,14 +56,14 @@ def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
         sources = list(data.train)
     else:
         from robotag_ros.data.bag_images import BagImageDataset
-        from robotag_ros.data.image_folder import ImageFolderDataset
-        parts = [_cap(BagImageDataset(bag, data.image_topic,
-                                      camera_info_topic=data.camera_info_topic,
-                                      image_size=tuple(data.image_size), K=data.intrinsics),
-                      data.max_frames) for bag in data.bags]
-        parts += [_cap(ImageFolderDataset(folder, K=data.intrinsics,
-                                          image_size=tuple(data.image_size)), data.max_frames)
-                  for folder in data.image_dirs]
+        from robotag_ros.data.unlabelled import ImageFolderDataset
+        sizes = (robot.num_joints, robot.num_keypoints)
+        K = None if data.intrinsics is None else np.asarray(data.intrinsics, dtype=np.float64)
+        parts = [BagImageDataset(bag, data.image_topic, tuple(data.image_size), *sizes,
+                                 camera_info_topic=data.camera_info_topic, K=K,
+                                 max_frames=data.max_frames or None) for bag in data.bags]
+        parts += [_cap(ImageFolderDataset(folder, K, tuple(data.image_size), *sizes),
+                       data.max_frames) for folder in data.image_dirs]
         # Stage 2 may also read DREAM folders, labels ignored (has_* set False by the loss).
         parts += [dream_dataset(folder, robot, config, augment=data.augment)
                   for folder in data.train]
