@@ -85,10 +85,10 @@ def test_json_projected_keypoints_match_locations_and_pose(robot, synth_set):
 
 def test_same_seed_same_bytes_across_shards_and_resume(synth_set, tmp_path):
     other = tmp_path / 'sharded'
-    for shard in ('1/2', '0/2'):
+    for shard, workers in (('1/2', '2'), ('0/2', '1')):  # shard 1 by two worker processes
         assert synth_main(['--robot', 'panda', '--out', str(other), '--num', str(NUM), '--seed',
                            str(SEED), '--size', f'{WIDTH}x{HEIGHT}', '--shard', shard,
-                           '--no-progress']) == 0
+                           '--workers', workers, '--no-progress']) == 0
     for name in [f'{i:06d}.json' for i in range(NUM)] + ['_camera_settings.json']:
         assert (other / name).read_bytes() == (synth_set / name).read_bytes(), name
     assert (other / '000001.rgb.jpg').read_bytes() == (synth_set / '000001.rgb.jpg').read_bytes()
