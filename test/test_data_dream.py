@@ -79,6 +79,15 @@ def test_json_projected_keypoints_match_locations_and_pose(robot, synth_set):
         t_world_base = (R_world_cam @ R_NORMAL_UE) @ np.array(obj['location']) + np.array(
             camera['location_worldframe'])
         np.testing.assert_allclose(t_world_base, np.zeros(3), atol=1e-3)
+        # pose_transform as CtRNet turns it into T_cam_base (transpose, cm -> m, flip x/y rows,
+        # flip column 1).
+        T_ctrnet = np.array(obj['pose_transform']).T
+        T_ctrnet[:3, -1] *= 0.01
+        T_ctrnet[0, :] *= -1
+        T_ctrnet[1, :] *= -1
+        T_ctrnet[:3, 1] *= -1
+        np.testing.assert_allclose(T_ctrnet[:3, :3], R_cam_base, atol=1e-5)
+        np.testing.assert_allclose(T_ctrnet[:3, 3], np.array(obj['location']) / 100, atol=1e-7)
         names = [j['name'] for j in annotation['sim_state']['joints']]
         assert names == [f'panda/{j}' for j in robot.joint_names]
 

@@ -71,11 +71,14 @@ def frame_annotation(robot, joint_angles_rad, T_cam_base, T_base_cam, K, keypoin
     # Readers recover R_cam_base = R_file @ R_NORMAL_UE.
     R_file = T_cam_base[:3, :3] @ R_NORMAL_UE.T
     location_cm = T_cam_base[:3, 3] * CM_PER_M
-    # NDDS pose_transform: row-vector layout (rotation transposed, translation in the last
-    # row), centimetres.
-    pose_transform = np.eye(4)
-    pose_transform[:3, :3] = R_file.T
-    pose_transform[3, :3] = location_cm
+    # NDDS pose_transform, as CtRNet reads it: transposed (translation in the last row, cm) and
+    # in a camera frame with x and y flipped: P.T = [[F R_cam_base F', F t], [0, 1]] with
+    # F = diag(-1, -1, 1), F' = diag(1, -1, 1).
+    flip_xy, flip_y = np.diag([-1.0, -1.0, 1.0]), np.diag([1.0, -1.0, 1.0])
+    pose_column_layout = np.eye(4)
+    pose_column_layout[:3, :3] = flip_xy @ T_cam_base[:3, :3] @ flip_y
+    pose_column_layout[:3, 3] = flip_xy @ location_cm
+    pose_transform = pose_column_layout.T
     keypoints_2d = np.asarray(keypoints_2d_px)
     inside = ((keypoints_2d[:, 0] >= 0) & (keypoints_2d[:, 0] < width)
               & (keypoints_2d[:, 1] >= 0) & (keypoints_2d[:, 1] < height))
