@@ -31,6 +31,17 @@ def dream_names(robot) -> tuple[str, str]:
     return str(dream.get('class_name', robot.name)), str(dream.get('joint_prefix', robot.name))
 
 
+def dream_joint_names(robot) -> list[str]:
+    """Joint names as the robot's DREAM sets spell them: the robot YAML's optional
+    `dream.joint_names` list (e.g. iiwa7_joint_1.. for Kuka), else the URDF joint names."""
+    dream = getattr(getattr(robot, 'description', None), 'dream', None) or {}
+    names = list(dream.get('joint_names') or robot.joint_names)
+    if len(names) != len(robot.joint_names):
+        raise ValueError(f'{robot.name}: dream.joint_names has {len(names)} names for '
+                         f'{len(robot.joint_names)} joints')
+    return names
+
+
 def camera_settings(K: np.ndarray, height: int, width: int, name: str = 'robotag_synth') -> dict:
     """`_camera_settings.json` content for one set-wide K (3, 3) pixels."""
     fov_x = 2.0 * np.degrees(np.arctan2(width / 2.0, K[0, 0]))
@@ -110,7 +121,7 @@ def frame_annotation(robot, joint_angles_rad, T_cam_base, T_base_cam, K, keypoin
                              'max': _round(box_points.max(axis=0))},
         }],
         'sim_state': {'joints': [{'name': f'{joint_prefix}/{joint}', 'position': round(
-            float(angle), _DECIMALS + 3)} for joint, angle in zip(robot.joint_names,
+            float(angle), _DECIMALS + 3)} for joint, angle in zip(dream_joint_names(robot),
                                                                   joint_angles_rad)]},
     }
 
