@@ -33,9 +33,11 @@ class CameraConfig:
     principal_jitter_frac: float = 0.03  # cx, cy offset from the centre as a fraction of W, H
     # Fixed [fx, fy, cx, cy] pixels (a known camera) instead of the random intrinsics above.
     intrinsics_px: list | None = None
-    # A frame is kept only when at least this many keypoints land inside the image.
+    # A frame needs at least this many keypoints inside the image: up to max_resample camera
+    # poses per joint sample, up to max_joint_resample joint samples; else the best try is kept.
     min_keypoints_in_image: int = 5
     max_resample: int = 20
+    max_joint_resample: int = 5
 
 
 @dataclass

@@ -17,11 +17,14 @@ v in [r, r + 1); its centre is at (c + 0.5, r + 0.5)).
 from __future__ import annotations
 
 import os
+import sys
 
 # Headless EGL unless the user chose a backend. It must be set before mujoco is imported; when
 # something imported mujoco earlier (pytorch_kinematics does), _use_egl_if_unchosen() catches up.
-_USER_CHOSE_GL = 'MUJOCO_GL' in os.environ
-os.environ.setdefault('MUJOCO_GL', 'egl')
+# EGL is a Linux backend (mujoco refuses MUJOCO_GL=egl on macOS/Windows): elsewhere its default.
+_USER_CHOSE_GL = 'MUJOCO_GL' in os.environ or not sys.platform.startswith('linux')
+if not _USER_CHOSE_GL:
+    os.environ['MUJOCO_GL'] = 'egl'
 
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402

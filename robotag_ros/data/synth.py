@@ -85,6 +85,7 @@ class SyntheticFrameGenerator:
         return link_poses, keypoints[0].double().cpu().numpy()
 
     def _sample_camera(self, rng, keypoints_base):
+        """(K, T_base_cam, number of keypoints in the image) of the best of max_resample tries."""
         cam = self.config.camera
         best = None
         for _ in range(max(1, cam.max_resample)):
@@ -95,11 +96,24 @@ class SyntheticFrameGenerator:
             with np.errstate(divide='ignore', invalid='ignore'):
                 keypoints_2d = project(keypoints_cam, K)
             visible = int(in_image(keypoints_cam, keypoints_2d, self.height, self.width).sum())
-            if best is None or visible > best[0]:
-                best = (visible, K, T_base_cam)
+            if best is None or visible > best[2]:
+                best = (K, T_base_cam, visible)
             if visible >= cam.min_keypoints_in_image:
                 break
-        return best[1], best[2]
+        return best
+
+    def _sample_robot_and_camera(self, rng):
+        """Joint angles and a camera that sees enough keypoints; new joints if no camera does."""
+        best = None
+        for _ in range(max(1, self.config.camera.max_joint_resample)):
+            joint_angles = rng.uniform(self.joint_lower, self.joint_upper)
+            link_poses, keypoints_base = self._forward_kinematics(joint_angles)
+            K, T_base_cam, visible = self._sample_camera(rng, keypoints_base)
+            if best is None or visible > best[-1]:
+                best = (joint_angles, link_poses, keypoints_base, K, T_base_cam, visible)
+            if visible >= self.config.camera.min_keypoints_in_image:
+                break
+        return best[:-1]
 
     def _sample_lights(self, rng):
         cfg = self.config.lights
@@ -161,9 +175,8 @@ class SyntheticFrameGenerator:
     def generate(self, seed: int, frame_index: int) -> SynthFrame:
         """Render frame `frame_index` of the set made with `seed`."""
         rng = frame_rng(seed, frame_index)
-        joint_angles = rng.uniform(self.joint_lower, self.joint_upper)
-        link_poses, keypoints_base = self._forward_kinematics(joint_angles)
-        K, T_base_cam = self._sample_camera(rng, keypoints_base)
+        joint_angles, link_poses, keypoints_base, K, T_base_cam = \
+            self._sample_robot_and_camera(rng)
         T_cam_base = np.linalg.inv(T_base_cam)
         robot_rgba, specular, shininess = self._sample_robot_colours(rng)
         state = SceneState(
