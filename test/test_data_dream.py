@@ -198,3 +198,17 @@ def test_contact_sheet_draws_keypoints(synth_set, tmp_path):
     if 0 <= u < WIDTH and 0 <= v < HEIGHT:
         assert drawn[int(v), int(u)].any()
     assert drawn.any()
+
+
+def test_keypoints_and_joints_are_matched_by_name_not_position(robot, synth_set, tmp_path):
+    shuffled = tmp_path / 'shuffled'
+    shuffled.mkdir()
+    for name in ('_camera_settings.json', '000000.json', '000000.rgb.jpg'):
+        shutil.copy(synth_set / name, shuffled / name)
+    annotation = json.loads((shuffled / '000000.json').read_text())
+    annotation['objects'][0]['keypoints'].reverse()
+    annotation['sim_state']['joints'].reverse()
+    (shuffled / '000000.json').write_text(json.dumps(annotation))
+    original, reordered = DreamDataset(synth_set, robot)[0], DreamDataset(shuffled, robot)[0]
+    for key in ('keypoints_2d', 'keypoints_3d', 'joint_angles', 'K', 'T_cam_base'):
+        assert torch.equal(original[key], reordered[key]), key
