@@ -1,7 +1,8 @@
 """A torch Dataset over one DREAM-format folder: DREAM's synthetic and real sets, and our own.
 
 Returns the brief's unbatched sample dict (image, K, joint_angles, T_cam_base, keypoints_3d,
-keypoints_2d, mask, depth, has_*), resized to ``image_size`` with K adjusted, with optional
+keypoints_2d, mask, depth, has_*), letterboxed to ``image_size`` exactly as the estimator
+preprocesses frames (uniform scale + padding, K adjusted), with optional
 photometric and crop/scale augmentation (geometry changes update K and keypoints).
 
 Quirks handled:
@@ -37,7 +38,7 @@ from torch.utils.data import Dataset
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
                                            IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE)
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
-from robotag_ros.geometry import resize_intrinsics
+from robotag_ros.inference.preprocess import letterbox_image, plan_letterbox
 
 LOG = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r'^(lbr_iiwa_|iiwa7_|iiwa_)')
@@ -290,6 +291,26 @@ class DreamDataset(Dataset):
             raise DreamFrameError(f'{path}: unreadable')
         return data
 
+    def raw_frame(self, index: int) -> dict:
+        """The original image (HxWx3 uint8 RGB), its K and the labels in metric units, for
+        evaluation through the estimator (no resizing, no augmentation)."""
+        from robotag_ros.metrics import GroundTruthFrame
+        record = self.frames[index]
+        bgr = cv2.imread(str(record['image_path']), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DreamFrameError(f'{record["image_path"]}: image unreadable')
+        T = None
+        if 'R_cam_base' in record:
+            T = np.eye(4)
+            T[:3, :3] = record['R_cam_base']
+            T[:3, 3] = record['location_file'] * self.scale_to_m
+        truth = GroundTruthFrame(
+            joint_angles_rad=record.get('joint_angles'), T_cam_base=T,
+            keypoints_3d_m=record['keypoints_file'] * self.scale_to_m,
+            keypoints_2d_px=record['keypoints_2d'], image_size_hw=tuple(bgr.shape[:2]))
+        return {'image_rgb': np.ascontiguousarray(bgr[..., ::-1]), 'K': record['K'],
+                'ground_truth': truth, 'frame': record['json_path'].name}
+
     def _load(self, record: dict, index: int) -> dict:
         bgr = cv2.imread(str(record['image_path']), cv2.IMREAD_COLOR)
         if bgr is None:
@@ -305,7 +326,7 @@ class DreamDataset(Dataset):
         keypoints_2d = torch.as_tensor(record['keypoints_2d'], dtype=torch.float32)
         rng = self._augmentation_rng(index)
 
-        # Crop box (geometry augmentation), then resize to image_size; K and keypoints follow.
+        # Crop box (geometry augmentation), then letterbox to image_size; K and keypoints follow.
         left, top, crop_w, crop_h = 0, 0, width, height
         if rng is not None and self.max_scale_jitter > 0:
             scale = 1.0 - rng.uniform(0.0, self.max_scale_jitter)
@@ -313,22 +334,20 @@ class DreamDataset(Dataset):
             left = int(rng.integers(0, width - crop_w + 1))
             top = int(rng.integers(0, height - crop_h + 1))
         out_h, out_w = self.image_size if self.image_size is not None else (crop_h, crop_w)
-        K_new = K.clone()
-        K_new[0, 2] -= left
-        K_new[1, 2] -= top
-        K_new = resize_intrinsics(K_new, (crop_h, crop_w), (out_h, out_w))
-        # Keypoints move with the same affine map as the principal point and focal lengths.
-        focal_scale = torch.stack([K_new[0, 0] / K[0, 0], K_new[1, 1] / K[1, 1]])
-        keypoints_2d = (keypoints_2d - K[:2, 2]) * focal_scale + K_new[:2, 2]
+        plan = plan_letterbox((crop_h, crop_w), (out_h, out_w))
+        K_cropped = K.clone().double().numpy()
+        K_cropped[0, 2] -= left
+        K_cropped[1, 2] -= top
+        K_new = torch.as_tensor(plan.adjust_intrinsics(K_cropped), dtype=torch.float32)
+        keypoints_2d = torch.as_tensor(plan.to_target_px(
+            keypoints_2d.double().numpy() - np.array([left, top])), dtype=torch.float32)
 
-        def warp(array, interpolation):
-            array = array[top:top + crop_h, left:left + crop_w]
-            if array.shape[:2] != (out_h, out_w):
-                array = cv2.resize(array, (out_w, out_h), interpolation=interpolation)
-            return array
+        def warp(array, interpolation=None):
+            return letterbox_image(np.ascontiguousarray(array[top:top + crop_h,
+                                                              left:left + crop_w]),
+                                   plan, interpolation=interpolation)
 
-        image = warp(np.ascontiguousarray(image), cv2.INTER_AREA if out_h < crop_h
-                     else cv2.INTER_LINEAR)
+        image = warp(image)
         if rng is not None:
             image = colour_jitter(image, rng, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-10.0, 10.0))
             if rng.uniform() < 0.5:

@@ -57,14 +57,17 @@ def plan_letterbox(source_hw: Sequence[int], target_hw: Sequence[int]) -> Letter
                      (target_w - resized_w) // 2, (target_h - resized_h) // 2)
 
 
-def letterbox_image(image: np.ndarray, plan: Letterbox, pad_value: int = 0) -> np.ndarray:
-    """Resize (area filter when shrinking) and pad an HxWxC uint8 image per ``plan``."""
+def letterbox_image(image: np.ndarray, plan: Letterbox, pad_value: int = 0,
+                    interpolation: int | None = None) -> np.ndarray:
+    """Resize (area filter when shrinking, unless ``interpolation`` is given: nearest for masks
+    and depth) and pad an HxW or HxWxC image per ``plan``."""
     if image.shape[:2] != plan.source_hw:
         raise ValueError(f'image is {image.shape[:2]}, the plan expects {plan.source_hw}')
     target_h, target_w = plan.target_hw
     resized_w = round(plan.source_hw[1] * plan.scale)
     resized_h = round(plan.source_hw[0] * plan.scale)
-    interpolation = cv2.INTER_AREA if plan.scale < 1.0 else cv2.INTER_LINEAR
+    if interpolation is None:
+        interpolation = cv2.INTER_AREA if plan.scale < 1.0 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (resized_w, resized_h), interpolation=interpolation)
     if resized.ndim == 2:
         resized = resized[..., None]
