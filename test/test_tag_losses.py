@@ -30,8 +30,8 @@ def synthetic_batch(robot, batch, seed, height=64, width=64, labelled=True):
     generator = torch.Generator().manual_seed(seed)
     q = robot.sample_joint_angles(batch, generator=generator)
     rotation = torch.tensor([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
-    translation = torch.tensor([0.0, 0.3, 1.6]) + 0.05 * torch.randn(batch, 3,
-                                                                   generator=generator)
+    noise = torch.randn(batch, 3, generator=generator)
+    translation = torch.tensor([0.0, 0.3, 1.6]) + 0.05 * noise
     T = make_transform(rotation.expand(batch, 3, 3), translation)
     K = torch.tensor([[80.0, 0, width / 2], [0, 80.0, height / 2], [0, 0, 1]]).expand(
         batch, 3, 3).clone()
