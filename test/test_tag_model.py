@@ -147,3 +147,19 @@ def test_pretrained_transformers_dir_loads_and_mismatch_is_clear(robot, tmp_path
     with pytest.raises(PretrainedWeightsError, match='1 unexpected'):
         load_pretrained(ResNetBackbone, ResNetConfig(**small), str(tmp_path / 'other.pt'),
                         'backbone_2d')
+
+
+def test_model_config_yaml_round_trip_and_errors(tmp_path):
+    from robotag_ros.model import load_model_config, save_model_config
+    assert load_model_config('large').backbone_3d == 'depth_anything'
+    assert load_model_config('default') == ModelConfig()
+    config = ModelConfig(loops_off=['keypoints'], num_unproj_points=128)
+    config.loss.alpha['alpha3'] = 0.25
+    save_model_config(config, tmp_path / 'model.yaml')
+    assert load_model_config(tmp_path / 'model.yaml') == config
+    (tmp_path / 'bad.yaml').write_text('model:\n  backbone_2d: small\n  widht_2d: 8\n')
+    with pytest.raises(ValueError, match='widht_2d'):
+        load_model_config(tmp_path / 'bad.yaml')
+    (tmp_path / 'bad_weight.yaml').write_text('model:\n  loss:\n    alpha: {alpha7: 1.0}\n')
+    with pytest.raises(ValueError, match='alpha7'):
+        load_model_config(tmp_path / 'bad_weight.yaml')

@@ -5,7 +5,7 @@ import torch
 
 from robotag_ros.geometry import chamfer_distance
 from robotag_ros.model.outputs import TAGOutputs
-from robotag_ros.tag.graph import ALIGN_TERM_BY_NAME, AlignTermSpec, TAGGraph
+from robotag_ros.tag.graph import ALIGN_TERM_BY_NAME, PIXEL_NODES, AlignTermSpec, TAGGraph
 
 
 def squared_error_per_item(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -27,7 +27,7 @@ def align_term_per_item(spec: AlignTermSpec, outputs: TAGOutputs) -> torch.Tenso
     """The unweighted value of one eq. (19) term, (B,)."""
     a, b = getattr(outputs, spec.node_a), getattr(outputs, spec.node_b)
     if spec.distance == 'mse':
-        if a.shape[-1] == 2 and a.dim() == 3:  # 2D keypoints, pixels
+        if spec.node_a in PIXEL_NODES:
             scale = pixel_scale(outputs)
             a, b = a / scale, b / scale
         return squared_error_per_item(a, b)

@@ -77,6 +77,8 @@ NODES: tuple[NodeSpec, ...] = (
              'D\' unprojected on the P most robot-like pixels (B, P, 3), camera frame, m'),
 )
 NODE_BY_NAME = {n.name: n for n in NODES}
+# States in image pixels (the others are metres or radians).
+PIXEL_NODES = frozenset({'keypoints_2d', 'keypoints_2d_proj_2d', 'keypoints_2d_proj_3d'})
 
 
 @dataclass(frozen=True)
