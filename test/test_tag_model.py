@@ -163,3 +163,24 @@ def test_model_config_yaml_round_trip_and_errors(tmp_path):
     (tmp_path / 'bad_weight.yaml').write_text('model:\n  loss:\n    alpha: {alpha7: 1.0}\n')
     with pytest.raises(ValueError, match='alpha7'):
         load_model_config(tmp_path / 'bad_weight.yaml')
+
+
+def test_network_forward_exports_with_torch_export(model):
+    """Static shapes and no data-dependent control flow: torch.export traces forward_network."""
+    class TensorOnly(torch.nn.Module):
+        def __init__(self, tag_model):
+            super().__init__()
+            self.tag_model = tag_model
+
+        def forward(self, image, intrinsics):
+            network = self.tag_model.forward_network(image, intrinsics)
+            return tuple(network[name] for name in NETWORK_OUTPUT_NAMES)
+
+    image, K = torch.rand(1, 3, 64, 64), camera(1, 64, 64)
+    wrapper = TensorOnly(model).eval()
+    exported = torch.export.export(wrapper, (image, K), strict=False)
+    with torch.no_grad():
+        expected = wrapper(image, K)
+        produced = exported.module()(image, K)
+    for name, a, b in zip(NETWORK_OUTPUT_NAMES, expected, produced):
+        assert torch.allclose(a, b, atol=1e-5), name

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,9 @@ from robotag_ros.tag.graph import expand_kinds
 
 BACKBONES_2D = ('small', 'resnet18', 'resnet50')
 BACKBONES_3D = ('small', 'depth_anything')
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config' / 'model'
+# Bundled configs: the source tree's config/model, or where setup.py's data_files install them.
+CONFIG_DIRS = (Path(__file__).resolve().parents[2] / 'config' / 'model',
+               Path(sys.prefix) / 'share' / 'robotag_ros' / 'config' / 'model')
 
 
 @dataclass
@@ -109,10 +112,12 @@ def load_model_config(path: Optional[str | os.PathLike] = None) -> ModelConfig:
     if path is None:
         return ModelConfig()
     candidate = Path(path)
-    if not candidate.exists() and (CONFIG_DIR / f'{path}.yaml').exists():
-        candidate = CONFIG_DIR / f'{path}.yaml'
     if not candidate.exists():
-        raise FileNotFoundError(f'model config {path} not found (nor {CONFIG_DIR}/{path}.yaml)')
+        bundled = [d / f'{path}.yaml' for d in CONFIG_DIRS if (d / f'{path}.yaml').exists()]
+        if not bundled:
+            raise FileNotFoundError(f'model config {path} not found, neither as a path nor as '
+                                    f'a bundled name in {[str(d) for d in CONFIG_DIRS]}')
+        candidate = bundled[0]
     with open(candidate) as stream:
         values = yaml.safe_load(stream) or {}
     try:
