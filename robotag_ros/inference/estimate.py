@@ -24,6 +24,8 @@ class Estimate:
     consistency_terms: dict[str, float] = field(default_factory=dict)
     points_3d_m: np.ndarray | None = None  # (N, 3) the 3D branch's robot cloud, camera frame
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Each branch's own joint angles ('2d': p², '3d': p³), before the pick of the reported ones.
+    branch_joint_angles_rad: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def T_base_cam(self) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""``robotag-calibrate``: markerless hand-eye calibration from recorded estimates to a .calib file.
+
+Reads per-frame camera<->base estimates from a rosbag2 of the estimator node's outputs (or a
+JSON/CSV list), aggregates them robustly (eye-on-base, or eye-in-hand with the measured
+``/joint_states`` and the robot's forward kinematics), writes easy_handeye2's ``.calib`` YAML
+atomically and prints a summary table. The live (ROS) variant lives in ``robotag_ros.ros``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from robotag_ros.calibration.aggregate import AggregateResult
+from robotag_ros.calibration.calib_file import (
+    DEFAULT_CALIBRATIONS_DIRECTORY, HandEyeCalibration, atomic_write_text, write_calib,
+)
+from robotag_ros.calibration.estimates_io import (
+    EstimateSeries, load_estimates_file, read_estimates_bag,
+)
+from robotag_ros.calibration.hand_eye import (
+    CALIBRATION_TYPES, EYE_IN_HAND, EYE_ON_BASE, calibrate_eye_in_hand, calibrate_eye_on_base,
+    robot_forward_kinematics,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='robotag-calibrate', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--bag', type=Path, help='rosbag2 folder (sqlite3 or MCAP) of the node')
+    source.add_argument('--estimates', type=Path,
+                        help='JSON or CSV of per-frame T_cam_base estimates')
+    parser.add_argument('--type', dest='calibration_type', choices=CALIBRATION_TYPES,
+                        default=EYE_ON_BASE)
+    parser.add_argument('--name', default='robotag', help='calibration name (file stem)')
+    parser.add_argument('--output', type=Path,
+                        help='.calib file to write (default: easy_handeye2\'s folder, '
+                             f'{DEFAULT_CALIBRATIONS_DIRECTORY}/<name>.calib)')
+    parser.add_argument('--summary-json', type=Path, help='also write the summary as JSON')
+    parser.add_argument('--base-frame', default='panda_link0')
+    parser.add_argument('--camera-frame', default=None,
+                        help='camera optical frame (required when reading /tf); default for the '
+                             '.calib: camera_color_optical_frame')
+    parser.add_argument('--effector-frame', default='panda_hand',
+                        help='robot effector link (eye-in-hand: the link the camera is on)')
+    parser.add_argument('--pose-topic', default=None,
+                        help='PoseStamped or TFMessage topic (default: *camera_pose, else /tf)')
+    parser.add_argument('--diagnostics-topic', default='/diagnostics')
+    parser.add_argument('--joint-states-topic', default='/joint_states')
+    parser.add_argument('--robot', default='panda', help='robot name or YAML (eye-in-hand FK)')
+    parser.add_argument('--min-consistency', type=float, default=0.0,
+                        help='drop frames whose consistency score is below this')
+    parser.add_argument('--no-outlier-rejection', action='store_true')
+    parser.add_argument('--mad-k', type=float, default=3.0,
+                        help='outlier threshold in robust standard deviations (median + k*MAD)')
+    parser.add_argument('--stamp-tolerance-s', type=float, default=0.05,
+                        help='max stamp difference when matching diagnostics/joint states')
+    return parser
+
+
+def summary_dict(result: AggregateResult, calibration: HandEyeCalibration) -> dict:
+    """The numbers the table prints: transform, spread and frame counts (units in the keys)."""
+    T = calibration.T_cam_reference
+    qx, qy, qz, qw = Rotation.from_matrix(T[:3, :3]).as_quat()
+    T_inv = calibration.T_reference_cam
+    summary = {
+        'calibration_type': calibration.calibration_type,
+        'T_cam_reference_x_m': float(T[0, 3]), 'T_cam_reference_y_m': float(T[1, 3]),
+        'T_cam_reference_z_m': float(T[2, 3]),
+        'T_cam_reference_qx': float(qx), 'T_cam_reference_qy': float(qy),
+        'T_cam_reference_qz': float(qz), 'T_cam_reference_qw': float(qw),
+        'camera_in_reference_x_m': float(T_inv[0, 3]),
+        'camera_in_reference_y_m': float(T_inv[1, 3]),
+        'camera_in_reference_z_m': float(T_inv[2, 3]),
+    }
+    summary.update(result.summary())
+    return summary
+
+
+def _load(args, joint_names) -> EstimateSeries:
+    if args.estimates is not None:
+        return load_estimates_file(args.estimates)
+    return read_estimates_bag(
+        args.bag, base_frame=args.base_frame, camera_frame=args.camera_frame,
+        pose_topic=args.pose_topic, diagnostics_topic=args.diagnostics_topic,
+        joint_states_topic=args.joint_states_topic if joint_names else None,
+        joint_names=joint_names, tolerance_s=args.stamp_tolerance_s)
+
+
+def run(args) -> dict:
+    """Calibrate as the parsed arguments say; returns the summary dict."""
+    from robotag_ros.metrics.report import format_table
+
+    robot = None
+    joint_names = None
+    if args.calibration_type == EYE_IN_HAND:
+        from robotag_ros.robot import load_robot
+        robot = load_robot(args.robot)
+        joint_names = list(robot.joint_names)
+    series = _load(args, joint_names)
+    options = dict(min_consistency=args.min_consistency,
+                   reject_outliers=not args.no_outlier_rejection, mad_k=args.mad_k)
+    consistency = series.consistency
+    if consistency is not None:
+        # A frame without a known score is judged by the robust statistics alone.
+        consistency = np.where(np.isnan(consistency), 1.0, consistency)
+    if args.calibration_type == EYE_IN_HAND:
+        if series.joint_angles_rad is None:
+            raise ValueError('eye_in_hand needs joint angles (a --joint-states-topic in the bag, '
+                             'or joint columns in the estimates file)')
+        have_joints = np.isfinite(series.joint_angles_rad).all(axis=1)
+        if not have_joints.any():
+            raise ValueError('no estimate has a joint state within the stamp tolerance')
+        result = calibrate_eye_in_hand(
+            series.T_cam_base[have_joints], series.joint_angles_rad[have_joints],
+            robot_forward_kinematics(robot, args.effector_frame),
+            None if consistency is None else consistency[have_joints], **options)
+    else:
+        result = calibrate_eye_on_base(series.T_cam_base, consistency, **options)
+
+    calibration = HandEyeCalibration(
+        name=args.name, calibration_type=args.calibration_type, T_cam_reference=result.T,
+        robot_base_frame=args.base_frame, robot_effector_frame=args.effector_frame,
+        tracking_base_frame=args.camera_frame or 'camera_color_optical_frame',
+        tracking_marker_frame=(args.base_frame if args.calibration_type == EYE_IN_HAND
+                               else args.effector_frame))
+    output = args.output or DEFAULT_CALIBRATIONS_DIRECTORY / f'{args.name}.calib'
+    write_calib(output, calibration)
+    summary = summary_dict(result, calibration)
+    summary['output'] = str(output)
+    if args.summary_json:
+        atomic_write_text(args.summary_json, json.dumps(summary, indent=2))
+    print(format_table(summary, title=f'robotag-calibrate: {args.calibration_type}'))
+    return summary
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as err:
+        print(f'robotag-calibrate: error: {err}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

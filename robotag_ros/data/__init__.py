@@ -1,0 +1,1 @@
+"""Training and evaluation data: DREAM folders, rosbag2 images, synthetic rendering."""

@@ -1,0 +1,139 @@
+"""The inference artifact: weights (safetensors) + a YAML sidecar; written and read only here.
+
+The sidecar holds what a consumer needs to use the weights correctly without guessing: the robot,
+its joint and keypoint names, the network input size, colour order and normalisation, the model
+configuration and a hash of the training configuration. The node and the exporters read
+preprocessing from it, never from constants.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+ARTIFACT_FORMAT = 'robotag_ros.artifact/1'
+WEIGHTS_SUFFIX = '.safetensors'
+SIDECAR_SUFFIX = '.yaml'
+
+
+class ArtifactError(RuntimeError):
+    """An artifact that is missing, corrupt, or made for another robot."""
+
+
+@dataclass
+class Sidecar:
+    """Everything about a set of weights except the weights."""
+
+    robot: str                              # bundled robot name or path to its robot YAML
+    joint_names: list[str]
+    keypoint_names: list[str]
+    input_size: list[int]                   # network input (height, width), pixels
+    model_config: dict
+    color_order: str = 'RGB'                # the network's input channel order
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    config_hash: str = ''
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    format: str = ARTIFACT_FORMAT
+
+    def to_dict(self) -> dict:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+
+def artifact_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """``models/panda_default`` (or either file of the pair) -> (weights, sidecar) paths."""
+    path = Path(path)
+    if path.suffix in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX):
+        path = path.with_suffix('')
+    return path.with_suffix(WEIGHTS_SUFFIX), path.with_suffix(SIDECAR_SUFFIX)
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_artifact(path: str | os.PathLike, state_dict: dict, sidecar: Sidecar) -> Path:
+    """Write ``<path>.safetensors`` and ``<path>.yaml``, each atomically; returns the weights path."""
+    from safetensors.torch import save_file
+    weights_path, sidecar_path = artifact_paths(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    _atomic_write(weights_path, lambda tmp: save_file(tensors, tmp, metadata={
+        'format': ARTIFACT_FORMAT, 'robot': str(sidecar.robot)}))
+
+    def write_sidecar(tmp):
+        with open(tmp, 'w') as stream:
+            yaml.safe_dump(sidecar.to_dict(), stream, sort_keys=False)
+    _atomic_write(sidecar_path, write_sidecar)
+    return weights_path
+
+
+def load_sidecar(path: str | os.PathLike) -> Sidecar:
+    """Read and check the sidecar of an artifact."""
+    _, sidecar_path = artifact_paths(path)
+    if not sidecar_path.is_file():
+        raise ArtifactError(f'artifact sidecar not found: {sidecar_path}')
+    try:
+        data = yaml.safe_load(sidecar_path.read_text())
+    except yaml.YAMLError as error:
+        raise ArtifactError(f'{sidecar_path}: not valid YAML: {error}') from error
+    if not isinstance(data, dict) or data.get('format') != ARTIFACT_FORMAT:
+        raise ArtifactError(f"{sidecar_path}: not a robotag_ros artifact sidecar "
+                            f"(expected format '{ARTIFACT_FORMAT}')")
+    try:
+        return Sidecar(**data)
+    except TypeError as error:
+        raise ArtifactError(f'{sidecar_path}: unexpected sidecar fields: {error}') from error
+
+
+def load_weights(path: str | os.PathLike) -> dict:
+    """Read the weights of an artifact (safetensors: no code runs while loading)."""
+    from safetensors.torch import load_file
+    weights_path, _ = artifact_paths(path)
+    if not weights_path.is_file():
+        raise ArtifactError(f'artifact weights not found: {weights_path}')
+    try:
+        return load_file(str(weights_path))
+    except Exception as error:  # noqa: BLE001 - safetensors raises several types
+        raise ArtifactError(f'{weights_path} is truncated or corrupt: {error}') from error
+
+
+def check_robot_matches(sidecar: Sidecar, robot: Any, where: str = 'artifact') -> None:
+    """Refuse weights trained for another robot (or another joint/keypoint order)."""
+    if list(sidecar.joint_names) != list(robot.joint_names):
+        raise ArtifactError(f'{where} was trained for joints {sidecar.joint_names} '
+                            f"(robot '{sidecar.robot}'), not {robot.joint_names} "
+                            f"(robot '{robot.name}')")
+    if list(sidecar.keypoint_names) != list(robot.keypoint_names):
+        raise ArtifactError(f'{where} predicts keypoints {sidecar.keypoint_names}, robot '
+                            f"'{robot.name}' has {robot.keypoint_names}")
+
+
+def load_model(path: str | os.PathLike, robot: Optional[Any] = None, device: str = 'cpu'):
+    """Build the TAG model an artifact describes and load its weights; returns (model, sidecar)."""
+    from robotag_ros.model import build_model  # deferred: keeps artifact I/O light to import
+    from robotag_ros.robot import load_robot
+    sidecar = load_sidecar(path)
+    robot = robot if robot is not None else load_robot(sidecar.robot)
+    check_robot_matches(sidecar, robot, where=str(artifact_paths(path)[0]))
+    model = build_model(robot, sidecar.model_config)
+    state = load_weights(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:  # missing/unexpected keys or shape mismatches
+        raise ArtifactError(f'{artifact_paths(path)[0]} does not match its model config: '
+                            f'{str(error)[:500]}') from error
+    return model.to(device).eval(), sidecar

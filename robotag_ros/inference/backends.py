@@ -1,0 +1,135 @@
+"""Inference backends behind one interface: PyTorch, ONNX Runtime, TensorRT.
+
+Each takes the preprocessed batch (image (B, 3, H, W) float32 in [0, 1], K (B, 3, 3) float32) and
+returns the network tensors named in ``INFERENCE_OUTPUT_NAMES``; decoding is shared
+(:mod:`robotag_ros.inference.decode`). A backend whose runtime is missing says what to install.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from robotag_ros.inference.decode import INFERENCE_OUTPUT_NAMES
+
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+INPUT_NAMES = ('image', 'intrinsics')
+
+
+class BackendUnavailable(RuntimeError):
+    """The runtime a backend needs is not installed or has no device."""
+
+
+class InferenceNetwork(nn.Module):
+    """Tensor-only wrapper of the TAG network for tracing/export: (image, K) -> tuple of tensors
+    in ``INFERENCE_OUTPUT_NAMES`` order (what detectron2 calls a TracingAdapter)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor):
+        outputs = self.model.forward_network(image, intrinsics)
+        return tuple(outputs[name] for name in INFERENCE_OUTPUT_NAMES)
+
+
+class TorchBackend:
+    """PyTorch eager, or on CUDA with half precision and CUDA graphs (via torch.compile's
+    ``reduce-overhead`` mode), the fastest path measurable on the lent GPU machine."""
+
+    name = 'torch'
+
+    def __init__(self, model: nn.Module, device: str = 'cpu', precision: str = 'fp32',
+                 compile_mode: Optional[str] = None):
+        self.device = torch.device(device)
+        if self.device.type == 'cuda' and not torch.cuda.is_available():
+            raise BackendUnavailable('device=cuda asked for, but torch sees no CUDA device')
+        self.dtype = {'fp32': torch.float32, 'fp16': torch.float16,
+                      'bf16': torch.bfloat16}[precision]
+        if self.dtype != torch.float32 and self.device.type != 'cuda':
+            raise BackendUnavailable(f'precision {precision} is for CUDA; use fp32 on the CPU')
+        self.network = InferenceNetwork(model).to(self.device).eval()
+        self._forward = self.network
+        if compile_mode:
+            self._forward = torch.compile(self.network, mode=compile_mode, dynamic=False)
+
+    @torch.inference_mode()
+    def run(self, image: np.ndarray, intrinsics: np.ndarray) -> dict[str, torch.Tensor]:
+        image_t = torch.as_tensor(image, device=self.device)
+        K_t = torch.as_tensor(intrinsics, device=self.device)
+        with torch.autocast(self.device.type, dtype=self.dtype,
+                            enabled=self.dtype != torch.float32):
+            outputs = self._forward(image_t, K_t)
+        return {name: out.float() for name, out in zip(INFERENCE_OUTPUT_NAMES, outputs)}
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime on the CPU, or with the CUDA / TensorRT execution providers where present."""
+
+    name = 'onnxruntime'
+
+    def __init__(self, onnx_path: str | Path, device: str = 'cpu', threads: int = 0):
+        try:
+            import onnxruntime as ort
+        except ImportError as error:
+            raise BackendUnavailable('ONNX Runtime is not installed: pip install onnxruntime '
+                                     '(or onnxruntime-gpu for CUDA)') from error
+        available = ort.get_available_providers()
+        if device.startswith('cuda'):
+            if 'CUDAExecutionProvider' not in available:
+                raise BackendUnavailable('ONNX Runtime has no CUDAExecutionProvider here '
+                                         f'(available: {available}); pip install onnxruntime-gpu')
+            providers = ['CUDAExecutionProvider', 'CPUExecutionProvider']
+        elif device == 'tensorrt':
+            if 'TensorrtExecutionProvider' not in available:
+                raise BackendUnavailable('ONNX Runtime has no TensorrtExecutionProvider here '
+                                         f'(available: {available})')
+            providers = [('TensorrtExecutionProvider', {'trt_fp16_enable': True}),
+                         'CUDAExecutionProvider', 'CPUExecutionProvider']
+        else:
+            providers = ['CPUExecutionProvider']
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        if not Path(onnx_path).is_file():
+            raise FileNotFoundError(f'ONNX model not found: {onnx_path}')
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        except Exception as error:  # noqa: BLE001 - ORT raises its own exception types
+            raise ValueError(f'{onnx_path}: ONNX Runtime cannot load it (corrupt or not an '
+                             f'ONNX model?): {error}') from error
+        names = [o.name for o in self.session.get_outputs()]
+        if tuple(names) != INFERENCE_OUTPUT_NAMES:
+            raise ValueError(f'{onnx_path}: outputs {names} are not the estimator\'s '
+                             f'{list(INFERENCE_OUTPUT_NAMES)}; re-export with robotag-export')
+
+    def run(self, image: np.ndarray, intrinsics: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self.session.run(None, {'image': np.ascontiguousarray(image, np.float32),
+                                          'intrinsics': np.ascontiguousarray(intrinsics,
+                                                                             np.float32)})
+        return dict(zip(INFERENCE_OUTPUT_NAMES, outputs))
+
+
+class TensorRTBackend:
+    """A TensorRT plan built from the ONNX file on this machine (cached; see
+    :mod:`robotag_ros.export.tensorrt_engine`). Not run on the project's machines."""
+
+    name = 'tensorrt'
+
+    def __init__(self, onnx_path: str | Path, fp16: bool = True, force_rebuild: bool = False,
+                 cache_dir: Optional[str] = None):
+        from robotag_ros.export.tensorrt_engine import (TensorRTRunner, TensorRTUnavailable,
+                                                         cached_engine)
+        try:
+            engine = cached_engine(onnx_path, fp16=fp16, cache_dir=cache_dir,
+                                   force_rebuild=force_rebuild)
+            self.runner = TensorRTRunner(engine)
+        except TensorRTUnavailable as error:
+            raise BackendUnavailable(str(error)) from error
+
+    def run(self, image: np.ndarray, intrinsics: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner.run({'image': image, 'intrinsics': intrinsics})

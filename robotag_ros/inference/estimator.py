@@ -1,0 +1,131 @@
+"""Estimator: one image + intrinsics in, one Estimate out, whatever the backend."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from robotag_ros.inference.artifact import artifact_paths, load_model
+from robotag_ros.inference.backends import (BACKENDS, OnnxRuntimeBackend, TensorRTBackend,
+                                            TorchBackend)
+from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
+                                          to_estimates)
+from robotag_ros.inference.estimate import Estimate
+from robotag_ros.inference.preprocess import preprocess
+
+COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel order
+
+
+def onnx_cache_path(artifact: str | os.PathLike) -> Path:
+    """Where the ONNX export of an artifact is cached (keyed by the weights' content)."""
+    weights, _ = artifact_paths(artifact)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    root = Path(os.environ.get('ROBOTAG_CACHE', Path.home() / '.cache' / 'robotag_ros'))
+    return root / 'onnx' / f'{weights.stem}_{digest}.onnx'
+
+
+class Estimator:
+    """Joint angles, camera pose and keypoints from one RGB image, on the chosen backend.
+
+    Preprocessing (letterbox to the artifact's input size, matching intrinsics) comes from the
+    artifact's sidecar, never from constants. Build one with :meth:`from_artifact` (the node,
+    the tools) or :meth:`from_model` (evaluation during training).
+    """
+
+    def __init__(self, model, input_hw, backend, joint_source: str = '2d',
+                 decode_device: str | torch.device = 'cpu', sidecar=None):
+        if joint_source not in JOINT_SOURCES:
+            raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
+        self.model, self.sidecar, self.backend = model, sidecar, backend
+        self.robot = model.robot
+        self.input_hw = tuple(int(v) for v in input_hw)
+        self.joint_source = joint_source
+        self.backend_name = backend.name
+        # Decoding (FK, projection, scoring) runs where the network's tensors land.
+        self.decode_device = torch.device(decode_device)
+        self.robot.to(self.decode_device)
+
+    @classmethod
+    def from_artifact(cls, artifact: str | os.PathLike, backend: str = 'torch',
+                      device: str = 'cpu', precision: str = 'fp32',
+                      onnx_path: Optional[str] = None, compile_mode: Optional[str] = None,
+                      joint_source: Optional[str] = None,
+                      force_engine_rebuild: bool = False) -> 'Estimator':
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, not {backend!r}')
+        model, sidecar = load_model(artifact, device='cpu')
+        input_hw = tuple(int(v) for v in sidecar.input_size)
+        if backend == 'torch':
+            runner = TorchBackend(model, device=device, precision=precision,
+                                  compile_mode=compile_mode)
+        else:
+            onnx_file = Path(onnx_path) if onnx_path else cls._ensure_onnx(model, artifact,
+                                                                           input_hw)
+            if backend == 'onnxruntime':
+                runner = OnnxRuntimeBackend(onnx_file, device=device)
+            else:
+                runner = TensorRTBackend(onnx_file, fp16=precision != 'fp32',
+                                         force_rebuild=force_engine_rebuild)
+        return cls(model, input_hw, runner,
+                   joint_source or sidecar.training.get('joint_source', '2d'),
+                   decode_device=device if backend == 'torch' else 'cpu', sidecar=sidecar)
+
+    @classmethod
+    def from_model(cls, model, input_hw, joint_source: str = '2d') -> 'Estimator':
+        """Wrap an in-memory model (torch backend, on the model's device)."""
+        device = next(model.parameters()).device
+        return cls(model, input_hw, TorchBackend(model, device=str(device)), joint_source,
+                   decode_device=device)
+
+    @staticmethod
+    def _ensure_onnx(model, artifact, input_hw) -> Path:
+        from robotag_ros.export.onnx_export import export_onnx
+        path = onnx_cache_path(artifact)
+        if not path.is_file():
+            export_onnx(model, input_hw, path)
+        return path
+
+    @torch.inference_mode()
+    def estimate_batch(self, images_rgb: Sequence[np.ndarray],
+                       intrinsics: Sequence[np.ndarray], with_points: bool = True
+                       ) -> list[Estimate]:
+        """Several frames (HxWx3 uint8 RGB each, 3x3 K each) in one network call."""
+        started = time.perf_counter()
+        prepared = [preprocess(image, np.asarray(K, dtype=np.float64), self.input_hw)
+                    for image, K in zip(images_rgb, intrinsics)]
+        batch_image = np.concatenate([p[0] for p in prepared])
+        batch_K = np.concatenate([p[1] for p in prepared])
+        letterboxes = [p[2] for p in prepared]
+        preprocessed = time.perf_counter()
+        network = as_tensors(self.backend.run(batch_image, batch_K), self.decode_device)
+        if self.decode_device.type == 'cuda':
+            torch.cuda.synchronize()
+        inferred = time.perf_counter()
+        K_t = torch.as_tensor(batch_K, device=self.decode_device)
+        states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config)
+        estimates = to_estimates(states, K_t, self.robot, letterboxes, self.joint_source,
+                                 with_points=with_points)
+        decoded = time.perf_counter()
+        timings = {'preprocess_ms': 1e3 * (preprocessed - started),
+                   'inference_ms': 1e3 * (inferred - preprocessed),
+                   'decode_ms': 1e3 * (decoded - inferred),
+                   'total_ms': 1e3 * (decoded - started)}
+        for estimate in estimates:
+            estimate.timings_ms = dict(timings)
+        return estimates
+
+    def estimate(self, image_rgb: np.ndarray, K: np.ndarray, with_points: bool = True
+                 ) -> Estimate:
+        """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate."""
+        return self.estimate_batch([image_rgb], [K], with_points=with_points)[0]
+
+
+def load_estimator(model_path: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',
+                   **options) -> Estimator:
+    """The factory the ROS node and the tools use."""
+    return Estimator.from_artifact(model_path, backend=backend, device=device, **options)

@@ -1,0 +1,91 @@
+"""Image preprocessing shared by training data, inference and export: letterbox + intrinsics.
+
+The network always sees an undistorted image: the input is scaled uniformly to fit the network's
+size and padded, never squashed, so a 640x480 camera and a 400x400 render look alike to it. The
+intrinsics follow the same scale and shift, so geometry stays exact; ``Letterbox`` maps network
+pixels back to the original image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image of ``source_hw`` was placed into the network input of ``target_hw``."""
+
+    source_hw: tuple[int, int]
+    target_hw: tuple[int, int]
+    scale: float            # network pixels per source pixel
+    pad_left_px: float
+    pad_top_px: float
+
+    def to_source_px(self, pixels: np.ndarray) -> np.ndarray:
+        """Network-input pixels (..., 2) -> pixels of the original image."""
+        offset = np.array([self.pad_left_px, self.pad_top_px])
+        return (np.asarray(pixels, dtype=np.float64) - offset) / self.scale
+
+    def to_target_px(self, pixels: np.ndarray) -> np.ndarray:
+        """Original-image pixels (..., 2) -> network-input pixels."""
+        offset = np.array([self.pad_left_px, self.pad_top_px])
+        return np.asarray(pixels, dtype=np.float64) * self.scale + offset
+
+    def adjust_intrinsics(self, K: np.ndarray) -> np.ndarray:
+        """Intrinsics of the original image -> intrinsics of the network input (continuous
+        pixel coordinates from the corner, so scaling multiplies and padding shifts)."""
+        K = np.asarray(K, dtype=np.float64)
+        adjusted = K.copy()
+        adjusted[:2, :] *= self.scale
+        adjusted[0, 2] += self.pad_left_px
+        adjusted[1, 2] += self.pad_top_px
+        return adjusted
+
+
+def plan_letterbox(source_hw: Sequence[int], target_hw: Sequence[int]) -> Letterbox:
+    """Uniform scale that fits ``source_hw`` inside ``target_hw``, centred, padding the rest."""
+    source_h, source_w = int(source_hw[0]), int(source_hw[1])
+    target_h, target_w = int(target_hw[0]), int(target_hw[1])
+    if min(source_h, source_w, target_h, target_w) <= 0:
+        raise ValueError(f'image sizes must be positive: {source_hw} -> {target_hw}')
+    scale = min(target_h / source_h, target_w / source_w)
+    resized_h, resized_w = round(source_h * scale), round(source_w * scale)
+    return Letterbox((source_h, source_w), (target_h, target_w), scale,
+                     (target_w - resized_w) // 2, (target_h - resized_h) // 2)
+
+
+def letterbox_image(image: np.ndarray, plan: Letterbox, pad_value: int = 0) -> np.ndarray:
+    """Resize (area filter when shrinking) and pad an HxWxC uint8 image per ``plan``."""
+    if image.shape[:2] != plan.source_hw:
+        raise ValueError(f'image is {image.shape[:2]}, the plan expects {plan.source_hw}')
+    target_h, target_w = plan.target_hw
+    resized_w = round(plan.source_hw[1] * plan.scale)
+    resized_h = round(plan.source_hw[0] * plan.scale)
+    interpolation = cv2.INTER_AREA if plan.scale < 1.0 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (resized_w, resized_h), interpolation=interpolation)
+    if resized.ndim == 2:
+        resized = resized[..., None]
+    out = np.full((target_h, target_w, image.shape[2] if image.ndim == 3 else 1), pad_value,
+                  dtype=image.dtype)
+    top, left = int(plan.pad_top_px), int(plan.pad_left_px)
+    out[top:top + resized_h, left:left + resized_w] = resized
+    return out if image.ndim == 3 else out[..., 0]
+
+
+def to_network_input(image_rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB -> 1x3xHxW float32 in [0, 1] (the network normalises internally)."""
+    return np.ascontiguousarray(image_rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def preprocess(image_rgb: np.ndarray, K: np.ndarray, input_hw: Sequence[int]):
+    """One frame for the network: (1x3xHxW float32, 1x3x3 float32 K, the Letterbox used)."""
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise ValueError(f'expected an HxWx3 uint8 RGB image, got {image_rgb.shape} '
+                         f'{image_rgb.dtype}')
+    plan = plan_letterbox(image_rgb.shape[:2], input_hw)
+    network_image = to_network_input(letterbox_image(image_rgb, plan))
+    network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
+    return network_image, network_K, plan

@@ -1,0 +1,132 @@
+"""Training configuration: dataclass defaults <- experiment YAML <- command-line overrides."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from. Stage 1 reads labelled DREAM-format folders; stage 2 reads
+    unlabelled images from rosbag2 files (by topic) or image folders."""
+
+    train: list[str] = field(default_factory=list)       # DREAM-format folders (labelled)
+    val: list[str] = field(default_factory=list)         # held-out DREAM-format folders
+    bags: list[str] = field(default_factory=list)        # rosbag2 directories/files (stage 2)
+    image_topic: str = '/camera/image_raw'
+    camera_info_topic: Optional[str] = None              # default: the bag's CameraInfo next to it
+    image_dirs: list[str] = field(default_factory=list)  # folders of images (stage 2)
+    intrinsics: Optional[list[list[float]]] = None       # 3x3 K for image folders / bags without it
+    image_size: list[int] = field(default_factory=lambda: [256, 256])   # network input (H, W)
+    augment: bool = True
+    num_workers: int = 2
+    max_frames: int = 0                                  # 0 = all; caps each folder (quick runs)
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and schedule; the paper decays the learning rate by 0.95 per epoch."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 20
+    lr_decay_per_epoch: float = 0.95
+    batch_size: int = 16              # per process; the global batch is this x world size
+    grad_clip_norm: float = 5.0
+    amp: bool = True                  # bf16 autocast on CUDA; ignored on CPU
+    warmup_steps: int = 200
+
+
+@dataclass
+class TrainConfig:
+    """One training run. ``stage`` 1: supervised + alignment; 2: alignment only (no labels)."""
+
+    stage: int = 1
+    robot: str = 'panda'
+    model: str = 'config/model/default.yaml'            # model config YAML (backbones, heads)
+    model_overrides: dict = field(default_factory=dict)  # e.g. {loops: {point_cloud: false}}
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run_dir: str = 'runs/default'
+    init_from: Optional[str] = None       # artifact or checkpoint to start from (stage 2)
+    artifact_out: Optional[str] = None    # where the inference artifact goes (default run_dir)
+    seed: int = 0
+    device: str = 'auto'                  # auto | cpu | cuda
+    log_every_steps: int = 20
+    overlay_every_steps: int = 500
+    eval_every_epochs: int = 1
+    max_steps_per_epoch: int = 0          # 0 = full epoch (tests and smoke runs cap it)
+
+
+def _merge(instance: Any, updates: dict, where: str) -> Any:
+    """Recursively apply a mapping to a dataclass, refusing keys the dataclass lacks."""
+    known = {f.name: f for f in dataclasses.fields(instance)}
+    for key, value in updates.items():
+        if key not in known:
+            raise KeyError(f"{where}: unknown config key '{key}' (known: {sorted(known)})")
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            _merge(current, value, f'{where}.{key}')
+        else:
+            setattr(instance, key, value)
+    return instance
+
+
+def parse_override(text: str) -> dict:
+    """``optim.lr=1e-4`` -> {'optim': {'lr': 0.0001}}; values are parsed as YAML."""
+    if '=' not in text:
+        raise ValueError(f"override '{text}' is not of the form key.sub=value")
+    dotted, raw = text.split('=', 1)
+    value = yaml.safe_load(raw) if raw != '' else ''
+    for key in reversed(dotted.split('.')):
+        value = {key: value}
+    return value
+
+
+def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None) -> TrainConfig:
+    """Defaults, then the experiment YAML, then ``key.sub=value`` overrides, in that order."""
+    config = TrainConfig()
+    if path:
+        with open(path) as stream:
+            data = yaml.safe_load(stream) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f'{path}: expected a mapping at the top level')
+        _merge(config, data, str(path))
+    for text in overrides or []:
+        _merge(config, parse_override(text), f'override {text}')
+    if config.stage not in (1, 2):
+        raise ValueError(f'stage must be 1 or 2, not {config.stage}')
+    return config
+
+
+def config_to_dict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def config_hash(config_dict: dict) -> str:
+    """A short stable hash of a config (written into checkpoints and artifacts)."""
+    return hashlib.sha256(json.dumps(config_dict, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def write_run_metadata(config: TrainConfig, run_dir: Path, data_fingerprint: str) -> None:
+    """Write the merged config, the git revision and the data fingerprint into the run dir."""
+    import subprocess
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        revision = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True,
+                                  cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain'], capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        revision, dirty = 'unknown', ''
+    meta = {'config': config_to_dict(config), 'config_hash': config_hash(config_to_dict(config)),
+            'git_revision': revision or 'unknown', 'git_dirty': bool(dirty),
+            'data_fingerprint': data_fingerprint}
+    with open(run_dir / 'config.yaml', 'w') as stream:
+        yaml.safe_dump(meta, stream, sort_keys=False)

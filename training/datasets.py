@@ -1,0 +1,79 @@
+"""Datasets a training run reads: labelled DREAM-format folders (stage 1), unlabelled rosbag2
+files and image folders (stage 2), and the collate function that batches them."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset, Subset
+
+from robotag_ros.training.config import TrainConfig
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack a list of sample dicts; non-tensor fields (names, paths) become lists."""
+    batch = {}
+    for key in samples[0]:
+        values = [sample[key] for sample in samples]
+        batch[key] = torch.stack(values) if torch.is_tensor(values[0]) else values
+    return batch
+
+
+def _cap(dataset: Dataset, max_frames: int) -> Dataset:
+    return Subset(dataset, range(min(max_frames, len(dataset)))) if max_frames else dataset
+
+
+def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dataset:
+    from robotag_ros.data.dream_dataset import DreamDataset
+    return _cap(DreamDataset(folder, robot, image_size=tuple(config.data.image_size),
+                             augment=augment), config.data.max_frames)
+
+
+def fingerprint_folders(paths: list[str]) -> str:
+    """A cheap fingerprint of the data a run read: file names, sizes and mtimes."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        root = Path(path)
+        files = sorted(root.rglob('*')) if root.is_dir() else [root]
+        for file in files:
+            if file.is_file():
+                stat = file.stat()
+                digest.update(f'{file.relative_to(root.parent)}:{stat.st_size}:'
+                              f'{int(stat.st_mtime)}'.encode())
+    return digest.hexdigest()[:16]
+
+
+def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
+    """Stage 1: the labelled folders; stage 2: images from bags and image folders."""
+    data = config.data
+    if config.stage == 1:
+        if not data.train:
+            raise ValueError('stage 1 needs data.train: one or more DREAM-format folders')
+        parts = [dream_dataset(folder, robot, config, augment=data.augment)
+                 for folder in data.train]
+        sources = list(data.train)
+    else:
+        from robotag_ros.data.bag_images import BagImageDataset
+        from robotag_ros.data.unlabelled import ImageFolderDataset
+        sizes = (robot.num_joints, robot.num_keypoints)
+        K = None if data.intrinsics is None else np.asarray(data.intrinsics, dtype=np.float64)
+        parts = [BagImageDataset(bag, data.image_topic, tuple(data.image_size), *sizes,
+                                 camera_info_topic=data.camera_info_topic, K=K,
+                                 max_frames=data.max_frames or None) for bag in data.bags]
+        parts += [_cap(ImageFolderDataset(folder, K, tuple(data.image_size), *sizes),
+                       data.max_frames) for folder in data.image_dirs]
+        # Stage 2 may also read DREAM folders, labels ignored (has_* set False by the loss).
+        parts += [dream_dataset(folder, robot, config, augment=data.augment)
+                  for folder in data.train]
+        sources = list(data.bags) + list(data.image_dirs) + list(data.train)
+        if not parts:
+            raise ValueError('stage 2 needs data.bags, data.image_dirs or data.train')
+    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    return dataset, fingerprint_folders(sources)
+
+
+def build_val_datasets(config: TrainConfig, robot) -> dict[str, Dataset]:
+    return {Path(folder).name: dream_dataset(folder, robot, config, augment=False)
+            for folder in config.data.val}

@@ -1,0 +1,101 @@
+"""Evaluation with the field's metrics (ADD AUC, joint errors, camera errors, PCK).
+
+Frames go through the same path as the node: the original image and intrinsics into the
+Estimator (letterbox to the artifact's input size, network, shared decoding). No ground truth is
+used to crop: the numbers are what a deployed estimator gets.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robotag_ros.inference.decode import JOINT_SOURCES
+from robotag_ros.metrics import evaluate, format_table
+
+
+def _keypoints_base_fn(robot):
+    def keypoints_base(joint_angles: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            q = torch.as_tensor(joint_angles, dtype=torch.float32,
+                                device=robot.joint_limits.device)
+            return robot.keypoints(q).double().cpu().numpy()
+    return keypoints_base
+
+
+def predict_folder(estimator, dataset, batch_size: int = 16, max_frames: int = 0,
+                   progress: bool = True) -> tuple[list, list]:
+    """Run the estimator over a DREAM folder's original frames -> (estimates, ground truths)."""
+    count = len(dataset) if not max_frames else min(max_frames, len(dataset))
+    estimates, truths = [], []
+    indices = list(range(count))
+    for start in tqdm(range(0, count, batch_size), desc=f'eval {Path(dataset.root).name}',
+                      disable=not progress, dynamic_ncols=True):
+        frames = [dataset.raw_frame(i) for i in indices[start:start + batch_size]]
+        estimates += estimator.estimate_batch([f['image_rgb'] for f in frames],
+                                              [f['K'] for f in frames], with_points=False)
+        truths += [f['ground_truth'] for f in frames]
+    return estimates, truths
+
+
+def metrics_for(estimates, truths, robot, joint_source: Optional[str] = None) -> dict:
+    """Metrics of a list of estimates; ``joint_source`` re-picks the branch whose joints count."""
+    if joint_source is not None:
+        estimates = [_with_joints(e, joint_source) for e in estimates]
+    return evaluate(estimates, truths, robot.joint_names, keypoints_base_fn=_keypoints_base_fn(robot))
+
+
+def _with_joints(estimate, joint_source):
+    from dataclasses import replace
+    branch = {k: np.asarray(v) for k, v in estimate.branch_joint_angles_rad.items()}
+    branch['mean'] = 0.5 * (branch['2d'] + branch['3d'])
+    return replace(estimate, joint_angles_rad=branch[joint_source])
+
+
+def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames: int = 0,
+                       print_table: bool = True) -> dict:
+    """Every metric on one DREAM-format folder, plus the joint error of each branch's joints
+    (so which branch's joints the estimator reports is measured, not guessed)."""
+    from robotag_ros.data.dream_dataset import DreamDataset
+    dataset = DreamDataset(folder, estimator.robot, image_size=None, augment=False)
+    estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames)
+    metrics = metrics_for(estimates, truths, estimator.robot)
+    for source in JOINT_SOURCES:
+        branch = metrics_for(estimates, truths, estimator.robot, joint_source=source)
+        metrics[f'joint_source_{source}_mean_joint_error_deg'] = branch['mean_joint_error_deg']
+        metrics[f'joint_source_{source}_add_auc'] = branch['add_auc']
+    metrics['joint_source'] = estimator.joint_source
+    metrics['mean_consistency'] = float(np.mean([e.consistency for e in estimates]))
+    metrics['skipped_frames'] = dataset.num_skipped
+    metrics['crop'] = 'full image (letterboxed), as the node'
+    if print_table:
+        print(format_table(metrics, title=f'{Path(folder).name} ({len(estimates)} frames)'))
+    return metrics
+
+
+def evaluate_artifact(artifact: str, folder: str, device: str = 'auto', batch_size: int = 16,
+                      max_frames: int = 0, print_table: bool = True,
+                      backend: str = 'torch') -> dict:
+    from robotag_ros.inference.estimator import Estimator
+    from robotag_ros.training.distributed import resolve_device
+    estimator = Estimator.from_artifact(artifact, backend=backend,
+                                        device=str(resolve_device(device)))
+    return evaluate_estimator(estimator, folder, batch_size, max_frames, print_table)
+
+
+def evaluate_model(model, robot, dataset, batch_size: int = 16) -> dict:
+    """During training: wrap the in-memory model in an Estimator-like object and evaluate."""
+    from robotag_ros.inference.estimator import Estimator
+    estimator = Estimator.from_model(model, input_hw=dataset.image_size)
+    raw = type(dataset)(dataset.root, robot, image_size=None, augment=False)
+    estimates, truths = predict_folder(estimator, raw, batch_size, progress=False)
+    return metrics_for(estimates, truths, robot)
+
+
+def write_json(metrics: dict, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(metrics, indent=2))

@@ -1,0 +1,239 @@
+"""The training loop for both of the paper's stages, single-process or under torchrun (DDP).
+
+Stage 1: supervised (eq. 20) + alignment (eq. 19) losses on labelled synthetic frames.
+Stage 2: alignment losses only, on unlabelled images (rosbag2 files or image folders).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from robotag_ros.inference.artifact import Sidecar, artifact_paths, load_weights, save_artifact
+from robotag_ros.robot import load_robot
+from robotag_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from robotag_ros.training.config import (TrainConfig, config_hash, config_to_dict,
+                                         write_run_metadata)
+from robotag_ros.training.datasets import build_train_dataset, build_val_datasets, collate
+from robotag_ros.training.distributed import (DistInfo, all_reduce_mean, init_distributed,
+                                              shutdown_distributed)
+
+log = logging.getLogger(__name__)
+LAST_CHECKPOINT = 'checkpoint_last.pt'
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batch_to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
+
+
+class Trainer:
+    """Builds the robot, model, data and optimiser from a TrainConfig and runs the epochs."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False,
+                 dist_info: Optional[DistInfo] = None):
+        from robotag_ros.losses import TAGLoss
+        from robotag_ros.model import build_model, load_model_config
+
+        self.config = config
+        self.info = dist_info or init_distributed(config.device)
+        self.run_dir = Path(config.run_dir)
+        seed_everything(config.seed + self.info.rank)
+
+        self.robot = load_robot(config.robot)
+        self.model_config = load_model_config(config.model, config.model_overrides)
+        self.model = build_model(self.robot, self.model_config).to(self.info.device)
+        self.criterion = TAGLoss(self.model.graph, self.model_config)
+        self.supervised = config.stage == 1
+
+        self.train_set, fingerprint = build_train_dataset(config, self.robot)
+        self.val_sets = build_val_datasets(config, self.robot) if self.info.is_main else {}
+        self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size,
+                                          rank=self.info.rank, shuffle=True, seed=config.seed,
+                                          drop_last=True) if self.info.distributed else None
+        self.loader = DataLoader(
+            self.train_set, batch_size=config.optim.batch_size, sampler=self.sampler,
+            shuffle=self.sampler is None, drop_last=True, collate_fn=collate,
+            num_workers=config.data.num_workers, pin_memory=self.info.device.type == 'cuda',
+            persistent_workers=config.data.num_workers > 0)
+        if len(self.loader) == 0:
+            raise ValueError(f'the training set has {len(self.train_set)} frames, fewer than one '
+                             f'batch of {config.optim.batch_size} per process')
+
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr,
+                                           weight_decay=config.optim.weight_decay)
+        # The paper decays the learning rate once per epoch by a constant factor.
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(
+            self.optimizer, gamma=config.optim.lr_decay_per_epoch)
+        self.start_epoch, self.step = 0, 0
+        if resume and (self.run_dir / LAST_CHECKPOINT).is_file():
+            self._resume(self.run_dir / LAST_CHECKPOINT)
+        elif config.init_from:
+            self._init_weights(config.init_from)
+
+        self.network = self.model
+        if self.info.distributed:
+            self.network = DistributedDataParallel(
+                self.model, device_ids=[self.info.device.index]
+                if self.info.device.type == 'cuda' else None)
+        self.use_amp = config.optim.amp and self.info.device.type == 'cuda'
+        self.writer = None
+        if self.info.is_main:
+            write_run_metadata(config, self.run_dir, fingerprint)
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.run_dir / 'tensorboard'))
+
+    # -- weights ------------------------------------------------------------------------------
+    def _resume(self, path: Path) -> None:
+        checkpoint = load_checkpoint(path, map_location=self.info.device)
+        self.model.load_state_dict(checkpoint['model'])
+        self.optimizer.load_state_dict(checkpoint['optimizer'])
+        self.scheduler.load_state_dict(checkpoint['scheduler'])
+        self.start_epoch, self.step = checkpoint['epoch'] + 1, checkpoint['step']
+        if self.info.is_main:
+            print(f'[train] resumed from {path} at epoch {self.start_epoch}, step {self.step}')
+
+    def _init_weights(self, source: str) -> None:
+        """Start from an inference artifact or a training checkpoint (e.g. stage 1 -> stage 2)."""
+        if artifact_paths(source)[0].is_file():
+            state = load_weights(source)
+        else:
+            try:
+                state = load_checkpoint(source, map_location='cpu')['model']
+            except CheckpointError as error:
+                raise CheckpointError(f'init_from={source}: neither an artifact nor a '
+                                      f'checkpoint: {error}') from error
+        self.model.load_state_dict(state)
+        if self.info.is_main:
+            print(f'[train] initialised weights from {source}')
+
+    # -- loop ---------------------------------------------------------------------------------
+    def _learning_rate_scale(self) -> float:
+        warmup = self.config.optim.warmup_steps
+        return min(1.0, (self.step + 1) / warmup) if warmup > 0 else 1.0
+
+    def train_step(self, batch: dict) -> dict:
+        batch = batch_to_device(batch, self.info.device)
+        for group, base_lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
+            group['lr'] = base_lr * self._learning_rate_scale()
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
+            outputs = self.network(batch['image'], batch['K'])
+        # Losses in fp32: Chamfer and FK terms lose too much in bf16.
+        losses = self.criterion(outputs.float() if hasattr(outputs, 'float') else outputs,
+                                batch, supervised=self.supervised)
+        total = losses['total']
+        if not torch.isfinite(total):
+            raise FloatingPointError(f'non-finite loss at step {self.step}: '
+                                     f'{ {k: float(v) for k, v in losses.items()} }')
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                   self.config.optim.grad_clip_norm)
+        self.optimizer.step()
+        self.step += 1
+        losses = {k: v.detach() for k, v in losses.items()}
+        losses['grad_norm'] = grad_norm.detach()
+        if self.info.is_main and self.step % self.config.overlay_every_steps == 0:
+            self._log_overlay(batch, outputs)
+        return losses
+
+    def _log_overlay(self, batch: dict, outputs) -> None:
+        from robotag_ros.training.overlays import overlay_grid
+        image = overlay_grid(batch, outputs, self.robot, max_images=4)
+        self.writer.add_image('train/overlay', image, self.step, dataformats='HWC')
+
+    def train(self) -> dict:
+        config = self.config
+        history = {}
+        for epoch in range(self.start_epoch, config.optim.epochs):
+            self.model.train()
+            if self.sampler is not None:
+                self.sampler.set_epoch(epoch)
+            bar = tqdm(self.loader, desc=f'epoch {epoch + 1}/{config.optim.epochs}',
+                       disable=not self.info.is_main, dynamic_ncols=True)
+            sums, count, started = {}, 0, time.time()
+            for index, batch in enumerate(bar):
+                if config.max_steps_per_epoch and index >= config.max_steps_per_epoch:
+                    break
+                losses = self.train_step(batch)
+                count += 1
+                for key, value in losses.items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+                if self.info.is_main and self.step % config.log_every_steps == 0:
+                    for key, value in losses.items():
+                        self.writer.add_scalar(f'train/{key}', float(value), self.step)
+                    self.writer.add_scalar('train/lr', self.optimizer.param_groups[0]['lr'],
+                                           self.step)
+                bar.set_postfix(loss=f"{float(losses['total']):.4f}")
+            self.scheduler.step()
+            means = {k: float(all_reduce_mean(torch.tensor(v / max(count, 1)), self.info))
+                     for k, v in sums.items()}
+            history[epoch] = means
+            if self.info.is_main:
+                print(f"[train] epoch {epoch + 1}: loss {means.get('total', math.nan):.5f} "
+                      f'({count} steps, {time.time() - started:.1f} s)')
+                self._save_checkpoint(epoch)
+                if self.val_sets and (epoch + 1) % config.eval_every_epochs == 0:
+                    self._evaluate(epoch)
+            if self.info.distributed:
+                torch.distributed.barrier()
+        if self.info.is_main:
+            self.export_artifact()
+        return history
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        save_checkpoint(self.run_dir / LAST_CHECKPOINT, model_state=self.model.state_dict(),
+                        optimizer_state=self.optimizer.state_dict(),
+                        scheduler_state=self.scheduler.state_dict(), epoch=epoch,
+                        step=self.step, config=config_to_dict(self.config))
+
+    def _evaluate(self, epoch: int) -> dict:
+        from robotag_ros.training.evaluate import evaluate_model
+        results = {}
+        for name, dataset in self.val_sets.items():
+            metrics = evaluate_model(self.model, self.robot, dataset,
+                                     batch_size=self.config.optim.batch_size)
+            results[name] = metrics
+            for key in ('add_auc', 'mean_joint_error_deg', 'camera_translation_error_mm',
+                        'camera_rotation_error_deg'):
+                if key in metrics:
+                    self.writer.add_scalar(f'val_{name}/{key}', metrics[key], self.step)
+            print(f"[eval] {name}: ADD AUC {metrics.get('add_auc', math.nan):.1f}, joint error "
+                  f"{metrics.get('mean_joint_error_deg', math.nan):.2f} deg")
+        self.model.train()
+        return results
+
+    def export_artifact(self) -> Path:
+        """Write the inference artifact (weights + sidecar) for the node and the exporters."""
+        target = self.config.artifact_out or str(self.run_dir / f'{self.robot.name}_tag')
+        config_dict = config_to_dict(self.config)
+        sidecar = Sidecar(
+            robot=self.config.robot, joint_names=list(self.robot.joint_names),
+            keypoint_names=list(self.robot.keypoint_names),
+            input_size=list(self.config.data.image_size),
+            model_config=self.model_config.to_dict(), config_hash=config_hash(config_dict),
+            training={'stage': self.config.stage, 'epochs': self.config.optim.epochs,
+                      'steps': self.step, 'run_dir': str(self.run_dir)})
+        path = save_artifact(target, self.model.state_dict(), sidecar)
+        print(f'[train] wrote artifact {path}')
+        return path
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        shutdown_distributed()
