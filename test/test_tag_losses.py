@@ -5,7 +5,6 @@ import torch
 from robotag_ros.geometry import make_transform, project_points, transform_points
 from robotag_ros.losses import TAGLoss, align_term_per_item
 from robotag_ros.model import ModelConfig, TAGModel
-from robotag_ros.robot import load_robot
 from robotag_ros.tag import ALIGN_TERMS, TAGGraph
 from robotag_ros.tag.graph import ALIGN_TERM_BY_NAME
 
@@ -14,8 +13,13 @@ LABELS = ('joint_angles', 'T_cam_base', 'keypoints_3d', 'keypoints_2d', 'mask', 
 
 
 @pytest.fixture(scope='module')
-def robot():
-    return load_robot('panda')
+def robot(panda):  # conftest's session-wide Panda
+    return panda
+
+
+def make_loss(robot, **overrides):
+    config = ModelConfig(**dict(TINY, **overrides))
+    return TAGLoss(TAGGraph(config.loops_off), config, robot=robot)
 
 
 def tiny_model(robot, **overrides):
@@ -77,8 +81,8 @@ def test_switching_a_kind_off_drops_exactly_its_terms_from_the_loss(robot):
     batch = synthetic_batch(robot, 2, seed=2)
     with torch.no_grad():
         outputs = model(batch['image'], batch['K'])
-    full = TAGLoss(robot, ModelConfig(**TINY))(outputs, batch)
-    ablated = TAGLoss(robot, ModelConfig(**TINY, loops_off=['keypoints']))(outputs, batch)
+    full = make_loss(robot)(outputs, batch)
+    ablated = make_loss(robot, loops_off=['keypoints'])(outputs, batch)
     dropped = {'align_keypoints_3d', 'align_keypoints_3d_fk', 'align_keypoints_2d'}
     assert set(full) - set(ablated) == dropped
     assert torch.allclose(ablated['align'],
@@ -90,7 +94,7 @@ def test_without_labels_align_is_finite_and_backpropagates(robot):
     model = tiny_model(robot)
     batch = synthetic_batch(robot, 2, seed=3, labelled=False)
     outputs = model(batch['image'], batch['K'])
-    terms = TAGLoss(robot, ModelConfig(**TINY))(outputs, batch)
+    terms = make_loss(robot)(outputs, batch)
     assert not any(name.startswith(('sup_', 'extra_')) for name in terms)
     assert float(terms['supervised']) == 0.0
     assert torch.isfinite(terms['total']) and terms['total'] > 0
@@ -106,7 +110,7 @@ def test_a_missing_label_drops_the_term_per_item(robot):
     batch['has_depth'] = torch.tensor([False, False])
     with torch.no_grad():
         outputs = model(batch['image'], batch['K'])
-    loss = TAGLoss(robot, ModelConfig(**TINY))
+    loss = make_loss(robot)
     terms = loss(outputs, batch)
     assert 'extra_depth' not in terms and 'sup_joints_3d' in terms
     expected = (outputs.joint_angles_3d[0] - batch['joint_angles'][0]).square().mean()
@@ -117,7 +121,7 @@ def test_a_missing_label_drops_the_term_per_item(robot):
 def test_supervised_loss_decreases_when_overfitting(robot):
     torch.manual_seed(0)
     model = tiny_model(robot).train()
-    loss = TAGLoss(robot, ModelConfig(**TINY))
+    loss = make_loss(robot)
     batches = [synthetic_batch(robot, 2, seed=10 + i) for i in range(3)]
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = []
@@ -132,3 +136,20 @@ def test_supervised_loss_decreases_when_overfitting(robot):
         history.append(sum(epoch) / len(epoch))
     assert all(torch.isfinite(torch.tensor(history)))
     assert history[-1] < 0.6 * history[0], history
+
+
+def test_stage_two_and_missing_robot(robot):
+    model = tiny_model(robot).eval()
+    batch = synthetic_batch(robot, 2, seed=5)
+    with torch.no_grad():
+        outputs = model(batch['image'], batch['K'])
+    config = ModelConfig(**TINY)
+    stage2 = TAGLoss(model.graph, config)(outputs, batch, supervised=False)
+    assert set(stage2) == {t.name for t in ALIGN_TERMS} | {'align', 'supervised', 'total'}
+    with pytest.raises(ValueError, match='need the robot'):
+        TAGLoss(model.graph, config)(outputs, batch)
+    with pytest.raises(TypeError, match='TAGGraph'):
+        TAGLoss(robot, config)
+    as_float = outputs.float()
+    assert as_float.rotation.dtype == torch.float32 and as_float.points_unproj_valid.dtype == \
+        torch.bool

@@ -6,15 +6,14 @@ import torch
 
 from robotag_ros.model import (NETWORK_OUTPUT_NAMES, ModelConfig, PretrainedWeightsError,
                                TAGModel, TAGOutputs)
-from robotag_ros.robot import load_robot
 from robotag_ros.tag import FORWARD_EDGES, NODES
 
 TINY = dict(width_2d=8, width_3d=8, head_width=16, num_unproj_points=64)
 
 
 @pytest.fixture(scope='module')
-def robot():
-    return load_robot('panda')
+def robot(panda):  # conftest's session-wide Panda
+    return panda
 
 
 @pytest.fixture(scope='module')
@@ -184,3 +183,14 @@ def test_network_forward_exports_with_torch_export(model):
         produced = exported.module()(image, K)
     for name, a, b in zip(NETWORK_OUTPUT_NAMES, expected, produced):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_build_model_from_sidecar_dict_and_overrides(robot):
+    from robotag_ros.model import build_model, load_model_config
+    config = load_model_config('default', dict(TINY, loops_off=['joints'],
+                                               loss={'alpha': {'alpha1': 0.5}}))
+    assert config.width_2d == 8 and config.loss.alpha['alpha1'] == 0.5
+    assert config.loss.alpha['alpha2'] == 1.0  # nested override keeps the other weights
+    model = build_model(robot, config.to_dict())
+    assert model.config == config
+    assert 'align_joints' not in model.graph.active_terms()

@@ -36,8 +36,8 @@ def _masked_mean(values: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
     return (values * flag).sum() / flag.sum().clamp(min=1.0)
 
 
-def supervised_loss(outputs: TAGOutputs, batch: dict, robot: RobotModel, beta: dict[str, float],
-                    extra: dict[str, float]) -> dict[str, torch.Tensor]:
+def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel],
+                    beta: dict[str, float], extra: dict[str, float]) -> dict[str, torch.Tensor]:
     """Weighted eq. (20) terms (``sup_*``) and extra terms (``extra_*``) plus 'supervised'."""
     size, device = outputs.rotation.shape[0], outputs.rotation.device
     has = {label: _flag(batch, label, size, device) for label in
@@ -47,6 +47,9 @@ def supervised_loss(outputs: TAGOutputs, batch: dict, robot: RobotModel, beta: d
     gt_points: dict[str, Optional[torch.Tensor]] = {'value': None}
 
     def points_gt() -> torch.Tensor:  # computed once, and only when a term needs it
+        if robot is None:
+            raise ValueError('the point-cloud terms of eq. (20) (beta6, beta7) need the robot: '
+                             'build TAGLoss(graph, config, robot=robot), or set them to 0')
         if gt_points['value'] is None:
             with torch.no_grad():
                 points = robot.point_cloud(batch['joint_angles'].to(device))

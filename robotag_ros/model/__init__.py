@@ -3,9 +3,9 @@ from robotag_ros.model.config import (LossConfig, ModelConfig, load_model_config
                                       model_config_from_dict, save_model_config)
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.model.prior_states import prior_states
-from robotag_ros.model.tag_model import NETWORK_OUTPUT_NAMES, TAGModel
+from robotag_ros.model.tag_model import NETWORK_OUTPUT_NAMES, TAGModel, build_model
 from robotag_ros.model.weights import PretrainedWeightsError
 
 __all__ = ['LossConfig', 'ModelConfig', 'NETWORK_OUTPUT_NAMES', 'PretrainedWeightsError',
-           'TAGModel', 'TAGOutputs', 'load_model_config', 'model_config_from_dict',
+           'TAGModel', 'TAGOutputs', 'build_model', 'load_model_config', 'model_config_from_dict',
            'prior_states', 'save_model_config']

@@ -107,10 +107,26 @@ def model_config_from_dict(values: dict) -> ModelConfig:
     return _from_dict(ModelConfig, dict(values or {}), 'model config')
 
 
-def load_model_config(path: Optional[str | os.PathLike] = None) -> ModelConfig:
-    """Read a model config YAML (a bundled name such as 'large' or a path); None -> defaults."""
+def merge_overrides(values: dict, overrides: Optional[dict]) -> dict:
+    """``values`` with ``overrides`` merged in, recursively for nested mappings (loss weights)."""
+    merged = dict(values)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_overrides(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_model_config(path: Optional[str | os.PathLike] = None,
+                      overrides: Optional[dict] = None) -> ModelConfig:
+    """Read a model config YAML (a bundled name such as 'large' or a path; None -> defaults),
+    then apply ``overrides`` (a partial mapping, e.g. ``{'loops_off': ['joints']}``)."""
     if path is None:
-        return ModelConfig()
+        try:
+            return model_config_from_dict(merge_overrides({}, overrides))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f'model config overrides: {error}') from error
     candidate = Path(path)
     if not candidate.exists():
         bundled = [d / f'{path}.yaml' for d in CONFIG_DIRS if (d / f'{path}.yaml').exists()]
@@ -121,7 +137,7 @@ def load_model_config(path: Optional[str | os.PathLike] = None) -> ModelConfig:
     with open(candidate) as stream:
         values = yaml.safe_load(stream) or {}
     try:
-        return model_config_from_dict(values.get('model', values))
+        return model_config_from_dict(merge_overrides(values.get('model', values), overrides))
     except (TypeError, ValueError) as error:
         raise ValueError(f'{candidate}: {error}') from error
 

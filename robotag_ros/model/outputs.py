@@ -1,7 +1,7 @@
 """TAGOutputs: every node state of one forward pass, named as the graph's nodes."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Iterator
 
 import torch
@@ -44,6 +44,11 @@ class TAGOutputs:
     def T_cam_base(self) -> torch.Tensor:
         """(B, 4, 4) from the 2D branch's R and T."""
         return make_transform(self.rotation, self.translation)
+
+    def float(self) -> 'TAGOutputs':
+        """A copy with floating-point tensors in float32 (losses after bf16 autocast)."""
+        return replace(self, **{name: value.float() for name, value in self.tensors()
+                                if value.is_floating_point()})
 
     def tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
         """(name, tensor) for every tensor field (for logging and debugging)."""

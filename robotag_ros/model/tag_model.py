@@ -14,6 +14,7 @@ from robotag_ros.model.heads import (DepthRegulatorHead, Head3DEncoder, JointHea
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.model.prior_states import prior_states
 from robotag_ros.robot import RobotModel
+from robotag_ros.tag.graph import TAGGraph
 
 # ImageNet statistics: what the transformers backbones' pretrained weights expect.
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -36,6 +37,7 @@ class TAGModel(nn.Module):
         super().__init__()
         self.config = config = config or ModelConfig()
         self.robot = robot
+        self.graph = TAGGraph(config.loops_off)  # the loops this model's losses use
         n, k = robot.num_joints, robot.num_keypoints
         limits = robot.joint_limits.detach().cpu().float()
         self.register_buffer('image_mean', torch.tensor(IMAGE_MEAN)[None, :, None, None],
@@ -118,6 +120,14 @@ class TAGModel(nn.Module):
         _check_inputs(image, intrinsics)
         image_hw = (int(image.shape[-2]), int(image.shape[-1]))
         return self.assemble(self.forward_network(image, intrinsics), intrinsics, image_hw)
+
+
+def build_model(robot: RobotModel, config: ModelConfig | dict | None = None) -> TAGModel:
+    """TAGModel from a ModelConfig or its dict form (an artifact sidecar's ``model_config``)."""
+    if isinstance(config, dict):
+        from robotag_ros.model.config import model_config_from_dict
+        config = model_config_from_dict(config)
+    return TAGModel(robot, config)
 
 
 def _upsample_steps(feature_stride: int, heatmap_stride: int) -> int:
