@@ -99,6 +99,8 @@ def test_bad_inputs_are_named(model):
         model(torch.rand(3, 64, 64), camera(1, 64, 64))
     with pytest.raises(ValueError, match='K must be'):
         model(torch.rand(2, 3, 64, 64), camera(1, 64, 64))
+    with pytest.raises(ValueError, match='multiples of 16'):
+        model(torch.rand(1, 3, 64, 72), camera(1, 64, 72))
 
 
 def test_transformers_backbones_build_and_run(robot):

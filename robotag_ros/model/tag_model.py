@@ -60,6 +60,8 @@ class TAGModel(nn.Module):
         self.joint_head_3d = JointHead(w, hidden, limits)
         self.keypoint_3d_head_3d = Keypoint3DHead3D(w, hidden, k)
         self.num_joints, self.num_keypoints = n, k
+        # Heatmap and depth cells must tile the image exactly, or pixel coordinates drift.
+        self.input_multiple = max(self.backbone_2d.stride, config.depth_stride)
 
     def depth_grid_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
         """Size (h, w) of D, D' and the mask for an input of ``image_hw`` pixels."""
@@ -117,7 +119,7 @@ class TAGModel(nn.Module):
 
     def forward(self, image: torch.Tensor, intrinsics: torch.Tensor) -> TAGOutputs:
         """Image (B, 3, H, W) RGB in [0, 1] and K (B, 3, 3) pixels -> TAGOutputs."""
-        _check_inputs(image, intrinsics)
+        _check_inputs(image, intrinsics, self.input_multiple)
         image_hw = (int(image.shape[-2]), int(image.shape[-1]))
         return self.assemble(self.forward_network(image, intrinsics), intrinsics, image_hw)
 
@@ -141,9 +143,12 @@ def _upsample_steps(feature_stride: int, heatmap_stride: int) -> int:
     return steps
 
 
-def _check_inputs(image: torch.Tensor, intrinsics: torch.Tensor) -> None:
+def _check_inputs(image: torch.Tensor, intrinsics: torch.Tensor, multiple: int) -> None:
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f'image must be (B, 3, H, W), got {tuple(image.shape)}')
+    if image.shape[-2] % multiple or image.shape[-1] % multiple:
+        raise ValueError(f'image height and width must be multiples of {multiple} pixels for '
+                         f'this backbone, got {tuple(image.shape[-2:])}; resize or letterbox')
     if intrinsics.shape != (image.shape[0], 3, 3):
         raise ValueError(f'K must be (B, 3, 3) with B = {image.shape[0]}, '
                          f'got {tuple(intrinsics.shape)}')
