@@ -1,10 +1,12 @@
 """TAG model benchmark: parameters, network forward latency and one training step, per config.
 
 Times the learned part (``TAGModel.forward_network``), the full forward with the robot prior, and
-a training step (forward, L_tot with labels, backward) on random inputs, on the CPU with the
-given number of threads. Prints a table and writes benchmarks/results/tag_model.json.
+a training step (forward, L_tot with labels, backward) on random inputs, on the CPU (with the
+given number of threads) or a CUDA device. Prints a table and writes
+benchmarks/results/tag_model.json.
 
-    PYTHONPATH=. python benchmarks/tag_model.py [--configs default large] [--size 256]
+    PYTHONPATH=. python benchmarks/tag_model.py [--configs default large] [--size 256] \
+        [--device cuda]
 
 Times are medians over ``--repeats`` runs after two warm-up runs; the machine is shared, so
 the 1-minute load averages at start and end are recorded with them.
@@ -56,38 +58,48 @@ def labelled_batch(robot, batch: int, size: int) -> dict:
     return out
 
 
-def timed(function, repeats: int) -> float:
-    """Median wall time of ``function`` in milliseconds."""
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def timed(function, repeats: int, device: torch.device) -> float:
+    """Median wall time of ``function`` in milliseconds (CUDA work included)."""
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
     for _ in range(2):  # warm-up: allocator and kernel selection
         function()
     times = []
     for _ in range(repeats):
+        sync()
         started = time.perf_counter()
         function()
+        sync()
         times.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(times)
 
 
-def run(config_name: str, robot, size: int, repeats: int) -> dict:
+def run(config_name: str, robot, size: int, repeats: int, device: torch.device) -> dict:
     config = load_model_config(config_name)
-    model = build_model(robot, config)
+    model = build_model(robot, config).to(device)
     loss = TAGLoss(model.graph, config, robot=robot)
     results = {f'{config_name}_params_M': sum(p.numel() for p in model.parameters()) / 1e6}
     model.eval()
-    single = labelled_batch(robot, 1, size)
+    single = to_device(labelled_batch(robot, 1, size), device)
     with torch.no_grad():
         results[f'{config_name}_network_forward_b1_ms'] = timed(
-            lambda: model.forward_network(single['image'], single['K']), repeats)
+            lambda: model.forward_network(single['image'], single['K']), repeats, device)
         results[f'{config_name}_full_forward_b1_ms'] = timed(
-            lambda: model(single['image'], single['K']), repeats)
+            lambda: model(single['image'], single['K']), repeats, device)
     model.train()
     train_batch = 8 if config_name == 'default' else 2
-    batch = labelled_batch(robot, train_batch, size)
+    batch = to_device(labelled_batch(robot, train_batch, size), device)
 
     def step():
         model.zero_grad(set_to_none=True)
         loss(model(batch['image'], batch['K']), batch)['total'].backward()
-    results[f'{config_name}_train_step_b{train_batch}_ms'] = timed(step, max(1, repeats // 2))
+    key = f'{config_name}_train_step_b{train_batch}_ms'
+    results[key] = timed(step, max(1, repeats // 2), device)
     return results
 
 
@@ -97,14 +109,17 @@ def main() -> int:
     parser.add_argument('--size', type=int, default=256, help='square input size, pixels')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cpu', help='cpu or cuda')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    robot = load_robot('panda')
-    results = {'machine': machine(), 'device': 'cpu', 'threads': args.threads,
+    device = torch.device(args.device)
+    robot = load_robot('panda').to(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'none'
+    results = {'machine': machine(), 'device': args.device, 'gpu': gpu, 'threads': args.threads,
                'input_size_px': args.size, 'load_average_1min_start': os.getloadavg()[0]}
     for name in args.configs:
-        results.update(run(name, robot, args.size, args.repeats))
+        results.update(run(name, robot, args.size, args.repeats, device))
     results['load_average_1min_end'] = os.getloadavg()[0]
     width = max(len(k) for k in results)
     for key, value in results.items():
