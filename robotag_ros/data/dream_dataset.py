@@ -1,0 +1,365 @@
+"""A torch Dataset over one DREAM-format folder: DREAM's synthetic and real sets, and our own.
+
+Returns the brief's unbatched sample dict (image, K, joint_angles, T_cam_base, keypoints_3d,
+keypoints_2d, mask, depth, has_*), resized to ``image_size`` with K adjusted, with optional
+photometric and crop/scale augmentation (geometry changes update K and keypoints).
+
+Quirks handled:
+- Units. ``location_unit='auto'`` (default) decides cm vs m per folder from the robot itself:
+  keypoint pairs whose distance forward kinematics keeps (nearly) constant over the joint range
+  (e.g. Panda link0-link2, 0.333 m) are measured in the files; the unit that makes the measured
+  distances match is taken. Only a robot with no such pair falls back to the folder-name rule
+  ('synth' in the path -> cm, else m), with a warning. The decision is logged; ``'cm'``/``'m'``
+  override it. A folder whose distances fit neither unit is refused, naming it.
+- Names: keypoints and joints are matched by name, never by position (Baxter's arm order differs
+  between readers); ``iiwa7_``/``iiwa_``/``lbr_iiwa_`` prefixes are normalised; ``sim_state`` names
+  keep ``name.split('/')[-1]``. Extra name maps can be passed.
+- Real sets have no ``quaternion_xyzw`` (has_T_cam_base False) and may lack ``sim_state``
+  (has_joint_angles False). Intrinsics: ``camera_data.intrinsics`` of the frame if present (our
+  per-frame K), else ``_camera_settings.json``.
+- A corrupt frame (bad JSON, missing/truncated image, keypoint names that do not match the robot)
+  is skipped at the index scan with a warning naming the file and counted in ``skipped``; a frame
+  that fails when loaded is replaced by the next good one and counted in ``failed_at_load``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
+                                           IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE)
+from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
+from robotag_ros.geometry import resize_intrinsics
+
+LOG = logging.getLogger(__name__)
+_PREFIX_RE = re.compile(r'^(lbr_iiwa_|iiwa7_|iiwa_)')
+_UNIT_SCALE_TO_M = {'cm': 0.01, 'm': 1.0}
+
+
+def normalise_name(name: str) -> str:
+    """Name used for matching: last '/' part, robot-family prefixes unified (iiwa7_ -> iiwa_)."""
+    return _PREFIX_RE.sub('iiwa_', name.split('/')[-1])
+
+
+class DreamFrameError(ValueError):
+    """A frame that cannot be used; the message names the file."""
+
+
+def _quat_xyzw_to_matrix(quat) -> np.ndarray:
+    x, y, z, w = np.asarray(quat, dtype=np.float64) / np.linalg.norm(quat)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def _jpeg_is_complete(path: Path) -> bool:
+    """Cheap truncation check: a JPEG ends with the EOI marker FF D9."""
+    with open(path, 'rb') as stream:
+        stream.seek(0, 2)
+        if stream.tell() < 4:
+            return False
+        stream.seek(-2, 2)
+        return stream.read(2) == b'\xff\xd9'
+
+
+def rigid_keypoint_pairs(robot, samples: int = 256, tolerance: float = 0.02,
+                         min_distance_m: float = 0.05) -> list[tuple[int, int, float]]:
+    """Keypoint pairs (i, j, distance m) whose distance FK keeps within `tolerance` (relative)."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        keypoints = robot.keypoints(robot.sample_joint_angles(samples, generator=generator))
+    distances = torch.cdist(keypoints, keypoints)  # (S, K, K)
+    low, high = distances.min(0).values, distances.max(0).values
+    pairs = []
+    for i in range(robot.num_keypoints):
+        for j in range(i + 1, robot.num_keypoints):
+            if low[i, j] > min_distance_m and (high[i, j] - low[i, j]) / low[i, j] < tolerance:
+                pairs.append((i, j, float((low[i, j] + high[i, j]) / 2)))
+    return pairs
+
+
+class DreamDataset(Dataset):
+    """One DREAM-format folder as a Dataset of unbatched sample dicts (see module docstring).
+
+    Args:
+        root: the folder. robot: a RobotModel (names, joint order, keypoint order, FK for units).
+        image_size: (H, W) output size, or None to keep each image's own size.
+        location_unit: 'auto' | 'cm' | 'm'.
+        augment: photometric jitter + noise + random crop/scale (geometry-consistent).
+        keypoint_name_map / joint_name_map: extra {file name: robot name} renames.
+        seed: None (default) draws each augmentation from torch's RNG, so it differs every epoch
+            and follows torch.manual_seed / DataLoader worker seeding; an int makes it a function
+            of (seed, epoch, index), with ``set_epoch`` choosing the epoch.
+
+    Counters (``skipped``, ``failed_at_load``) live in the process that loads the frame: with
+    DataLoader workers, load-time failures are counted (and warned about) in the workers.
+    """
+
+    def __init__(self, root, robot, image_size=None, location_unit: str = 'auto',
+                 augment: bool = False, keypoint_name_map: dict | None = None,
+                 joint_name_map: dict | None = None, seed: int | None = None,
+                 max_scale_jitter: float = 0.15):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f'DREAM folder {self.root} does not exist')
+        if location_unit not in ('auto', 'cm', 'm'):
+            raise ValueError(f"location_unit must be 'auto', 'cm' or 'm', got {location_unit!r}")
+        self.robot = robot
+        self.image_size = tuple(image_size) if image_size is not None else None
+        self.augment, self.seed, self.max_scale_jitter = augment, seed, max_scale_jitter
+        self.epoch = 0
+        self._keypoint_map = {normalise_name(k): normalise_name(v)
+                              for k, v in (keypoint_name_map or {}).items()}
+        self._joint_map = {normalise_name(k): normalise_name(v)
+                           for k, v in (joint_name_map or {}).items()}
+        self._robot_keypoints = [normalise_name(n) for n in robot.keypoint_names]
+        self._robot_joints = [normalise_name(n) for n in robot.joint_names]
+        self.set_K = self._read_camera_settings()
+        self.skipped: list[tuple[str, str]] = []   # (file, reason) found by the index scan
+        self.failed_at_load: list[tuple[str, str]] = []  # (file, reason) found by __getitem__
+        self.frames = self._scan()
+        self.location_unit = self._decide_unit(location_unit)
+        self.scale_to_m = _UNIT_SCALE_TO_M[self.location_unit]
+
+    # ----------------------------------------------------------------------------- index scan
+    def _read_camera_settings(self) -> np.ndarray | None:
+        path = self.root / CAMERA_SETTINGS_FILE
+        if not path.exists():
+            return None
+        try:
+            intrinsics = json.loads(path.read_text())['camera_settings'][0]['intrinsic_settings']
+            return np.array([[intrinsics['fx'], 0.0, intrinsics['cx']],
+                             [0.0, intrinsics['fy'], intrinsics['cy']], [0.0, 0.0, 1.0]])
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise DreamFrameError(f'{path}: unreadable camera settings ({error!r})') from error
+
+    def _skip(self, path: Path, reason: str) -> None:
+        warnings.warn(f'DREAM frame skipped: {path}: {reason}', stacklevel=3)
+        self.skipped.append((str(path), reason))
+
+    def _image_path(self, json_path: Path) -> Path | None:
+        stem = json_path.name[:-len('.json')]
+        for suffix in IMAGE_SUFFIXES:
+            candidate = json_path.with_name(stem + suffix)
+            if candidate.exists():
+                return candidate
+        return None
+
+    def _scan(self) -> list[dict]:
+        frames = []
+        for json_path in sorted(self.root.iterdir()):
+            if not FRAME_NAME_RE.match(json_path.name):
+                continue
+            try:
+                annotation = json.loads(json_path.read_text())
+                record = self._parse(json_path, annotation)
+            except (ValueError, KeyError, IndexError, TypeError, OSError) as error:
+                self._skip(json_path, str(error))
+                continue
+            image_path = self._image_path(json_path)
+            if image_path is None or image_path.stat().st_size == 0:
+                self._skip(json_path, 'image missing or empty')
+                continue
+            if image_path.suffix == '.jpg' and not _jpeg_is_complete(image_path):
+                self._skip(image_path, 'truncated JPEG')
+                continue
+            record['image_path'] = image_path
+            frames.append(record)
+        if self.skipped and not frames:
+            file, reason = self.skipped[0]
+            raise DreamFrameError(f'{self.root}: none of its {len(self.skipped)} frames is usable '
+                                  f'for {self.robot.name} (first: {file}: {reason})')
+        if self.skipped:
+            LOG.warning('%s: skipped %d corrupt frame(s)', self.root, len(self.skipped))
+        return frames
+
+    def _parse(self, json_path: Path, annotation: dict) -> dict:
+        """Raw labels of one frame in file units (the unit is decided after the scan)."""
+        objects = annotation['objects']
+        if not objects:
+            raise DreamFrameError('no objects')
+        obj = objects[0]
+        by_name = {}
+        for keypoint in obj['keypoints']:
+            name = normalise_name(keypoint['name'])
+            by_name[self._keypoint_map.get(name, name)] = keypoint
+        missing = [n for n in self._robot_keypoints if n not in by_name]
+        if missing:
+            raise DreamFrameError(f'{len(obj["keypoints"])} keypoints, missing {missing} of '
+                                  f'{self.robot.name}')
+        locations = np.array([by_name[n]['location'] for n in self._robot_keypoints], float)
+        pixels = np.array([by_name[n]['projected_location'] for n in self._robot_keypoints],
+                          float)
+        if locations.shape != (len(self._robot_keypoints), 3) or pixels.shape[1] != 2:
+            raise DreamFrameError(f'keypoint arrays of shape {locations.shape}/{pixels.shape}')
+        record = {'json_path': json_path, 'keypoints_file': locations, 'keypoints_2d': pixels,
+                  'location_file': np.array(obj['location'], float)}
+        if 'quaternion_xyzw' in obj:
+            record['R_cam_base'] = _quat_xyzw_to_matrix(obj['quaternion_xyzw']) @ R_NORMAL_UE
+        joints = (annotation.get('sim_state') or {}).get('joints') or []
+        positions = {}
+        for joint in joints:
+            name = normalise_name(joint['name'])
+            positions[self._joint_map.get(name, name)] = float(joint['position'])
+        if positions and all(n in positions for n in self._robot_joints):
+            record['joint_angles'] = np.array([positions[n] for n in self._robot_joints])
+        intrinsics = (annotation.get('camera_data') or {}).get('intrinsics')
+        if intrinsics:
+            record['K'] = np.array([[intrinsics['fx'], 0.0, intrinsics['cx']],
+                                    [0.0, intrinsics['fy'], intrinsics['cy']], [0, 0, 1.0]])
+        elif self.set_K is not None:
+            record['K'] = self.set_K
+        else:
+            raise DreamFrameError(f'no intrinsics: neither camera_data.intrinsics nor '
+                                  f'{CAMERA_SETTINGS_FILE} in {self.root}')
+        return record
+
+    def _decide_unit(self, requested: str) -> str:
+        if requested != 'auto':
+            LOG.info('%s: keypoint locations in %s (set by the caller)', self.root, requested)
+            return requested
+        if not self.frames:
+            return 'cm'
+        pairs = rigid_keypoint_pairs(self.robot)
+        if not pairs:
+            unit = 'cm' if 'synth' in str(self.root).lower() else 'm'
+            warnings.warn(f'{self.root}: {self.robot.name} has no rigid keypoint pair to measure '
+                          f'units by; folder-name rule says {unit}. Pass location_unit to be '
+                          'sure.')
+            return unit
+        ratios = []
+        for record in self.frames[:20]:
+            points = record['keypoints_file']
+            for i, j, distance_m in pairs:
+                ratios.append(np.linalg.norm(points[i] - points[j]) / distance_m)
+        ratio = float(np.median(ratios))
+        for unit, per_m in (('m', 1.0), ('cm', 100.0)):
+            if 0.8 * per_m <= ratio <= 1.25 * per_m:
+                LOG.info('%s: keypoint locations in %s (measured %.3f file units per metre on '
+                         '%d rigid keypoint pairs)', self.root, unit, ratio, len(pairs))
+                return unit
+        raise DreamFrameError(f'{self.root}: keypoint distances are {ratio:.3g}x those of '
+                              f'{self.robot.name}: neither metres nor centimetres; pass '
+                              'location_unit if the robot is right')
+
+    # -------------------------------------------------------------------------------- loading
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used in the augmentation seed when ``seed`` is an int."""
+        self.epoch = int(epoch)
+
+    def _augmentation_rng(self, index: int) -> np.random.Generator | None:
+        if not self.augment:
+            return None
+        if self.seed is None:
+            return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def num_skipped(self) -> int:
+        """Corrupt frames found so far (index scan + load time)."""
+        return len(self.skipped) + len(self.failed_at_load)
+
+    def __getitem__(self, index: int) -> dict:
+        for attempt in range(min(len(self.frames), 16)):
+            record = self.frames[(index + attempt) % len(self.frames)]
+            try:
+                return self._load(record, index)
+            except (DreamFrameError, OSError, ValueError, cv2.error) as error:
+                warnings.warn(f'DREAM frame replaced: {record["image_path"]}: {error}')
+                self.failed_at_load.append((str(record['image_path']), str(error)))
+        raise RuntimeError(f'{self.root}: 16 frames in a row failed to load')
+
+    def _read_extra(self, record, suffix, flags):
+        stem = record['json_path'].name[:-len('.json')]
+        path = record['json_path'].with_name(stem + suffix)
+        if not path.exists():
+            return None
+        data = cv2.imread(str(path), flags)
+        if data is None:
+            raise DreamFrameError(f'{path}: unreadable')
+        return data
+
+    def _load(self, record: dict, index: int) -> dict:
+        bgr = cv2.imread(str(record['image_path']), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DreamFrameError('image unreadable')
+        image = bgr[..., ::-1]
+        height, width = image.shape[:2]
+        mask = self._read_extra(record, MASK_SUFFIX, cv2.IMREAD_GRAYSCALE)
+        depth_mm = self._read_extra(record, DEPTH_SUFFIX, cv2.IMREAD_UNCHANGED)
+        for name, extra in (('mask', mask), ('depth', depth_mm)):
+            if extra is not None and extra.shape[:2] != (height, width):
+                raise DreamFrameError(f'{name} size {extra.shape[:2]} != image {(height, width)}')
+        K = torch.as_tensor(record['K'], dtype=torch.float32)
+        keypoints_2d = torch.as_tensor(record['keypoints_2d'], dtype=torch.float32)
+        rng = self._augmentation_rng(index)
+
+        # Crop box (geometry augmentation), then resize to image_size; K and keypoints follow.
+        left, top, crop_w, crop_h = 0, 0, width, height
+        if rng is not None and self.max_scale_jitter > 0:
+            scale = 1.0 - rng.uniform(0.0, self.max_scale_jitter)
+            crop_w, crop_h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+            left = int(rng.integers(0, width - crop_w + 1))
+            top = int(rng.integers(0, height - crop_h + 1))
+        out_h, out_w = self.image_size if self.image_size is not None else (crop_h, crop_w)
+        K_new = K.clone()
+        K_new[0, 2] -= left
+        K_new[1, 2] -= top
+        K_new = resize_intrinsics(K_new, (crop_h, crop_w), (out_h, out_w))
+        # Keypoints move with the same affine map as the principal point and focal lengths.
+        focal_scale = torch.stack([K_new[0, 0] / K[0, 0], K_new[1, 1] / K[1, 1]])
+        keypoints_2d = (keypoints_2d - K[:2, 2]) * focal_scale + K_new[:2, 2]
+
+        def warp(array, interpolation):
+            array = array[top:top + crop_h, left:left + crop_w]
+            if array.shape[:2] != (out_h, out_w):
+                array = cv2.resize(array, (out_w, out_h), interpolation=interpolation)
+            return array
+
+        image = warp(np.ascontiguousarray(image), cv2.INTER_AREA if out_h < crop_h
+                     else cv2.INTER_LINEAR)
+        if rng is not None:
+            image = colour_jitter(image, rng, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-10.0, 10.0))
+            if rng.uniform() < 0.5:
+                image = gaussian_noise(image, rng, rng.uniform(0.0, 0.03))
+        sample = {
+            'image': torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255,
+            'K': K_new,
+            'keypoints_2d': keypoints_2d,
+            'keypoints_3d': torch.as_tensor(record['keypoints_file'] * self.scale_to_m,
+                                            dtype=torch.float32),
+            'joint_angles': torch.zeros(self.robot.num_joints),
+            'T_cam_base': torch.zeros(4, 4),
+            'mask': torch.zeros(1, out_h, out_w),
+            'depth': torch.zeros(1, out_h, out_w),
+            'has_keypoints_2d': torch.tensor(True), 'has_keypoints_3d': torch.tensor(True),
+            'has_joint_angles': torch.tensor('joint_angles' in record),
+            'has_T_cam_base': torch.tensor('R_cam_base' in record),
+            'has_mask': torch.tensor(mask is not None),
+            'has_depth': torch.tensor(depth_mm is not None),
+            'frame': record['json_path'].name,
+        }
+        if 'joint_angles' in record:
+            sample['joint_angles'] = torch.as_tensor(record['joint_angles'], dtype=torch.float32)
+        if 'R_cam_base' in record:
+            T = np.eye(4)
+            T[:3, :3] = record['R_cam_base']
+            T[:3, 3] = record['location_file'] * self.scale_to_m
+            sample['T_cam_base'] = torch.as_tensor(T, dtype=torch.float32)
+        if mask is not None:
+            sample['mask'][0] = torch.from_numpy(warp(mask, cv2.INTER_NEAREST) > 127).float()
+        if depth_mm is not None:
+            depth = warp(depth_mm, cv2.INTER_NEAREST).astype(np.float32) / 1000.0
+            sample['depth'][0] = torch.from_numpy(depth)
+        return sample

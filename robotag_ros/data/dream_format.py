@@ -1,0 +1,58 @@
+"""The DREAM (NDDS) folder format: file names, units and axes shared by the writer and reader.
+
+Lengths in DREAM files are centimetres in synthetic sets and metres in real ones; everything
+outside this boundary is metres. ``quaternion_xyzw`` follows the Unreal convention that DREAM's
+readers undo with ``R_cam_base = R_file @ R_NORMAL_UE``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CAMERA_SETTINGS_FILE = '_camera_settings.json'
+OBJECT_SETTINGS_FILE = '_object_settings.json'
+RGB_SUFFIX = '.rgb.jpg'
+FRAME_JSON_SUFFIX = '.json'
+# Our extras: names that no DREAM reader takes for a frame (no digit-led .json, no .jpg).
+MASK_SUFFIX = '.robot_mask.png'       # uint8 {0, 255}
+DEPTH_SUFFIX = '.depth_mm.png'        # uint16 millimetres, 0 = no depth
+FRAME_NAME_RE = re.compile(r'^(\d+)\.json$')
+IMAGE_SUFFIXES = ('.rgb.jpg', '.rgb.png', '.jpg', '.png')
+
+R_NORMAL_UE = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+CM_PER_M = 100.0
+
+
+def frame_stem(frame_index: int) -> str:
+    """Six-digit frame name, as NDDS writes it."""
+    return f'{int(frame_index):06d}'
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp_', suffix=path.suffix)
+    try:
+        with os.fdopen(fd, 'wb') as stream:
+            stream.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data set files are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def dumps_json(data: dict) -> bytes:
+    """Deterministic JSON bytes (fixed key order as given, fixed float repr)."""
+    return (json.dumps(data, indent=1) + '\n').encode('utf-8')
+
+
+def write_json_atomic(path: str | Path, data: dict) -> None:
+    """Atomic JSON write."""
+    write_bytes_atomic(path, dumps_json(data))

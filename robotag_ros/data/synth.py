@@ -1,0 +1,210 @@
+"""One domain-randomised synthetic frame: sample a scene, render it, composite, label it.
+
+Everything random in a frame comes from one numpy Generator seeded by (seed, frame index), so a
+frame does not depend on which worker or shard made it, nor on the frames made before it.
+"""
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from robotag_ros.data.backgrounds import random_background
+from robotag_ros.data.camera_sampling import (in_image, project, sample_camera_pose,
+                                              sample_intrinsics)
+from robotag_ros.data.dr_config import DRConfig
+from robotag_ros.data.image_aug import augment_photometric
+from robotag_ros.data.renderer import (DISTRACTOR_SHAPES, Distractor, Light,
+                                       MujocoRobotRenderer, SceneState)
+
+
+@dataclass
+class SynthFrame:
+    """A labelled synthetic frame.
+
+    rgb (H, W, 3) uint8; robot_mask (H, W) bool; depth_m (H, W) float32 metres (0 = background) or
+    None; joint_angles_rad (n,); T_cam_base (4, 4) metres; K (3, 3) pixels; keypoints_3d_m (K, 3)
+    camera frame; keypoints_2d_px (K, 2); T_base_cam for the NDDS camera_data block.
+    """
+
+    rgb: np.ndarray
+    robot_mask: np.ndarray
+    depth_m: np.ndarray | None
+    joint_angles_rad: np.ndarray
+    T_cam_base: np.ndarray
+    T_base_cam: np.ndarray
+    K: np.ndarray
+    keypoints_3d_m: np.ndarray
+    keypoints_2d_px: np.ndarray
+
+
+def frame_rng(seed: int, frame_index: int) -> np.random.Generator:
+    """The Generator of one frame: independent of workers, shards and other frames."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(frame_index)]))
+
+
+def _random_rgb(rng, value_range, saturation_range) -> np.ndarray:
+    hue = rng.uniform()
+    return np.array(colorsys.hsv_to_rgb(hue, rng.uniform(*saturation_range),
+                                        rng.uniform(*value_range)))
+
+
+def _random_pose(rng, position_m: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = Rotation.random(random_state=rng).as_matrix()
+    T[:3, 3] = position_m
+    return T
+
+
+class SyntheticFrameGenerator:
+    """Makes labelled frames of one robot with one DR config at one image size."""
+
+    def __init__(self, robot, config: DRConfig, height: int, width: int,
+                 cache_dir=None):
+        self.robot, self.config = robot, config
+        self.height, self.width = int(height), int(width)
+        limits = robot.joint_limits.detach().cpu().double().numpy()
+        self.joint_lower, self.joint_upper = limits[:, 0], limits[:, 1]
+        self.renderer = MujocoRobotRenderer(
+            robot, self.height, self.width,
+            max_distractors=int(config.distractors.count[1]),
+            max_lights=int(config.lights.count[1]), cache_dir=cache_dir,
+            render_depth=config.save_depth, shadows=config.lights.shadows)
+
+    def _forward_kinematics(self, joint_angles: np.ndarray):
+        # float64 FK: labels carry no float32 rounding, and pixels are drawn from the same poses.
+        q = torch.as_tensor(joint_angles, dtype=torch.float64)[None]
+        with torch.no_grad():
+            poses = self.robot.link_poses(q, sorted(set(self.renderer.robot_geom_links)))
+            keypoints = self.robot.keypoints(q)
+        link_poses = {name: pose[0].double().cpu().numpy() for name, pose in poses.items()}
+        return link_poses, keypoints[0].double().cpu().numpy()
+
+    def _sample_camera(self, rng, keypoints_base):
+        """(K, T_base_cam, number of keypoints in the image) of the best of max_resample tries."""
+        cam = self.config.camera
+        best = None
+        for _ in range(max(1, cam.max_resample)):
+            K = sample_intrinsics(rng, self.height, self.width, cam)
+            T_base_cam = sample_camera_pose(rng, keypoints_base, cam)
+            T_cam_base = np.linalg.inv(T_base_cam)
+            keypoints_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
+            with np.errstate(divide='ignore', invalid='ignore'):
+                keypoints_2d = project(keypoints_cam, K)
+            visible = int(in_image(keypoints_cam, keypoints_2d, self.height, self.width).sum())
+            if best is None or visible > best[2]:
+                best = (K, T_base_cam, visible)
+            if visible >= cam.min_keypoints_in_image:
+                break
+        return best
+
+    def _sample_robot_and_camera(self, rng):
+        """Joint angles and a camera that sees enough keypoints; new joints if no camera does."""
+        best = None
+        for _ in range(max(1, self.config.camera.max_joint_resample)):
+            joint_angles = rng.uniform(self.joint_lower, self.joint_upper)
+            link_poses, keypoints_base = self._forward_kinematics(joint_angles)
+            K, T_base_cam, visible = self._sample_camera(rng, keypoints_base)
+            if best is None or visible > best[-1]:
+                best = (joint_angles, link_poses, keypoints_base, K, T_base_cam, visible)
+            if visible >= self.config.camera.min_keypoints_in_image:
+                break
+        return best[:-1]
+
+    def _sample_lights(self, rng):
+        cfg = self.config.lights
+        lights = []
+        for _ in range(int(rng.integers(cfg.count[0], cfg.count[1] + 1))):
+            azimuth, elevation = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 1.4)
+            distance = rng.uniform(*cfg.distance_m)
+            pos = distance * np.array([np.cos(elevation) * np.cos(azimuth),
+                                       np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
+            target = rng.uniform(-0.3, 0.3, size=3) + np.array([0.0, 0.0, 0.4])
+            tint = 1.0 + rng.uniform(-cfg.colour_tint, cfg.colour_tint, size=3)
+            lights.append(Light(pos_m=pos, direction=target - pos,
+                                diffuse=np.clip(rng.uniform(*cfg.diffuse) * tint, 0, 1),
+                                ambient=np.full(3, rng.uniform(*cfg.ambient) / 2.0),
+                                specular=np.full(3, rng.uniform(*cfg.specular)),
+                                directional=bool(rng.uniform() < 0.5)))
+        return lights
+
+    def _sample_robot_colours(self, rng):
+        cfg = self.config.colours
+        count = self.renderer.num_robot_geoms
+        mode = cfg.robot_mode if cfg.robot_mode != 'mixed' else (
+            'uniform' if rng.uniform() < 0.5 else 'per_link')
+        if mode == 'uniform':
+            colours = np.tile(_random_rgb(rng, cfg.robot_value, cfg.robot_saturation), (count, 1))
+        elif mode == 'per_link':
+            colours = np.stack([_random_rgb(rng, cfg.robot_value, cfg.robot_saturation)
+                                for _ in range(count)])
+        else:
+            raise ValueError(f'colours.robot_mode: unknown {cfg.robot_mode!r} '
+                             "(known: 'uniform', 'per_link', 'mixed')")
+        rgba = np.concatenate([colours, np.ones((count, 1))], axis=1)
+        specular = np.full(count, rng.uniform(*cfg.specular))
+        shininess = np.full(count, rng.uniform(*cfg.shininess))
+        return rgba, specular, shininess
+
+    def _sample_distractors(self, rng, T_base_cam, keypoints_base):
+        cfg = self.config.distractors
+        distractors = []
+        camera_pos = T_base_cam[:3, 3]
+        for _ in range(int(rng.integers(cfg.count[0], cfg.count[1] + 1))):
+            shape = DISTRACTOR_SHAPES[int(rng.integers(0, len(DISTRACTOR_SHAPES)))]
+            half_size = rng.uniform(*cfg.size_m, size=3)
+            if rng.uniform() < cfg.occluder_prob:
+                half_size *= cfg.occluder_size_scale
+                # Between the camera and a keypoint, so that it partly hides the robot.
+                target = keypoints_base[int(rng.integers(0, len(keypoints_base)))]
+                position = camera_pos + rng.uniform(0.5, 0.85) * (target - camera_pos)
+                position += rng.uniform(-0.05, 0.05, size=3)
+            else:
+                position = rng.uniform(-cfg.region_m, cfg.region_m, size=3)
+                position[2] = abs(position[2])
+            colour = _random_rgb(rng, (0.1, 1.0), (0.0, 1.0))
+            distractors.append(Distractor(shape=shape, half_size_m=half_size,
+                                          T_base_object=_random_pose(rng, position),
+                                          rgba=np.append(colour, 1.0)))
+        return distractors
+
+    def generate(self, seed: int, frame_index: int) -> SynthFrame:
+        """Render frame `frame_index` of the set made with `seed`."""
+        rng = frame_rng(seed, frame_index)
+        joint_angles, link_poses, keypoints_base, K, T_base_cam = \
+            self._sample_robot_and_camera(rng)
+        T_cam_base = np.linalg.inv(T_base_cam)
+        robot_rgba, specular, shininess = self._sample_robot_colours(rng)
+        state = SceneState(
+            link_poses=link_poses, T_base_cam=T_base_cam, K=K, robot_rgba=robot_rgba,
+            robot_specular=specular, robot_shininess=shininess,
+            distractors=self._sample_distractors(rng, T_base_cam, keypoints_base),
+            lights=self._sample_lights(rng),
+            headlight_ambient=float(rng.uniform(*self.config.lights.ambient)))
+        rendered = self.renderer.render(state)
+        background = random_background(rng, self.height, self.width, self.config.background)
+        rgb = np.where(rendered.drawn_mask[..., None], rendered.rgb, background)
+        rgb = augment_photometric(rgb, rng, self.config.image)
+        keypoints_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
+        with np.errstate(divide='ignore', invalid='ignore'):
+            keypoints_2d = project(keypoints_cam, K)
+        return SynthFrame(rgb=np.ascontiguousarray(rgb), robot_mask=rendered.robot_mask,
+                          depth_m=rendered.depth_m, joint_angles_rad=joint_angles,
+                          T_cam_base=T_cam_base, T_base_cam=T_base_cam, K=K,
+                          keypoints_3d_m=keypoints_cam, keypoints_2d_px=keypoints_2d)
+
+    def close(self) -> None:
+        """Release the renderer's GL context."""
+        self.renderer.close()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """RGB uint8 -> JPEG bytes (OpenCV's libjpeg: deterministic for the same pixels)."""
+    ok, data = cv2.imencode('.jpg', rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError('JPEG encoding failed')
+    return data.tobytes()

@@ -1,0 +1,162 @@
+"""`robotag-synth`: make a domain-randomised synthetic DREAM-format data set of one robot.
+
+    robotag-synth --robot panda --out DIR --num N --seed S [--workers K] [--shard i/n]
+                  [--config dr.yaml] [--size 400x400]
+
+Frame i of a set is made from the RNG seeded by (seed, i), so shards (--shard i/n takes frames
+i, i+n, i+2n, ...) and workers never change a frame: the parts form one set, and the same seed
+and config give byte-identical JSON. A frame is finished when its JSON exists (written last,
+atomically); a rerun skips finished frames, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from robotag_ros.data.dr_config import DRConfig, dr_config_to_dict, load_dr_config
+from robotag_ros.data.dream_format import frame_stem, write_bytes_atomic
+
+SYNTH_CONFIG_FILE = '_robotag_synth.yaml'  # the merged DR config, seed and size of the set
+
+_worker = {}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' -> (height, width) pixels."""
+    try:
+        width, height = (int(part) for part in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'--size {text!r}: expected WIDTHxHEIGHT, e.g. 400x400')
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f'--size {text!r}: sizes must be positive')
+    return height, width
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        index, count = (int(part) for part in text.split('/'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'--shard {text!r}: expected i/n, e.g. 0/4')
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f'--shard {text!r}: need 0 <= i < n')
+    return index, count
+
+
+def shard_indices(num_frames: int, shard: tuple[int, int]) -> list[int]:
+    """Frame indices of one shard: i, i+n, i+2n, ... (the shards partition range(num_frames))."""
+    index, count = shard
+    return list(range(index, num_frames, count))
+
+
+def nominal_intrinsics(config: DRConfig, height: int, width: int) -> np.ndarray:
+    """Set-wide K for _camera_settings.json: the middle of the randomised field of view."""
+    fov_y = np.deg2rad(np.mean(config.camera.fov_y_deg))
+    focal = (height / 2.0) / np.tan(fov_y / 2.0)
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out_dir: str,
+                 seed: int) -> None:
+    import torch
+    torch.set_num_threads(1)
+    from robotag_ros.data.synth import SyntheticFrameGenerator
+    from robotag_ros.robot import load_robot
+    robot = load_robot(robot_name)
+    _worker.update(robot=robot, config=config, out_dir=out_dir, seed=seed,
+                   generator=SyntheticFrameGenerator(robot, config, height, width))
+
+
+def _make_frame(frame_index: int) -> int:
+    from robotag_ros.data.dream_writer import write_frame
+    from robotag_ros.data.synth import encode_jpeg
+    config = _worker['config']
+    frame = _worker['generator'].generate(_worker['seed'], frame_index)
+    jpeg = encode_jpeg(frame.rgb, config.image.jpeg_quality)
+    write_frame(_worker['out_dir'], frame_index, _worker['robot'], frame, jpeg,
+                save_mask=config.save_mask, save_depth=config.save_depth)
+    return frame_index
+
+
+def write_set_header(out_dir: Path, robot, config: DRConfig, seed: int, height: int,
+                     width: int) -> None:
+    """Settings files of the set, and the merged DR config (refuses a different config)."""
+    from robotag_ros.data.dream_writer import write_set_files
+    record = {'robot': robot.name, 'seed': int(seed), 'height': int(height),
+              'width': int(width), 'dr_config': dr_config_to_dict(config)}
+    record_path = out_dir / SYNTH_CONFIG_FILE
+    if record_path.exists():
+        existing = yaml.safe_load(record_path.read_text())
+        if existing != record:
+            raise SystemExit(f'{record_path}: this folder was made with another robot, seed, size '
+                             'or config; use a new --out or the same settings to resume')
+    write_set_files(out_dir, robot, nominal_intrinsics(config, height, width), height, width)
+    write_bytes_atomic(record_path, yaml.safe_dump(record, sort_keys=False).encode())
+
+
+def generate_set(robot_name: str, out_dir: str | Path, num_frames: int, seed: int,
+                 config: DRConfig, height: int, width: int, workers: int = 1,
+                 shard: tuple[int, int] = (0, 1), progress: bool = True) -> int:
+    """Make the missing frames of this shard; returns how many frames were written."""
+    from robotag_ros.robot import load_robot
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_set_header(out_dir, load_robot(robot_name), config, seed, height, width)
+    todo = [i for i in shard_indices(num_frames, shard)
+            if not (out_dir / f'{frame_stem(i)}.json').exists()]
+    args = (robot_name, config, height, width, str(out_dir), seed)
+    bar = tqdm(total=len(todo), desc=f'robotag-synth {out_dir.name}', unit='frame',
+               disable=not progress)
+    if workers <= 1:
+        _init_worker(*args)
+        try:
+            for index in todo:
+                _make_frame(index)
+                bar.update()
+        finally:
+            _worker['generator'].close()
+    else:
+        # spawn: each worker builds its own robot and GL context, nothing GL crosses a fork.
+        context = multiprocessing.get_context('spawn')
+        with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
+            for _ in pool.imap_unordered(_make_frame, todo, chunksize=4):
+                bar.update()
+    bar.close()
+    return len(todo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='robotag-synth', description=__doc__.split('\n')[0])
+    parser.add_argument('--robot', required=True, help="bundled robot name or robot YAML path")
+    parser.add_argument('--out', required=True, help='output folder (DREAM format)')
+    parser.add_argument('--num', type=int, required=True, help='frames in the whole set')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--workers', type=int, default=1, help='processes (one GL context each)')
+    parser.add_argument('--shard', type=parse_shard, default=(0, 1), help='i/n: this part')
+    parser.add_argument('--config', default=None, help='DR config YAML (default: built-in)')
+    parser.add_argument('--size', type=parse_size, default=(400, 400), help='WIDTHxHEIGHT')
+    parser.add_argument('--no-progress', action='store_true')
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.num < 0:
+        raise SystemExit('--num must be >= 0')
+    config = load_dr_config(args.config)
+    height, width = args.size
+    written = generate_set(args.robot, args.out, args.num, args.seed, config, height, width,
+                           workers=args.workers, shard=args.shard,
+                           progress=not args.no_progress)
+    print(f'robotag-synth: wrote {written} frames to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

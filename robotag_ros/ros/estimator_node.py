@@ -1,0 +1,417 @@
+"""The estimator node: Image + CameraInfo in; JointState, TF, pose, overlay, markers, cloud and
+diagnostics out. A thin shell over an estimator object with
+``estimate(image_rgb HxWx3 uint8, K 3x3) -> Estimate``.
+
+Subscriptions (relative, remap in launch): ``image``, ``camera_info`` (sensor-data QoS by default).
+Publications, stamped with the image's stamp: ``joint_states``, ``/tf`` (camera <-> base),
+``~/camera_pose`` (camera pose in the base frame), ``/diagnostics`` and, only while someone
+subscribes, ``~/debug_image``, ``~/keypoints`` (MarkerArray) and ``~/points`` (PointCloud2).
+
+Only the newest frame is kept: the subscription callback stores it, a worker thread infers on it,
+so slow inference drops frames instead of building a backlog. Bad input drops the frame with a
+throttled warning naming the cause; the node goes on.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from robotag_ros.ros import messages
+from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
+                                         camera_info_to_K, image_to_rgb, intrinsics_to_K,
+                                         rgb_to_image)
+
+try:   # the real TF broadcaster where a ROS 2 install provides it
+    from tf2_ros import TransformBroadcaster
+except ImportError:
+    TransformBroadcaster = None
+try:   # else the message type, built locally by scripts/install_ros.sh
+    from tf2_msgs.msg import TFMessage
+except ImportError:
+    TFMessage = None
+
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+RELIABILITIES = ('best_effort', 'reliable')
+TF_PARENTS = ('camera', 'base')
+WARN_PERIOD_S = 5.0
+DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
+DIAGNOSTIC_NAME = 'robotag_ros: estimator'
+
+
+@dataclass
+class _Frame:
+    image: Image
+    received_ns: int   # monotonic clock, for receive-to-publish latency
+
+
+def _descriptor(description, read_only=False, **kwargs):
+    return ParameterDescriptor(description=description, read_only=read_only, **kwargs)
+
+
+# name -> (default, descriptor); read-only ones are fixed at start-up.
+PARAMETERS = {
+    'model_path': ('', _descriptor(
+        'Model artifact (weights + sidecar) loaded by the estimator factory.', read_only=True)),
+    'backend': ('torch', _descriptor(
+        f'Inference backend: one of {", ".join(BACKENDS)}.', read_only=True)),
+    'device': ('cpu', _descriptor("Inference device: 'cpu', 'cuda' or 'cuda:N'.",
+                                  read_only=True)),
+    'robot': ('', _descriptor(
+        "Robot the model estimates (bundled name or robot YAML); '' = the artifact's.",
+        read_only=True)),
+    'estimator_factory': ('', _descriptor(
+        "'package.module:callable' building the estimator from (model_path, backend, device"
+        "[, robot]); '' = robotag_ros.inference.estimator:load_estimator. Tests use "
+        "robotag_ros.ros.fake_estimator:make_fake_estimator.", read_only=True)),
+    'camera_frame': ('', _descriptor(
+        "Camera optical frame for TF and outputs; '' = the image's header.frame_id.")),
+    'base_frame': ('', _descriptor(
+        "Robot base frame; '' = the robot description's base frame (panda_link0 for the "
+        "Panda), else 'base_link'.")),
+    'publish_tf': (True, _descriptor('Publish the camera <-> base transform on /tf.')),
+    'tf_parent': ('camera', _descriptor(
+        "Which frame is TF parent: 'camera' publishes T_cam_base (base as child of the camera), "
+        "'base' publishes T_base_cam (camera as child of the base).")),
+    'min_consistency': (0.0, _descriptor(
+        'Frames whose consistency score (0..1) is below this are not published '
+        '(diagnostics still are).',
+        floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)])),
+    'intrinsics': ([0.0, 0.0, 0.0, 0.0], _descriptor(
+        'Fallback intrinsics [fx, fy, cx, cy] in pixels used until a valid camera_info '
+        'arrives; all zeros = wait for camera_info.')),
+    'image_qos_reliability': ('best_effort', _descriptor(
+        "Reliability of the image and camera_info subscriptions: 'best_effort' (REP 2003 "
+        "sensor data) or 'reliable'.", read_only=True)),
+    'image_qos_depth': (5, _descriptor(
+        'History depth of the image and camera_info subscriptions.', read_only=True,
+        integer_range=[IntegerRange(from_value=1, to_value=100, step=1)])),
+    'axis_length_m': (0.15, _descriptor(
+        'Length of the base axes drawn on ~/debug_image, metres.',
+        floating_point_range=[FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0)])),
+}
+
+
+def validate_parameter(name: str, value) -> str | None:
+    """Return why ``value`` is invalid for parameter ``name``, or None if it is valid."""
+    if name == 'backend' and value not in BACKENDS:
+        return f'backend must be one of {BACKENDS}, got {value!r}'
+    if name == 'device' and not (value == 'cpu' or value == 'cuda'
+                                 or (value.startswith('cuda:') and value[5:].isdigit())):
+        return f"device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}"
+    if name == 'estimator_factory' and value and value.count(':') != 1:
+        return f"estimator_factory must be 'module:callable', got {value!r}"
+    if name == 'tf_parent' and value not in TF_PARENTS:
+        return f'tf_parent must be one of {TF_PARENTS}, got {value!r}'
+    if name == 'image_qos_reliability' and value not in RELIABILITIES:
+        return f'image_qos_reliability must be one of {RELIABILITIES}, got {value!r}'
+    if name == 'intrinsics':
+        values = list(value)
+        if len(values) != 4 or not np.isfinite(values).all():
+            return f'intrinsics must be 4 finite numbers [fx, fy, cx, cy], got {values}'
+        if any(values) and (values[0] <= 0 or values[1] <= 0):
+            return f'intrinsics focal lengths must be positive, got {values}'
+    return None
+
+
+def load_factory(spec: str):
+    """The estimator factory named by 'module:callable', or the project's default."""
+    module_name, attribute = (spec or DEFAULT_FACTORY).split(':')
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def build_estimator(factory, model_path: str, backend: str, device: str, robot: str):
+    """Call the factory; pass ``robot`` only to factories that take it."""
+    kwargs = dict(model_path=model_path, backend=backend, device=device)
+    if 'robot' in inspect.signature(factory).parameters:
+        kwargs['robot'] = robot
+    estimator = factory(**kwargs)
+    artifact_robot = robot_name_of(estimator)
+    if robot and artifact_robot and '/' not in robot and artifact_robot != robot:
+        raise ValueError(f'parameter robot={robot!r} but the model is for {artifact_robot!r}')
+    return estimator
+
+
+def robot_name_of(estimator) -> str | None:
+    """The estimator's robot name: its ``robot_name`` or its RobotModel's ``name``."""
+    return getattr(estimator, 'robot_name', None) or getattr(
+        getattr(estimator, 'robot', None), 'name', None)
+
+
+def base_frame_of(estimator) -> str:
+    """The robot description's base frame (e.g. panda_link0), else 'base_link'."""
+    return (getattr(estimator, 'base_frame', None)
+            or getattr(getattr(estimator, 'robot', None), 'base_frame', None) or 'base_link')
+
+
+class EstimatorNode(Node):
+    """ROS 2 shell around an estimator; see the module docstring for its interface."""
+
+    def __init__(self, estimator=None, node_name: str = 'estimator', **kwargs):
+        """Declare parameters, build the estimator (unless given), create the interfaces."""
+        super().__init__(node_name, **kwargs)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        for name, (default, descriptor) in PARAMETERS.items():
+            self.declare_parameter(name, default, descriptor)
+        p = self._param
+        self._estimator = estimator if estimator is not None else build_estimator(
+            load_factory(p('estimator_factory')), p('model_path'), p('backend'), p('device'),
+            p('robot'))
+
+        self._lock = threading.Condition()
+        self._latest: _Frame | None = None
+        self._K_from_info: np.ndarray | None = None
+        self._info_size: tuple[int, int] | None = None   # (width, height) of the camera_info
+        self._last_warning_s: dict[str, float] = {}
+        self._frames_processed = 0
+        self._frames_published = 0
+        self._frames_skipped = 0   # overwritten by a newer frame before inference
+        self._drops: dict[str, int] = {}
+
+        depth = p('image_qos_depth')
+        reliability = (ReliabilityPolicy.BEST_EFFORT if p('image_qos_reliability') == 'best_effort'
+                       else ReliabilityPolicy.RELIABLE)
+        sensor_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                                reliability=reliability,
+                                durability=qos_profile_sensor_data.durability)
+        self.create_subscription(Image, 'image', self._on_image, sensor_qos)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+
+        self._joint_pub = self.create_publisher(JointState, 'joint_states', 10)
+        self._pose_pub = self.create_publisher(PoseStamped, '~/camera_pose', 10)
+        self._debug_pub = self.create_publisher(Image, '~/debug_image', 1)
+        self._markers_pub = self.create_publisher(MarkerArray, '~/keypoints', 1)
+        self._points_pub = self.create_publisher(PointCloud2, '~/points', 1)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        if TransformBroadcaster is not None:
+            broadcaster = TransformBroadcaster(self)
+            self._send_transform = broadcaster.sendTransform
+        elif TFMessage is not None:
+            # tf2_ros' dynamic broadcaster QoS: reliable, volatile, depth 100.
+            tf_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.VOLATILE)
+            tf_pub = self.create_publisher(TFMessage, '/tf', tf_qos)
+            self._send_transform = lambda t: tf_pub.publish(TFMessage(transforms=[t]))
+        else:
+            self._send_transform = None
+            self.get_logger().warning('neither tf2_ros nor tf2_msgs is importable: no /tf '
+                                      '(run scripts/install_ros.sh to build tf2_msgs)')
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name='estimator_worker', daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f'estimator ready: backend={p("backend")} device={p("device")} '
+            f'model={p("model_path") or "-"} factory={p("estimator_factory") or "default"}')
+
+    # -- parameters ---------------------------------------------------------------------------
+    def _param(self, name):
+        return self.get_parameter(name).value
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name in PARAMETERS:
+                reason = validate_parameter(parameter.name, parameter.value)
+                if reason is not None:
+                    return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    # -- input --------------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        frame = _Frame(msg, time.monotonic_ns())
+        with self._lock:
+            if self._latest is not None:
+                self._frames_skipped += 1
+            self._latest = frame
+            self._lock.notify()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            K = camera_info_to_K(msg)
+        except CameraInfoError as error:
+            self._warn('camera_info', f'ignoring camera_info: {error}')
+            return
+        with self._lock:
+            self._K_from_info = K
+            self._info_size = (msg.width, msg.height)
+
+    def _warn(self, cause: str, text: str) -> None:
+        """Log at most one warning per cause every WARN_PERIOD_S seconds."""
+        now = time.monotonic()
+        if now - self._last_warning_s.get(cause, -np.inf) >= WARN_PERIOD_S:
+            self._last_warning_s[cause] = now
+            self.get_logger().warning(text)
+
+    # -- worker -------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                self._lock.wait_for(lambda: self._latest is not None or self._stop.is_set(),
+                                    timeout=0.5)
+                frame, self._latest = self._latest, None
+                K_info, info_size = self._K_from_info, self._info_size
+            if frame is None:
+                continue
+            try:
+                self._process(frame, K_info, info_size)
+            except Exception as error:   # noqa: BLE001 - the node must outlive any frame
+                self._drop(frame, 'internal_error', f'{type(error).__name__}: {error}')
+
+    def _intrinsics(self, K_info, info_size, image: Image):
+        """K for this image and why there is none (None, reason) if unusable."""
+        if K_info is not None:
+            width, height = info_size
+            if (width, height) != (0, 0) and (width, height) != (image.width, image.height):
+                return None, ('camera_info_mismatch', f'camera_info is {width}x{height} but the '
+                              f'image is {image.width}x{image.height}')
+            return K_info, None
+        fx, fy, cx, cy = self._param('intrinsics')
+        if fx > 0 and fy > 0:
+            return intrinsics_to_K(fx, fy, cx, cy), None
+        return None, ('no_camera_info', 'no valid camera_info received yet and no intrinsics '
+                      'parameter set; waiting')
+
+    def _drop(self, frame: _Frame, cause: str, text: str) -> None:
+        self._drops[cause] = self._drops.get(cause, 0) + 1
+        self._warn(cause, f'dropped frame: {text}')
+        self._publish_diagnostics(frame, DiagnosticStatus.WARN, f'frame dropped: {cause}: {text}',
+                                  {'drop_cause': cause})
+
+    def _process(self, frame: _Frame, K_info, info_size) -> None:
+        image = frame.image
+        self._frames_processed += 1
+        K, problem = self._intrinsics(K_info, info_size, image)
+        if problem is not None:
+            self._drop(frame, *problem)
+            return
+        try:
+            image_rgb = image_to_rgb(image)
+        except ImageConversionError as error:
+            self._drop(frame, 'bad_image', str(error))
+            return
+        start = time.perf_counter()
+        try:
+            estimate = self._estimator.estimate(image_rgb, K)
+        except Exception as error:   # noqa: BLE001 - a model failure drops this frame only
+            self._drop(frame, 'inference_error', f'{type(error).__name__}: {error}')
+            return
+        inference_ms = (time.perf_counter() - start) * 1000.0
+        if not estimate.is_finite():
+            self._drop(frame, 'non_finite_estimate', 'the estimate holds NaN or infinite values')
+            return
+
+        stamp = image.header.stamp
+        camera_frame = self._param('camera_frame') or image.header.frame_id
+        base_frame = self._param('base_frame') or base_frame_of(self._estimator)
+        if not camera_frame:
+            self._drop(frame, 'no_camera_frame', 'image has no frame_id and camera_frame is unset')
+            return
+        consistency = float(estimate.consistency)
+        if consistency < self._param('min_consistency'):
+            self._publish_diagnostics(
+                frame, DiagnosticStatus.WARN,
+                f'consistency {consistency:.3f} below min_consistency: not published',
+                self._estimate_values(estimate, inference_ms))
+            return
+
+        self._joint_pub.publish(
+            messages.joint_state(estimate.joint_names, estimate.joint_angles_rad, stamp))
+        if self._param('publish_tf') and self._send_transform is not None:
+            if self._param('tf_parent') == 'camera':
+                transform = messages.transform_stamped(estimate.T_cam_base, stamp, camera_frame,
+                                                       base_frame)
+            else:
+                transform = messages.transform_stamped(estimate.T_base_cam, stamp, base_frame,
+                                                       camera_frame)
+            self._send_transform(transform)
+        self._pose_pub.publish(messages.pose_stamped(estimate.T_base_cam, stamp, base_frame))
+        latency_ms = (time.monotonic_ns() - frame.received_ns) / 1e6
+        self._frames_published += 1
+
+        # Optional outputs only while someone listens; they do not count in the latency.
+        if self._markers_pub.get_subscription_count() > 0:
+            self._markers_pub.publish(messages.keypoint_markers(
+                estimate.keypoints_3d_m, stamp, camera_frame,
+                [(i, i + 1) for i in range(len(estimate.keypoints_3d_m) - 1)]))
+        if self._points_pub.get_subscription_count() > 0 and estimate.points_3d_m is not None:
+            self._points_pub.publish(messages.point_cloud(estimate.points_3d_m, stamp,
+                                                          camera_frame))
+        if self._debug_pub.get_subscription_count() > 0:
+            from robotag_ros.visualization import draw_estimate   # OpenCV only when needed
+            overlay = draw_estimate(image_rgb, estimate, K,
+                                    axis_length_m=self._param('axis_length_m'))
+            self._debug_pub.publish(rgb_to_image(overlay, image.header))
+
+        values = self._estimate_values(estimate, inference_ms)
+        values['latency_receive_to_publish_ms'] = latency_ms
+        self._publish_diagnostics(frame, DiagnosticStatus.OK, 'estimate published', values)
+
+    def _estimate_values(self, estimate, inference_ms: float) -> dict[str, object]:
+        values: dict[str, object] = {'consistency': float(estimate.consistency),
+                                     'inference_ms': inference_ms}
+        values.update({f'consistency_{k}': float(v)
+                       for k, v in estimate.consistency_terms.items()})
+        values.update({f'timing_{k}' if k.endswith('_ms') else f'timing_{k}_ms': float(v)
+                       for k, v in estimate.timings_ms.items()})
+        return values
+
+    def _publish_diagnostics(self, frame: _Frame, level, message: str,
+                             values: dict[str, object]) -> None:
+        values = dict(values)
+        values.update(frames_processed=self._frames_processed,
+                      frames_published=self._frames_published,
+                      frames_skipped_newer_arrived=self._frames_skipped,
+                      **{f'drops_{cause}': count for cause, count in self._drops.items()})
+        self._diag_pub.publish(messages.diagnostic_array(
+            frame.image.header.stamp, DIAGNOSTIC_NAME, self.get_fully_qualified_name(), level,
+            message, values))
+
+    def destroy_node(self):
+        """Stop the worker before the publishers go away."""
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        self._worker.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    """Console script `estimator`: spin the node until Ctrl-C or shutdown."""
+    rclpy.init(args=args)
+    node = None
+    status = 0
+    try:
+        node = EstimatorNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (InvalidParameterValueException, ValueError, ImportError) as error:
+        # Bad configuration: one clear line instead of a traceback.
+        print(f'estimator: cannot start: {error}', file=sys.stderr)
+        status = 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())

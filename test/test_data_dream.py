@@ -1,0 +1,214 @@
+"""DREAM writer <-> reader: round trip, projection consistency, determinism, resume, corruption."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from robotag_ros.data.dr_config import DRConfig, load_dr_config
+from robotag_ros.data.dream_dataset import DreamDataset
+from robotag_ros.data.dream_format import R_NORMAL_UE
+from robotag_ros.data.synth import SyntheticFrameGenerator
+from robotag_ros.data.synth_cli import generate_set, main as synth_main
+from robotag_ros.robot import load_robot
+
+HEIGHT, WIDTH = 96, 128
+SEED, NUM = 5, 4
+SAMPLE_DIR = Path(__file__).parent / 'data' / 'dream_panda_sample'
+
+
+@pytest.fixture(scope='module')
+def robot():
+    return load_robot('panda')
+
+
+@pytest.fixture(scope='module')
+def synth_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp('synth') / 'panda_synth'
+    written = generate_set('panda', out, NUM, SEED, DRConfig(), HEIGHT, WIDTH, progress=False)
+    assert written == NUM
+    return out
+
+
+def test_round_trip_writer_reader(robot, synth_set):
+    generator = SyntheticFrameGenerator(robot, DRConfig(), HEIGHT, WIDTH)
+    try:
+        frames = [generator.generate(SEED, i) for i in range(NUM)]
+    finally:
+        generator.close()
+    dataset = DreamDataset(synth_set, robot)
+    assert len(dataset) == NUM and dataset.location_unit == 'cm' and dataset.num_skipped == 0
+    for index, frame in enumerate(frames):
+        sample = dataset[index]
+        assert sample['image'].shape == (3, HEIGHT, WIDTH)
+        np.testing.assert_allclose(sample['joint_angles'], frame.joint_angles_rad, atol=1e-6)
+        np.testing.assert_allclose(sample['keypoints_3d'], frame.keypoints_3d_m, atol=1e-6)
+        np.testing.assert_allclose(sample['keypoints_2d'], frame.keypoints_2d_px, atol=1e-4)
+        np.testing.assert_allclose(sample['K'], frame.K, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(sample['T_cam_base'], frame.T_cam_base, atol=1e-5)
+        for key in ('joint_angles', 'T_cam_base', 'keypoints_3d', 'mask', 'depth'):
+            assert bool(sample[f'has_{key}'])
+        assert torch.equal(sample['mask'][0] > 0.5, torch.from_numpy(frame.robot_mask))
+        np.testing.assert_allclose(sample['depth'][0], frame.depth_m, atol=6e-4)
+
+
+def test_json_projected_keypoints_match_locations_and_pose(robot, synth_set):
+    for json_path in sorted(synth_set.glob('0*.json')):
+        annotation = json.loads(json_path.read_text())
+        intr = annotation['camera_data']['intrinsics']
+        K = np.array([[intr['fx'], 0, intr['cx']], [0, intr['fy'], intr['cy']], [0, 0, 1]])
+        obj = annotation['objects'][0]
+        assert obj['class'] == 'panda'
+        assert [k['name'] for k in obj['keypoints']] == robot.keypoint_names
+        locations = np.array([k['location'] for k in obj['keypoints']])  # cm, camera frame
+        uvw = locations @ K.T
+        projected = uvw[:, :2] / uvw[:, 2:]
+        stored = np.array([k['projected_location'] for k in obj['keypoints']])
+        np.testing.assert_allclose(projected, stored, atol=1e-3)
+        # The base keypoint (panda_link0 origin) is the object location.
+        np.testing.assert_allclose(locations[0], obj['location'], atol=1e-5)
+        # World frame = base frame: camera pose in the world and base pose in the camera (both in
+        # the Unreal-axes convention readers undo with R_NORMAL_UE) compose to the identity.
+        camera = annotation['camera_data']
+        R_world_cam = Rotation.from_quat(camera['quaternion_xyzw_worldframe']).as_matrix()
+        R_cam_base = Rotation.from_quat(obj['quaternion_xyzw']).as_matrix() @ R_NORMAL_UE
+        np.testing.assert_allclose((R_world_cam @ R_NORMAL_UE) @ R_cam_base, np.eye(3), atol=1e-5)
+        t_world_base = (R_world_cam @ R_NORMAL_UE) @ np.array(obj['location']) + np.array(
+            camera['location_worldframe'])
+        np.testing.assert_allclose(t_world_base, np.zeros(3), atol=1e-3)
+        # pose_transform as CtRNet turns it into T_cam_base (transpose, cm -> m, flip x/y rows,
+        # flip column 1).
+        T_ctrnet = np.array(obj['pose_transform']).T
+        T_ctrnet[:3, -1] *= 0.01
+        T_ctrnet[0, :] *= -1
+        T_ctrnet[1, :] *= -1
+        T_ctrnet[:3, 1] *= -1
+        np.testing.assert_allclose(T_ctrnet[:3, :3], R_cam_base, atol=1e-5)
+        np.testing.assert_allclose(T_ctrnet[:3, 3], np.array(obj['location']) / 100, atol=1e-7)
+        names = [j['name'] for j in annotation['sim_state']['joints']]
+        assert names == [f'panda/{j}' for j in robot.joint_names]
+
+
+def test_same_seed_same_bytes_across_shards_and_resume(synth_set, tmp_path):
+    other = tmp_path / 'sharded'
+    for shard, workers in (('1/2', '2'), ('0/2', '1')):  # shard 1 by two worker processes
+        assert synth_main(['--robot', 'panda', '--out', str(other), '--num', str(NUM), '--seed',
+                           str(SEED), '--size', f'{WIDTH}x{HEIGHT}', '--shard', shard,
+                           '--workers', workers, '--no-progress']) == 0
+    for name in [f'{i:06d}.json' for i in range(NUM)] + ['_camera_settings.json']:
+        assert (other / name).read_bytes() == (synth_set / name).read_bytes(), name
+    assert (other / '000001.rgb.jpg').read_bytes() == (synth_set / '000001.rgb.jpg').read_bytes()
+    # Resume: nothing left to do, finished frames untouched.
+    before = (other / '000002.json').stat().st_mtime_ns
+    assert generate_set('panda', other, NUM, SEED, DRConfig(), HEIGHT, WIDTH,
+                        progress=False) == 0
+    assert (other / '000002.json').stat().st_mtime_ns == before
+    # A different seed gives different frames.
+    different = tmp_path / 'other_seed'
+    generate_set('panda', different, 1, SEED + 1, DRConfig(), HEIGHT, WIDTH, progress=False)
+    assert (different / '000000.json').read_bytes() != (synth_set / '000000.json').read_bytes()
+
+
+def test_corrupt_frames_are_skipped_and_counted(robot, synth_set, tmp_path):
+    broken = tmp_path / 'broken'
+    shutil.copytree(synth_set, broken)
+    (broken / '000000.json').write_text('{"objects": [')                      # bad JSON
+    jpeg = (broken / '000001.rgb.jpg').read_bytes()
+    (broken / '000001.rgb.jpg').write_bytes(jpeg[:len(jpeg) // 2])            # truncated image
+    annotation = json.loads((broken / '000002.json').read_text())
+    annotation['objects'][0]['keypoints'].pop()                              # a keypoint short
+    (broken / '000002.json').write_text(json.dumps(annotation))
+    with pytest.warns(UserWarning) as caught:
+        dataset = DreamDataset(broken, robot)
+    messages = ' '.join(str(w.message) for w in caught)
+    assert '000000.json' in messages and '000001.rgb.jpg' in messages
+    assert '000002.json' in messages
+    assert len(dataset) == NUM - 3 and dataset.num_skipped == 3
+    # A frame that breaks after the scan is replaced at load time and counted, never raised.
+    (broken / '000003.rgb.jpg').write_bytes(b'\xff\xd8 not a jpeg \xff\xd9')
+    copy = DreamDataset(synth_set, robot)
+    copy.frames[3]['image_path'] = broken / '000003.rgb.jpg'
+    with pytest.warns(UserWarning, match='000003.rgb.jpg'):
+        sample = copy[3]
+    assert sample['frame'] == '000000.json' and len(copy.failed_at_load) == 1
+
+
+def test_reader_loads_real_style_sample_in_metres(robot):
+    dataset = DreamDataset(SAMPLE_DIR, robot, image_size=(48, 64))
+    assert len(dataset) == 3 and dataset.location_unit == 'm' and dataset.num_skipped == 0
+    sample = dataset[0]
+    assert sample['image'].shape == (3, 48, 64)
+    assert not bool(sample['has_joint_angles']) and not bool(sample['has_T_cam_base'])
+    assert not bool(sample['has_mask'])
+    assert bool(dataset[2]['has_joint_angles'])
+    # Resizing by 1/2 halves K and the pixels; 3D keypoints (metres) stay put and still project.
+    uvw = sample['keypoints_3d'] @ sample['K'].T
+    np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], sample['keypoints_2d'], atol=0.05)
+    assert 0.2 < float(sample['keypoints_3d'][:, 2].mean()) < 5.0
+
+
+def test_unit_override_and_augmentation_keep_geometry(robot, synth_set, tmp_path):
+    millimetres = tmp_path / 'mm'
+    shutil.copytree(synth_set, millimetres)
+    for json_path in millimetres.glob('0*.json'):
+        annotation = json.loads(json_path.read_text())
+        for keypoint in annotation['objects'][0]['keypoints']:
+            keypoint['location'] = [10.0 * v for v in keypoint['location']]
+        json_path.write_text(json.dumps(annotation))
+    with pytest.raises(ValueError, match='neither metres nor centimetres'):
+        DreamDataset(millimetres, robot)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match='none of its 4 frames'):
+        DreamDataset(synth_set, load_robot('kuka_iiwa'))  # the wrong robot for this folder
+    forced = DreamDataset(synth_set, robot, location_unit='m')
+    assert forced.location_unit == 'm'
+    augmented = DreamDataset(synth_set, robot, image_size=(64, 80), augment=True, seed=3)
+    sample = augmented[1]
+    assert sample['image'].shape == (3, 64, 80)
+    uvw = sample['keypoints_3d'] @ sample['K'].T
+    np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], sample['keypoints_2d'], atol=0.05)
+    assert torch.equal(augmented[1]['image'], sample['image'])  # seeded per (epoch, index)
+    augmented.set_epoch(1)
+    assert not torch.equal(augmented[1]['image'], sample['image'])
+
+
+def test_shifted_config_loads_and_differs():
+    default = load_dr_config(Path(__file__).parents[1] / 'config/synth/dr_default.yaml')
+    shifted = load_dr_config(Path(__file__).parents[1] / 'config/synth/dr_shifted.yaml')
+    assert default == DRConfig()
+    assert shifted != default
+    with pytest.raises(ValueError, match='camera.nope'):
+        from robotag_ros.data.dr_config import _merge
+        _merge(DRConfig(), {'camera': {'nope': 1}}, 'x')
+
+
+def test_contact_sheet_draws_keypoints(synth_set, tmp_path):
+    import cv2
+    from robotag_ros.data.contact_sheet import draw_frame, main as sheet_main
+    out = tmp_path / 'sheet.png'
+    assert sheet_main([str(synth_set), str(out), '--n', '4', '--tile', '64']) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (2 * 48, 2 * 64, 3)
+    blank = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    keypoints = json.loads((synth_set / '000000.json').read_text())['objects'][0]['keypoints']
+    drawn = draw_frame(blank, keypoints)
+    u, v = keypoints[-1]['projected_location']
+    if 0 <= u < WIDTH and 0 <= v < HEIGHT:
+        assert drawn[int(v), int(u)].any()
+    assert drawn.any()
+
+
+def test_keypoints_and_joints_are_matched_by_name_not_position(robot, synth_set, tmp_path):
+    shuffled = tmp_path / 'shuffled'
+    shuffled.mkdir()
+    for name in ('_camera_settings.json', '000000.json', '000000.rgb.jpg'):
+        shutil.copy(synth_set / name, shuffled / name)
+    annotation = json.loads((shuffled / '000000.json').read_text())
+    annotation['objects'][0]['keypoints'].reverse()
+    annotation['sim_state']['joints'].reverse()
+    (shuffled / '000000.json').write_text(json.dumps(annotation))
+    original, reordered = DreamDataset(synth_set, robot)[0], DreamDataset(shuffled, robot)[0]
+    for key in ('keypoints_2d', 'keypoints_3d', 'joint_angles', 'K', 'T_cam_base'):
+        assert torch.equal(original[key], reordered[key]), key

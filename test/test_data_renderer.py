@@ -1,0 +1,105 @@
+"""Renderer and frame generator: pixels agree with our FK and intrinsics, masks cover keypoints."""
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+from robotag_ros.data.camera_sampling import in_image, look_at, project
+from robotag_ros.data.dr_config import DRConfig
+from robotag_ros.data.renderer import MujocoRobotRenderer, SceneState
+from robotag_ros.data.synth import SyntheticFrameGenerator
+from robotag_ros.robot import load_robot
+
+HEIGHT, WIDTH = 120, 160
+
+
+@pytest.fixture(scope='module')
+def robot():
+    return load_robot('panda')
+
+
+@pytest.fixture(scope='module')
+def renderer(robot):
+    renderer = MujocoRobotRenderer(robot, HEIGHT, WIDTH, max_distractors=2, max_lights=1)
+    yield renderer
+    renderer.close()
+
+
+def test_projected_mesh_lands_where_the_renderer_draws_it(robot, renderer):
+    """Off-centre principal point and fx != fy: each link's projected vertices bound its pixels."""
+    q = torch.tensor([[0.3, -0.4, 0.2, -2.0, 0.1, 1.8, 0.5]], dtype=torch.float64)
+    link_poses = {k: v[0].numpy() for k, v in robot.link_poses(q).items()}
+    T_base_cam = look_at(np.array([1.4, 0.6, 0.7]), np.array([0.0, 0.0, 0.45]), roll_rad=0.2)
+    K = np.array([[150.0, 0.0, 71.3], [0.0, 165.0, 66.8], [0.0, 0.0, 1.0]])
+    output = renderer.render(SceneState(link_poses, T_base_cam, K))
+    T_cam_base = np.linalg.inv(T_base_cam)
+    segmentation = output.segmentation
+    checked = 0
+    for geom_index, item in enumerate(robot.visual_meshes):
+        geom_id = renderer._robot_geom[geom_index]
+        rows, cols = np.nonzero(segmentation == geom_id)
+        if len(rows) < 30:
+            continue
+        T = T_cam_base @ link_poses[item.link]
+        vertices = item.mesh.vertices @ T[:3, :3].T + T[:3, 3]
+        pixels = project(vertices, K)
+        # Pixel (r, c) covers [c, c+1) x [r, r+1): drawn pixel centres lie inside the projection.
+        assert cols.min() + 0.5 >= pixels[:, 0].min() - 1.0
+        assert cols.max() + 0.5 <= pixels[:, 0].max() + 1.0
+        assert rows.min() + 0.5 >= pixels[:, 1].min() - 1.0
+        assert rows.max() + 0.5 <= pixels[:, 1].max() + 1.0
+        assert abs(cols.min() - pixels[:, 0].min()) < 2.0
+        assert abs(rows.max() - pixels[:, 1].max()) < 2.0
+        checked += 1
+    assert checked >= 5
+
+
+def test_mask_covers_projected_keypoints_and_depth_is_metric(robot):
+    config = DRConfig()
+    config.distractors.count = [0, 0]  # nothing may hide a keypoint
+    generator = SyntheticFrameGenerator(robot, config, HEIGHT, WIDTH)
+    try:
+        covered = total = 0
+        for index in range(4):
+            frame = generator.generate(seed=11, frame_index=index)
+            visible = in_image(frame.keypoints_3d_m, frame.keypoints_2d_px, HEIGHT, WIDTH)
+            mask = frame.robot_mask
+            for (u, v), z, keep in zip(frame.keypoints_2d_px, frame.keypoints_3d_m[:, 2], visible):
+                if not keep:
+                    continue
+                row, col = int(v), int(u)
+                window = mask[max(row - 2, 0):row + 3, max(col - 2, 0):col + 3]
+                total += 1
+                covered += bool(window.any())
+                # The surface seen at a keypoint is in front of its link origin, not behind.
+                depth = frame.depth_m[max(row - 2, 0):row + 3, max(col - 2, 0):col + 3]
+                if window.any():
+                    assert depth[depth > 0].min() < z + 0.02
+            assert frame.depth_m[mask].min() > 0.05
+    finally:
+        generator.close()
+    assert total >= 12
+    assert covered == total
+
+
+def test_single_id_pass_matches_mujoco_renderer(robot, renderer):
+    """Our one id-colour pass gives the segmentation and depth of mujoco.Renderer's two passes."""
+    q = torch.tensor([[0.0, 0.3, 0.0, -1.5, 0.0, 1.5, 0.7]], dtype=torch.float64)
+    link_poses = {k: v[0].numpy() for k, v in robot.link_poses(q).items()}
+    T_base_cam = look_at(np.array([-1.2, 0.9, 0.5]), np.array([0.0, 0.0, 0.4]))
+    K = np.array([[140.0, 0.0, 82.0], [0.0, 140.0, 57.0], [0.0, 0.0, 1.0]])
+    output = renderer.render(SceneState(link_poses, T_base_cam, K))
+    reference = mujoco.Renderer(renderer.model, HEIGHT, WIDTH)
+    try:
+        reference.update_scene(renderer.data, camera=renderer._camera_id)
+        reference.enable_segmentation_rendering()
+        segmentation = reference.render()[..., 0]
+        reference.disable_segmentation_rendering()
+        reference.enable_depth_rendering()
+        depth = reference.render()
+    finally:
+        reference.close()
+    assert output.robot_mask.sum() > 500
+    assert (segmentation == output.segmentation).mean() > 0.999
+    drawn = segmentation >= 0
+    np.testing.assert_allclose(output.depth_m[drawn], depth[drawn], rtol=1e-5, atol=1e-5)

@@ -1,0 +1,105 @@
+"""The estimator node in-process (executor + spin_once): parameters and their validation.
+
+Covers what the multi-process test does not: intrinsics from parameters instead of camera_info,
+run-time parameter changes (min_consistency, tf_parent) and refused values.
+"""
+import os
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
+pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/install_ros.sh')
+
+import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+
+from robotag_ros.ros.conversions import rgb_to_image  # noqa: E402
+from robotag_ros.ros.estimator_node import EstimatorNode  # noqa: E402
+from robotag_ros.ros.fake_estimator import FakeEstimator  # noqa: E402
+from robotag_ros.ros.local_dds import LOCAL_TRANSPORTS  # noqa: E402
+
+
+@pytest.fixture
+def ros(monkeypatch):
+    """A private rclpy context on shared memory only, the node under test and a peer node."""
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', LOCAL_TRANSPORTS)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=20 + (os.getpid() + 40) % 80)
+    node = EstimatorNode(estimator=FakeEstimator(), context=context, parameter_overrides=[
+        Parameter('intrinsics', value=[80.0, 80.0, 32.0, 24.0])])
+    peer = rclpy.create_node('peer', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(peer)
+    received = {'joint_states': [], 'tf': [], 'diagnostics': []}
+    peer.create_subscription(JointState, '/joint_states', received['joint_states'].append, 10)
+    peer.create_subscription(TFMessage, '/tf', received['tf'].append, 10)
+    peer.create_subscription(DiagnosticArray, '/diagnostics', received['diagnostics'].append, 10)
+    image_pub = peer.create_publisher(Image, '/image', 10)
+
+    def send_and_wait(sec):
+        """Publish one frame stamped ``sec``; spin until the node's diagnostics answer it."""
+        image = rgb_to_image(np.zeros((48, 64, 3), np.uint8))
+        image.header.frame_id = 'cam'
+        image.header.stamp.sec = sec
+        end = time.monotonic() + 10
+        while image_pub.get_subscription_count() == 0 and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        image_pub.publish(image)
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+            if any(d.header.stamp.sec == sec for d in received['diagnostics']):
+                break
+        executor.spin_once(timeout_sec=0.05)   # the outputs published just before
+        return [d for d in received['diagnostics'] if d.header.stamp.sec == sec]
+
+    yield node, received, send_and_wait
+    executor.shutdown()
+    node.destroy_node()
+    peer.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def test_intrinsics_parameter_replaces_missing_camera_info(ros):
+    node, received, send_and_wait = ros
+    (answer,) = send_and_wait(1)
+    assert answer.status[0].message == 'estimate published'
+    assert [m.header.stamp.sec for m in received['joint_states']] == [1]
+
+
+def test_min_consistency_gates_publishing_at_run_time(ros):
+    node, received, send_and_wait = ros
+    assert node.set_parameters([Parameter('min_consistency', value=0.95)])[0].successful
+    (answer,) = send_and_wait(2)
+    assert 'below min_consistency' in answer.status[0].message   # the fake scores 0.9
+    assert received['joint_states'] == [] and received['tf'] == []
+
+
+def test_tf_parent_base_publishes_the_camera_under_the_base(ros):
+    node, received, send_and_wait = ros
+    assert node.set_parameters([Parameter('tf_parent', value='base')])[0].successful
+    send_and_wait(3)
+    (transform,) = received['tf'][0].transforms
+    assert (transform.header.frame_id, transform.child_frame_id) == ('panda_link0', 'cam')
+
+
+@pytest.mark.parametrize('name, value, reason', [
+    ('tf_parent', 'sideways', 'tf_parent must be one of'),
+    ('min_consistency', 1.5, ''),
+    ('intrinsics', [1.0, 2.0], 'intrinsics must be 4 finite numbers'),
+    ('intrinsics', [-80.0, 80.0, 32.0, 24.0], 'focal lengths must be positive'),
+    ('backend', 'onnxruntime', 'read-only'),
+])
+def test_bad_or_read_only_values_are_refused(ros, name, value, reason):
+    node, _, _ = ros
+    before = node.get_parameter(name).value
+    (result,) = node.set_parameters([Parameter(name, value=value)])
+    assert not result.successful
+    assert reason.lower() in result.reason.lower()
+    assert list(np.atleast_1d(node.get_parameter(name).value)) == list(np.atleast_1d(before))
