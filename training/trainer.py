@@ -58,7 +58,7 @@ class Trainer:
         self.robot = load_robot(config.robot)
         self.model_config = load_model_config(config.model, config.model_overrides)
         self.model = build_model(self.robot, self.model_config).to(self.info.device)
-        self.criterion = TAGLoss(self.model.graph, self.model_config)
+        self.criterion = TAGLoss(self.model.graph, self.model_config, robot=self.robot)
         self.supervised = config.stage == 1
 
         self.train_set, fingerprint = build_train_dataset(config, self.robot)

@@ -1,0 +1,112 @@
+"""L_supervised of eq. (20) plus the extra supervision the paper implies; labels may be missing.
+
+Every term is computed per batch item and averaged over the items whose ``has_<label>`` flag is
+set; a term whose labels no item has is left out of the result (eq. 20's last sentence).
+
+Deviation from the printed eq. (20), on purpose: its β5 term ‖κ2,proj² − κ2²‖² holds no label
+(it repeats eq. 19's α4). Here β5 compares κ2,proj² with the labelled κ2^gt, the supervised
+counterpart the sentence around it describes.
+
+Extra terms (``extra_*``, weights in ``LossConfig.extra``), not in eq. (20) but needed so every
+head has a signal: p² and both κ3 heads from their labels, the robot mask (BCE against the
+renderer's mask; the mask picks pts_unproj³), and D' against a depth label where one exists.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from robotag_ros.geometry import chamfer_distance, transform_points
+from robotag_ros.losses.align import pixel_scale, squared_error_per_item
+from robotag_ros.model.outputs import TAGOutputs
+from robotag_ros.robot import RobotModel
+
+
+def _flag(batch: dict, label: str, size: int, device) -> torch.Tensor:
+    flag = batch.get(f'has_{label}')
+    if flag is None or label not in batch:
+        return torch.zeros(size, dtype=torch.bool, device=device)
+    return flag.to(device=device, dtype=torch.bool).reshape(size)
+
+
+def _masked_mean(values: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
+    flag = flag.to(values.dtype)
+    return (values * flag).sum() / flag.sum().clamp(min=1.0)
+
+
+def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel],
+                    beta: dict[str, float], extra: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Weighted eq. (20) terms (``sup_*``) and extra terms (``extra_*``) plus 'supervised'."""
+    size, device = outputs.rotation.shape[0], outputs.rotation.device
+    has = {label: _flag(batch, label, size, device) for label in
+           ('joint_angles', 'T_cam_base', 'keypoints_2d', 'keypoints_3d', 'mask', 'depth')}
+    has['points'] = has['joint_angles'] & has['T_cam_base']
+    scale = pixel_scale(outputs)
+    gt_points: dict[str, Optional[torch.Tensor]] = {'value': None}
+
+    def points_gt() -> torch.Tensor:  # computed once, and only when a term needs it
+        if robot is None:
+            raise ValueError('the point-cloud terms of eq. (20) (beta6, beta7) need the robot: '
+                             'build TAGLoss(graph, config, robot=robot), or set them to 0')
+        if gt_points['value'] is None:
+            with torch.no_grad():
+                points = robot.point_cloud(batch['joint_angles'].to(device))
+                gt_points['value'] = transform_points(batch['T_cam_base'].to(device), points)
+        return gt_points['value']
+
+    def label(key: str) -> torch.Tensor:
+        return batch[key].to(device)
+
+    table: list[tuple[str, float, str, Callable[[], torch.Tensor]]] = [
+        ('sup_joints_3d', beta['beta1'], 'joint_angles',
+         lambda: squared_error_per_item(outputs.joint_angles_3d, label('joint_angles'))),
+        ('sup_rotation', beta['beta2'], 'T_cam_base',
+         lambda: (outputs.rotation - label('T_cam_base')[:, :3, :3]).square().sum((1, 2))),
+        ('sup_translation', beta['beta3'], 'T_cam_base',
+         lambda: (outputs.translation - label('T_cam_base')[:, :3, 3]).square().sum(1)),
+        ('sup_keypoints_2d', beta['beta4'], 'keypoints_2d',
+         lambda: squared_error_per_item(outputs.keypoints_2d / scale,
+                                        label('keypoints_2d') / scale)),
+        ('sup_keypoints_2d_proj', beta['beta5'], 'keypoints_2d',
+         lambda: squared_error_per_item(outputs.keypoints_2d_proj_2d / scale,
+                                        label('keypoints_2d') / scale)),
+        ('sup_points_unproj', beta['beta6'], 'points',
+         lambda: chamfer_distance(outputs.points_unproj_3d, points_gt(), bidirectional=False,
+                                  mask_a=outputs.points_unproj_valid)),
+        ('sup_points_fk_2d', beta['beta7'], 'points',
+         lambda: chamfer_distance(outputs.points_fk_2d, points_gt(), bidirectional=True)),
+        ('extra_joints_2d', extra['joints_2d'], 'joint_angles',
+         lambda: squared_error_per_item(outputs.joint_angles_2d, label('joint_angles'))),
+        ('extra_keypoints_3d_2d', extra['keypoints_3d_2d'], 'keypoints_3d',
+         lambda: squared_error_per_item(outputs.keypoints_3d_2d, label('keypoints_3d'))),
+        ('extra_keypoints_3d_3d', extra['keypoints_3d_3d'], 'keypoints_3d',
+         lambda: squared_error_per_item(outputs.keypoints_3d_3d, label('keypoints_3d'))),
+        ('extra_mask', extra['mask'], 'mask', lambda: _mask_bce(outputs, label('mask'))),
+        ('extra_depth', extra['depth'], 'depth', lambda: _depth_l1(outputs, label('depth'))),
+    ]
+    terms = {}
+    for name, weight, needs, value in table:
+        if weight == 0 or not bool(has[needs].any()):
+            continue
+        terms[name] = weight * _masked_mean(value(), has[needs])
+    terms['supervised'] = sum(terms.values()) if terms else outputs.rotation.new_zeros(())
+    return terms
+
+
+def _mask_bce(outputs: TAGOutputs, mask: torch.Tensor) -> torch.Tensor:
+    """BCE of the mask logits against the label averaged onto the depth grid, (B,)."""
+    target = F.adaptive_avg_pool2d(mask.to(outputs.robot_mask.dtype),
+                                   outputs.robot_mask.shape[-2:])
+    bce = F.binary_cross_entropy_with_logits(outputs.robot_mask, target, reduction='none')
+    return bce.flatten(1).mean(1)
+
+
+def _depth_l1(outputs: TAGOutputs, depth: torch.Tensor) -> torch.Tensor:
+    """Mean |D' − depth| in metres over pixels with a depth label (> 0), (B,)."""
+    target = F.interpolate(depth.to(outputs.depth_metric.dtype),
+                           size=outputs.depth_metric.shape[-2:], mode='nearest')
+    valid = (target > 0).to(target.dtype)
+    error = (outputs.depth_metric - target).abs() * valid
+    return error.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1.0)

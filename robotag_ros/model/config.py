@@ -1,0 +1,151 @@
+"""Model and loss configuration: dataclass defaults, read from and written to YAML."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from robotag_ros.tag.graph import expand_kinds
+
+BACKBONES_2D = ('small', 'resnet18', 'resnet50')
+BACKBONES_3D = ('small', 'depth_anything')
+# Bundled configs: the source tree's config/model, or where setup.py's data_files install them.
+CONFIG_DIRS = (Path(__file__).resolve().parents[2] / 'config' / 'model',
+               Path(sys.prefix) / 'share' / 'robotag_ros' / 'config' / 'model')
+
+
+@dataclass
+class LossConfig:
+    """Weights of eq. (19) (alpha1..6), eq. (20) (beta1..7) and the extra supervised terms.
+
+    2D keypoint terms are computed on pixel coordinates divided by the image's longer side, so
+    their weights do not depend on the resolution; 3D terms are in m², joint terms in rad².
+    """
+
+    alpha: dict[str, float] = field(default_factory=lambda: {
+        'alpha1': 1.0, 'alpha2': 1.0, 'alpha3': 1.0, 'alpha4': 1.0, 'alpha5': 1.0,
+        'alpha6': 1.0})
+    beta: dict[str, float] = field(default_factory=lambda: {
+        'beta1': 1.0, 'beta2': 1.0, 'beta3': 1.0, 'beta4': 1.0, 'beta5': 1.0, 'beta6': 1.0,
+        'beta7': 1.0})
+    # Supervision the paper implies but eq. (20) does not list (see docs/model.md).
+    extra: dict[str, float] = field(default_factory=lambda: {
+        'joints_2d': 1.0, 'keypoints_3d_2d': 1.0, 'keypoints_3d_3d': 1.0, 'mask': 1.0,
+        'depth': 1.0})
+
+
+@dataclass
+class ModelConfig:
+    """Everything that shapes TAGModel and its losses; see config/model/*.yaml."""
+
+    backbone_2d: str = 'small'
+    backbone_3d: str = 'small'
+    width_2d: int = 32                   # base channels of the small 2D backbone
+    width_3d: int = 16                   # base channels of the small depth U-Net
+    head_width: int = 64                 # channels of the heatmap decoders and 3D head encoder
+    pretrained_2d: Optional[str] = None  # local dir (from_pretrained) or state-dict file
+    pretrained_3d: Optional[str] = None
+    # Extra transformers config fields for the large backbones (e.g. a smaller DINOv2).
+    resnet_config: dict[str, Any] = field(default_factory=dict)
+    depth_anything_config: dict[str, Any] = field(default_factory=dict)
+    depth_anything_input_size: int = 252  # pixels, a multiple of the DINOv2 patch (14)
+    heatmap_stride: int = 4              # input pixels per heatmap cell
+    depth_stride: int = 4                # input pixels per cell of D, D', mask
+    num_unproj_points: int = 512         # P: fixed size of pts_unproj³ (static shapes)
+    mask_threshold: float = 0.5          # mask probability above which a point counts as robot
+    # A_real of Holistic Robot Pose's k = sqrt(fx*fy*A_real/A_img): the square metres that the
+    # image would cover at depth k; the heads predict a correction factor around 1.
+    reference_area_m2: float = 1.0
+    loops_off: list[str] = field(default_factory=list)   # loop kinds switched off (ablation)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self):
+        if self.backbone_2d not in BACKBONES_2D:
+            raise ValueError(f'backbone_2d {self.backbone_2d!r} unknown; choose {BACKBONES_2D}')
+        if self.backbone_3d not in BACKBONES_3D:
+            raise ValueError(f'backbone_3d {self.backbone_3d!r} unknown; choose {BACKBONES_3D}')
+        if self.depth_anything_input_size % 14:
+            raise ValueError('depth_anything_input_size must be a multiple of 14, got '
+                             f'{self.depth_anything_input_size}')
+        expand_kinds(self.loops_off)  # raises on an unknown kind
+        if isinstance(self.loss, dict):
+            self.loss = _from_dict(LossConfig, self.loss, 'loss')
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _from_dict(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f'{where}: expected a mapping, got {type(values).__name__}')
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f'{where}: unknown keys {unknown}; known: {sorted(known)}')
+    if cls is LossConfig:
+        defaults = LossConfig()
+        merged = {}
+        for name in values:
+            group = dict(getattr(defaults, name))
+            extra_keys = sorted(set(values[name]) - set(group))
+            if extra_keys:
+                raise ValueError(f'{where}.{name}: unknown weights {extra_keys}')
+            group.update(values[name])
+            merged[name] = group
+        return LossConfig(**merged)
+    return cls(**values)
+
+
+def model_config_from_dict(values: dict) -> ModelConfig:
+    """A ModelConfig from a (possibly partial) mapping; unknown keys are an error."""
+    return _from_dict(ModelConfig, dict(values or {}), 'model config')
+
+
+def merge_overrides(values: dict, overrides: Optional[dict]) -> dict:
+    """``values`` with ``overrides`` merged in, recursively for nested mappings (loss weights)."""
+    merged = dict(values)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_overrides(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_model_config(path: Optional[str | os.PathLike] = None,
+                      overrides: Optional[dict] = None) -> ModelConfig:
+    """Read a model config YAML (a bundled name such as 'large' or a path; None -> defaults),
+    then apply ``overrides`` (a partial mapping, e.g. ``{'loops_off': ['joints']}``)."""
+    if path is None:
+        try:
+            return model_config_from_dict(merge_overrides({}, overrides))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f'model config overrides: {error}') from error
+    candidate = Path(path)
+    if not candidate.exists():
+        bundled = [d / f'{path}.yaml' for d in CONFIG_DIRS if (d / f'{path}.yaml').exists()]
+        if not bundled:
+            raise FileNotFoundError(f'model config {path} not found, neither as a path nor as '
+                                    f'a bundled name in {[str(d) for d in CONFIG_DIRS]}')
+        candidate = bundled[0]
+    with open(candidate) as stream:
+        values = yaml.safe_load(stream) or {}
+    try:
+        return model_config_from_dict(merge_overrides(values.get('model', values), overrides))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f'{candidate}: {error}') from error
+
+
+def save_model_config(config: ModelConfig, path: str | os.PathLike) -> None:
+    """Write the config as YAML atomically (tmp file + rename)."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
+    with os.fdopen(handle, 'w') as stream:
+        yaml.safe_dump({'model': config.to_dict()}, stream, sort_keys=False)
+    os.replace(tmp, path)
