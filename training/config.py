@@ -50,7 +50,7 @@ class TrainConfig:
     stage: int = 1
     robot: str = 'panda'
     model: str = 'config/model/default.yaml'            # model config YAML (backbones, heads)
-    model_overrides: dict = field(default_factory=dict)  # e.g. {loops: {point_cloud: false}}
+    model_overrides: dict = field(default_factory=dict)  # e.g. {loops_off: [point_cloud]}
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run_dir: str = 'runs/default'
