@@ -33,32 +33,40 @@ def project_base_axes(T_cam_base: np.ndarray, K: np.ndarray,
     return pixels[:, :2] / pixels[:, 2:3]
 
 
+def _pixel(p) -> tuple[int, int]:
+    return int(round(p[0])), int(round(p[1]))
+
+
+def draw_skeleton(canvas: np.ndarray, keypoints_px: np.ndarray,
+                  skeleton_edges: Sequence[tuple[int, int]] | None = None,
+                  line_rgb=SKELETON_RGB, point_rgb=KEYPOINT_RGB, scale: int = 1) -> np.ndarray:
+    """Draw keypoints (K, 2) and the edges between them onto ``canvas`` in place."""
+    keypoints = np.asarray(keypoints_px, dtype=np.float64)
+    if skeleton_edges is None:
+        skeleton_edges = chain_edges(len(keypoints))
+    finite = np.isfinite(keypoints).all(axis=1)
+    for i, j in skeleton_edges:
+        if finite[i] and finite[j]:
+            cv2.line(canvas, _pixel(keypoints[i]), _pixel(keypoints[j]), line_rgb, scale,
+                     cv2.LINE_AA)
+    for point in keypoints[finite]:
+        cv2.circle(canvas, _pixel(point), 2 * scale + 1, point_rgb, -1, cv2.LINE_AA)
+    return canvas
+
+
 def draw_estimate(image_rgb: np.ndarray, estimate: Estimate, K: np.ndarray,
                   skeleton_edges: Sequence[tuple[int, int]] | None = None,
                   axis_length_m: float = 0.15) -> np.ndarray:
     """Return a copy of the HxWx3 uint8 RGB image with the estimate drawn on it."""
     canvas = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
     scale = max(1, round(max(canvas.shape[:2]) / 320))
-    keypoints = np.asarray(estimate.keypoints_2d_px, dtype=np.float64)
-    if skeleton_edges is None:
-        skeleton_edges = chain_edges(len(keypoints))
-
-    def pixel(p):
-        return int(round(p[0])), int(round(p[1]))
-
-    finite = np.isfinite(keypoints).all(axis=1)
-    for i, j in skeleton_edges:
-        if finite[i] and finite[j]:
-            cv2.line(canvas, pixel(keypoints[i]), pixel(keypoints[j]), SKELETON_RGB, scale,
-                     cv2.LINE_AA)
-    for point in keypoints[finite]:
-        cv2.circle(canvas, pixel(point), 2 * scale + 1, KEYPOINT_RGB, -1, cv2.LINE_AA)
+    draw_skeleton(canvas, estimate.keypoints_2d_px, skeleton_edges, scale=scale)
     if np.isfinite(estimate.T_cam_base).all():
         axes_px = project_base_axes(estimate.T_cam_base, K, axis_length_m)
         if axes_px is not None and np.isfinite(axes_px).all():
-            origin = pixel(axes_px[0])
+            origin = _pixel(axes_px[0])
             for tip, colour in zip(axes_px[1:], AXIS_RGB):
-                cv2.line(canvas, origin, pixel(tip), colour, 2 * scale, cv2.LINE_AA)
+                cv2.line(canvas, origin, _pixel(tip), colour, 2 * scale, cv2.LINE_AA)
     cv2.putText(canvas, f'consistency {estimate.consistency:.2f}', (5 * scale, 12 * scale),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
     return canvas

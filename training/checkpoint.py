@@ -36,11 +36,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, *, model_state: dict, optimizer_state: dict,
-                    scheduler_state: dict, epoch: int, step: int, config: dict,
-                    extra: dict | None = None) -> None:
-    """Everything ``--resume`` needs: weights, optimiser, schedule, epoch, step and config."""
+                    epoch: int, step: int, config: dict, extra: dict | None = None) -> None:
+    """Everything ``--resume`` needs: weights, optimiser, epoch, step (the learning rate is a
+    function of those) and config."""
     atomic_torch_save({'format': CHECKPOINT_FORMAT, 'model': model_state,
-                       'optimizer': optimizer_state, 'scheduler': scheduler_state,
+                       'optimizer': optimizer_state,
                        'epoch': epoch, 'step': step, 'config': config,
                        'extra': extra or {}}, path)
 

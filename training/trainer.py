@@ -77,10 +77,7 @@ class Trainer:
 
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr,
                                            weight_decay=config.optim.weight_decay)
-        # The paper decays the learning rate once per epoch by a constant factor.
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(
-            self.optimizer, gamma=config.optim.lr_decay_per_epoch)
-        self.start_epoch, self.step = 0, 0
+        self.start_epoch, self.epoch, self.step = 0, 0, 0
         if resume and (self.run_dir / LAST_CHECKPOINT).is_file():
             self._resume(self.run_dir / LAST_CHECKPOINT)
         elif config.init_from:
@@ -103,7 +100,6 @@ class Trainer:
         checkpoint = load_checkpoint(path, map_location=self.info.device)
         self.model.load_state_dict(checkpoint['model'])
         self.optimizer.load_state_dict(checkpoint['optimizer'])
-        self.scheduler.load_state_dict(checkpoint['scheduler'])
         self.start_epoch, self.step = checkpoint['epoch'] + 1, checkpoint['step']
         if self.info.is_main:
             print(f'[train] resumed from {path} at epoch {self.start_epoch}, step {self.step}')
@@ -123,14 +119,16 @@ class Trainer:
             print(f'[train] initialised weights from {source}')
 
     # -- loop ---------------------------------------------------------------------------------
-    def _learning_rate_scale(self) -> float:
-        warmup = self.config.optim.warmup_steps
-        return min(1.0, (self.step + 1) / warmup) if warmup > 0 else 1.0
+    def learning_rate(self) -> float:
+        """Linear warm-up over the first steps, then the paper's constant decay per epoch."""
+        optim = self.config.optim
+        warmup = min(1.0, (self.step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else 1.0
+        return optim.lr * optim.lr_decay_per_epoch ** self.epoch * warmup
 
     def train_step(self, batch: dict) -> dict:
         batch = batch_to_device(batch, self.info.device)
-        for group, base_lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
-            group['lr'] = base_lr * self._learning_rate_scale()
+        for group in self.optimizer.param_groups:
+            group['lr'] = self.learning_rate()
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
             outputs = self.network(batch['image'], batch['K'])
         # Losses in fp32: Chamfer and FK terms lose too much in bf16.
@@ -170,6 +168,7 @@ class Trainer:
         history, run_started = {}, time.time()
         self.last_metrics = {}
         for epoch in range(self.start_epoch, config.optim.epochs):
+            self.epoch = epoch
             self.model.train()
             if self.sampler is not None:
                 self.sampler.set_epoch(epoch)
@@ -189,7 +188,6 @@ class Trainer:
                     self.writer.add_scalar('train/lr', self.optimizer.param_groups[0]['lr'],
                                            self.step)
                 bar.set_postfix(loss=f"{float(losses['total']):.4f}")
-            self.scheduler.step()
             means = {k: float(all_reduce_mean(torch.tensor(v / max(count, 1)), self.info))
                      for k, v in sums.items()}
             history[epoch] = means
@@ -214,8 +212,7 @@ class Trainer:
 
     def _save_checkpoint(self, epoch: int) -> None:
         save_checkpoint(self.run_dir / LAST_CHECKPOINT, model_state=self.model.state_dict(),
-                        optimizer_state=self.optimizer.state_dict(),
-                        scheduler_state=self.scheduler.state_dict(), epoch=epoch,
+                        optimizer_state=self.optimizer.state_dict(), epoch=epoch,
                         step=self.step, config=config_to_dict(self.config))
 
     def _evaluate(self, epoch: int) -> dict:

@@ -8,6 +8,19 @@ from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.tag.graph import ALIGN_TERM_BY_NAME, PIXEL_NODES, AlignTermSpec, TAGGraph
 
 
+# Per-item values of the distance terms pass through cap * tanh(value / cap): linear (the paper's
+# squared L2) for errors well under ~1 m (or one image side for 2D terms), bounded beyond. A
+# network that starts far off (a point near the camera plane projects to 1e4 pixels, a depth
+# spike unprojects to 100 m) then yields a bounded loss instead of a 1e6 spike that wrecks Adam's
+# moment estimates. Joint and rotation terms are bounded by construction and are not capped.
+ROBUST_CAP = 1.0
+
+
+def soft_cap(values: torch.Tensor, cap: float = ROBUST_CAP) -> torch.Tensor:
+    """Bound non-negative per-item loss values smoothly at ``cap`` (identity near zero)."""
+    return cap * torch.tanh(values / cap)
+
+
 def squared_error_per_item(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """‖a − b‖² / count per batch item: eq. (19)'s 1/n (joints) and 1/m (keypoints).
 
@@ -30,9 +43,11 @@ def align_term_per_item(spec: AlignTermSpec, outputs: TAGOutputs) -> torch.Tenso
         if spec.node_a in PIXEL_NODES:
             scale = pixel_scale(outputs)
             a, b = a / scale, b / scale
-        return squared_error_per_item(a, b)
+        error = squared_error_per_item(a, b)
+        return error if a.dim() == 2 else soft_cap(error)   # (B, n) joints are not capped
     valid = outputs.points_unproj_valid if spec.node_a == 'points_unproj_3d' else None
-    return chamfer_distance(a, b, bidirectional=spec.distance == 'chamfer', mask_a=valid)
+    return soft_cap(chamfer_distance(a, b, bidirectional=spec.distance == 'chamfer',
+                                     mask_a=valid))
 
 
 def align_loss(outputs: TAGOutputs, graph: TAGGraph,

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from robotag_ros.geometry import chamfer_distance, transform_points
-from robotag_ros.losses.align import pixel_scale, squared_error_per_item
+from robotag_ros.losses.align import pixel_scale, soft_cap, squared_error_per_item
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.robot import RobotModel
 
@@ -65,24 +65,28 @@ def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel
         ('sup_rotation', beta['beta2'], 'T_cam_base',
          lambda: (outputs.rotation - label('T_cam_base')[:, :3, :3]).square().sum((1, 2))),
         ('sup_translation', beta['beta3'], 'T_cam_base',
-         lambda: (outputs.translation - label('T_cam_base')[:, :3, 3]).square().sum(1)),
+         lambda: soft_cap((outputs.translation - label('T_cam_base')[:, :3, 3]).square().sum(1))),
         ('sup_keypoints_2d', beta['beta4'], 'keypoints_2d',
-         lambda: squared_error_per_item(outputs.keypoints_2d / scale,
-                                        label('keypoints_2d') / scale)),
+         lambda: soft_cap(squared_error_per_item(outputs.keypoints_2d / scale,
+                                                 label('keypoints_2d') / scale))),
         ('sup_keypoints_2d_proj', beta['beta5'], 'keypoints_2d',
-         lambda: squared_error_per_item(outputs.keypoints_2d_proj_2d / scale,
-                                        label('keypoints_2d') / scale)),
+         lambda: soft_cap(squared_error_per_item(outputs.keypoints_2d_proj_2d / scale,
+                                                 label('keypoints_2d') / scale))),
         ('sup_points_unproj', beta['beta6'], 'points',
-         lambda: chamfer_distance(outputs.points_unproj_3d, points_gt(), bidirectional=False,
-                                  mask_a=outputs.points_unproj_valid)),
+         lambda: soft_cap(chamfer_distance(outputs.points_unproj_3d, points_gt(),
+                                           bidirectional=False,
+                                           mask_a=outputs.points_unproj_valid))),
         ('sup_points_fk_2d', beta['beta7'], 'points',
-         lambda: chamfer_distance(outputs.points_fk_2d, points_gt(), bidirectional=True)),
+         lambda: soft_cap(chamfer_distance(outputs.points_fk_2d, points_gt(),
+                                           bidirectional=True))),
         ('extra_joints_2d', extra['joints_2d'], 'joint_angles',
          lambda: squared_error_per_item(outputs.joint_angles_2d, label('joint_angles'))),
         ('extra_keypoints_3d_2d', extra['keypoints_3d_2d'], 'keypoints_3d',
-         lambda: squared_error_per_item(outputs.keypoints_3d_2d, label('keypoints_3d'))),
+         lambda: soft_cap(squared_error_per_item(outputs.keypoints_3d_2d,
+                                                 label('keypoints_3d')))),
         ('extra_keypoints_3d_3d', extra['keypoints_3d_3d'], 'keypoints_3d',
-         lambda: squared_error_per_item(outputs.keypoints_3d_3d, label('keypoints_3d'))),
+         lambda: soft_cap(squared_error_per_item(outputs.keypoints_3d_3d,
+                                                 label('keypoints_3d')))),
         ('extra_mask', extra['mask'], 'mask', lambda: _mask_bce(outputs, label('mask'))),
         ('extra_depth', extra['depth'], 'depth', lambda: _depth_l1(outputs, label('depth'))),
     ]
