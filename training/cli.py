@@ -88,5 +88,14 @@ def finetune_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m robotag_ros.training.cli {train,eval,finetune} ...` (train if omitted)."""
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {'train': train_main, 'eval': eval_main, 'finetune': finetune_main}
+    if argv and argv[0] in commands:
+        return commands[argv[0]](argv[1:])
+    return train_main(argv)
+
+
 if __name__ == '__main__':
-    sys.exit(train_main())
+    sys.exit(main())

@@ -62,6 +62,8 @@ class TrainConfig:
     overlay_every_steps: int = 500
     eval_every_epochs: int = 1
     max_steps_per_epoch: int = 0          # 0 = full epoch (tests and smoke runs cap it)
+    time_budget_minutes: float = 0.0      # >0: stop after the epoch that crosses this budget
+    max_eval_frames: int = 0              # cap the per-epoch evaluation (0 = every val frame)
 
 
 def _merge(instance: Any, updates: dict, where: str) -> Any:

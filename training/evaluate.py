@@ -56,20 +56,33 @@ def _with_joints(estimate, joint_source):
     return replace(estimate, joint_angles_rad=branch[joint_source])
 
 
+def score_estimates(estimates, truths, robot, joint_source: str) -> dict:
+    """Every metric, plus each branch's joint error and ADD AUC, so which branch's joints the
+    estimator reports is measured, not guessed (see ``best_joint_source``)."""
+    metrics = metrics_for(estimates, truths, robot)
+    for source in JOINT_SOURCES:
+        branch = metrics_for(estimates, truths, robot, joint_source=source)
+        metrics[f'joint_source_{source}_mean_joint_error_deg'] = branch['mean_joint_error_deg']
+        metrics[f'joint_source_{source}_add_auc'] = branch['add_auc']
+    metrics['joint_source'] = joint_source
+    metrics['mean_consistency'] = float(np.mean([e.consistency for e in estimates]))
+    return metrics
+
+
+def best_joint_source(metrics: dict) -> str:
+    """The branch (2d, 3d or their mean) with the lowest mean joint error on held-out data."""
+    errors = {s: metrics[f'joint_source_{s}_mean_joint_error_deg'] for s in JOINT_SOURCES}
+    finite = {s: e for s, e in errors.items() if np.isfinite(e)}
+    return min(finite, key=finite.get) if finite else '2d'
+
+
 def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames: int = 0,
                        print_table: bool = True) -> dict:
-    """Every metric on one DREAM-format folder, plus the joint error of each branch's joints
-    (so which branch's joints the estimator reports is measured, not guessed)."""
+    """Every metric on one DREAM-format folder, through the estimator (as the node runs)."""
     from robotag_ros.data.dream_dataset import DreamDataset
     dataset = DreamDataset(folder, estimator.robot, image_size=None, augment=False)
     estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames)
-    metrics = metrics_for(estimates, truths, estimator.robot)
-    for source in JOINT_SOURCES:
-        branch = metrics_for(estimates, truths, estimator.robot, joint_source=source)
-        metrics[f'joint_source_{source}_mean_joint_error_deg'] = branch['mean_joint_error_deg']
-        metrics[f'joint_source_{source}_add_auc'] = branch['add_auc']
-    metrics['joint_source'] = estimator.joint_source
-    metrics['mean_consistency'] = float(np.mean([e.consistency for e in estimates]))
+    metrics = score_estimates(estimates, truths, estimator.robot, estimator.joint_source)
     metrics['skipped_frames'] = dataset.num_skipped
     metrics['crop'] = 'full image (letterboxed), as the node'
     if print_table:
@@ -87,13 +100,13 @@ def evaluate_artifact(artifact: str, folder: str, device: str = 'auto', batch_si
     return evaluate_estimator(estimator, folder, batch_size, max_frames, print_table)
 
 
-def evaluate_model(model, robot, dataset, batch_size: int = 16) -> dict:
-    """During training: wrap the in-memory model in an Estimator-like object and evaluate."""
+def evaluate_model(model, robot, dataset, batch_size: int = 16, max_frames: int = 0) -> dict:
+    """During training: the in-memory model through the estimator path, on original frames."""
     from robotag_ros.inference.estimator import Estimator
     estimator = Estimator.from_model(model, input_hw=dataset.image_size)
     raw = type(dataset)(dataset.root, robot, image_size=None, augment=False)
-    estimates, truths = predict_folder(estimator, raw, batch_size, progress=False)
-    return metrics_for(estimates, truths, robot)
+    estimates, truths = predict_folder(estimator, raw, batch_size, max_frames, progress=False)
+    return score_estimates(estimates, truths, robot, estimator.joint_source)
 
 
 def write_json(metrics: dict, path: str) -> None:

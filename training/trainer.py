@@ -134,8 +134,7 @@ class Trainer:
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
             outputs = self.network(batch['image'], batch['K'])
         # Losses in fp32: Chamfer and FK terms lose too much in bf16.
-        losses = self.criterion(outputs.float() if hasattr(outputs, 'float') else outputs,
-                                batch, supervised=self.supervised)
+        losses = self.criterion(outputs, batch, supervised=self.supervised)
         total = losses['total']
         if not torch.isfinite(total):
             raise FloatingPointError(f'non-finite loss at step {self.step}: '
@@ -157,9 +156,19 @@ class Trainer:
         image = overlay_grid(batch, outputs, self.robot, max_images=4)
         self.writer.add_image('train/overlay', image, self.step, dataformats='HWC')
 
+    def _out_of_time(self, started: float) -> bool:
+        budget = self.config.time_budget_minutes
+        out = budget > 0 and (time.time() - started) / 60.0 >= budget
+        if self.info.distributed:  # every rank must stop at the same epoch
+            flag = torch.tensor(float(out), device=self.info.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out = bool(flag.item())
+        return out
+
     def train(self) -> dict:
         config = self.config
-        history = {}
+        history, run_started = {}, time.time()
+        self.last_metrics = {}
         for epoch in range(self.start_epoch, config.optim.epochs):
             self.model.train()
             if self.sampler is not None:
@@ -189,10 +198,17 @@ class Trainer:
                       f'({count} steps, {time.time() - started:.1f} s)')
                 self._save_checkpoint(epoch)
                 if self.val_sets and (epoch + 1) % config.eval_every_epochs == 0:
-                    self._evaluate(epoch)
+                    self.last_metrics = self._evaluate(epoch)
             if self.info.distributed:
                 torch.distributed.barrier()
+            if self._out_of_time(run_started):
+                if self.info.is_main:
+                    print(f'[train] time budget of {config.time_budget_minutes} min reached '
+                          f'after epoch {epoch + 1}')
+                break
         if self.info.is_main:
+            if self.val_sets and not self.last_metrics:
+                self.last_metrics = self._evaluate(config.optim.epochs - 1)
             self.export_artifact()
         return history
 
@@ -207,7 +223,8 @@ class Trainer:
         results = {}
         for name, dataset in self.val_sets.items():
             metrics = evaluate_model(self.model, self.robot, dataset,
-                                     batch_size=self.config.optim.batch_size)
+                                     batch_size=self.config.optim.batch_size,
+                                     max_frames=self.config.max_eval_frames)
             results[name] = metrics
             for key in ('add_auc', 'mean_joint_error_deg', 'camera_translation_error_mm',
                         'camera_rotation_error_deg'):
@@ -220,15 +237,22 @@ class Trainer:
 
     def export_artifact(self) -> Path:
         """Write the inference artifact (weights + sidecar) for the node and the exporters."""
+        from robotag_ros.training.evaluate import best_joint_source
         target = self.config.artifact_out or str(self.run_dir / f'{self.robot.name}_tag')
         config_dict = config_to_dict(self.config)
+        # Which branch's joints the estimator reports is measured on the first held-out set.
+        first_val = next(iter(self.last_metrics.values()), None)
+        joint_source = best_joint_source(first_val) if first_val else '2d'
+        metrics = {name: {k: v for k, v in m.items() if isinstance(v, (int, float, str))}
+                   for name, m in self.last_metrics.items()}
         sidecar = Sidecar(
             robot=self.config.robot, joint_names=list(self.robot.joint_names),
             keypoint_names=list(self.robot.keypoint_names),
             input_size=list(self.config.data.image_size),
             model_config=self.model_config.to_dict(), config_hash=config_hash(config_dict),
             training={'stage': self.config.stage, 'epochs': self.config.optim.epochs,
-                      'steps': self.step, 'run_dir': str(self.run_dir)})
+                      'steps': self.step, 'run_dir': str(self.run_dir),
+                      'joint_source': joint_source}, metrics=metrics)
         path = save_artifact(target, self.model.state_dict(), sidecar)
         print(f'[train] wrote artifact {path}')
         return path

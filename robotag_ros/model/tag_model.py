@@ -121,7 +121,12 @@ class TAGModel(nn.Module):
         """Image (B, 3, H, W) RGB in [0, 1] and K (B, 3, 3) pixels -> TAGOutputs."""
         _check_inputs(image, intrinsics, self.input_multiple)
         image_hw = (int(image.shape[-2]), int(image.shape[-1]))
-        return self.assemble(self.forward_network(image, intrinsics), intrinsics, image_hw)
+        network = self.forward_network(image, intrinsics)
+        # The robot prior (FK, projection, unprojection) runs in float32 even under mixed
+        # precision: bf16 FK errs by centimetres at a metre's reach.
+        with torch.autocast(image.device.type, enabled=False):
+            network = {k: v.float() for k, v in network.items()}
+            return self.assemble(network, intrinsics.float(), image_hw)
 
 
 def build_model(robot: RobotModel, config: ModelConfig | dict | None = None) -> TAGModel:
