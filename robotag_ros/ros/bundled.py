@@ -48,5 +48,9 @@ def has_default_model() -> bool:
 
 
 def sample_bag_path() -> Path:
-    """The sample rosbag2 folder shipped in the checkout (test/data/panda_sample_bag)."""
-    return CHECKOUT_ROOT / 'test' / 'data' / SAMPLE_BAG_NAME
+    """The sample rosbag2 folder: the checkout's test/data/ first, then the share's sample/."""
+    candidates = [CHECKOUT_ROOT / 'test' / 'data' / SAMPLE_BAG_NAME]
+    share = _share_dir()
+    if share is not None:
+        candidates.append(share / 'sample' / SAMPLE_BAG_NAME)
+    return next((c for c in candidates if (c / 'metadata.yaml').is_file()), candidates[0])
