@@ -43,8 +43,10 @@ CAMERA_NAMESPACE = '/camera/color'
 # on purpose: the sample is held out and this is a proof of life, not a benchmark; tighten them
 # from the errors measured with the bundled model (bash scripts/demo.sh prints them) to about
 # twice those, so a regression in the node, the conversions or the frames fails here.
+# Definitions as robotag_ros.metrics (and robotag-eval): the camera translation error is between
+# the T_cam_base translations.
 MAX_MEAN_JOINT_ERROR_DEG = 25.0
-MAX_MEAN_CAMERA_POSITION_ERROR_M = 0.25
+MAX_MEAN_CAMERA_TRANSLATION_ERROR_M = 0.25
 MAX_MEAN_CAMERA_ROTATION_ERROR_DEG = 20.0
 
 BAD_FRAME_ID = 'pol_bad_input_camera'
@@ -176,6 +178,6 @@ def test_estimates_are_within_tolerance_of_the_ground_truth(run):
     report = json.dumps({k: round(v, 2) if isinstance(v, float) else v
                          for k, v in summary.items()}, indent=1)
     assert summary['joint_error_mean_deg'] < MAX_MEAN_JOINT_ERROR_DEG, report
-    assert summary['camera_position_error_mean_mm'] < 1000 * MAX_MEAN_CAMERA_POSITION_ERROR_M, \
-        report
+    assert summary['camera_translation_error_mean_mm'] < \
+        1000 * MAX_MEAN_CAMERA_TRANSLATION_ERROR_M, report
     assert summary['camera_rotation_error_mean_deg'] < MAX_MEAN_CAMERA_ROTATION_ERROR_DEG, report

@@ -139,6 +139,7 @@ def test_scoring_exact_outputs_gives_zero_error(tf_parent):
     assert summary['frames_published'] == 3
     assert summary['joint_error_mean_deg'] < 1e-9
     assert summary['camera_position_error_mean_mm'] < 1e-6
+    assert summary['camera_translation_error_mean_mm'] < 1e-6
     assert summary['camera_rotation_error_mean_deg'] < 1e-5
     assert summary['latency_receive_to_publish_p50_ms'] == 11.0
 
@@ -156,5 +157,22 @@ def test_scoring_measures_known_errors_and_missing_frames():
     summary = summarize(scores)
     assert summary['frames_published'] == 2
     assert summary['joint_error_mean_deg'] == pytest.approx(10.0)
+    # A pure shift of the camera by 50 mm in the base frame moves the base origin seen from the
+    # camera by the same 50 mm (rotated): both translation errors are 50 mm.
     assert summary['camera_position_error_mean_mm'] == pytest.approx(50.0)
+    assert summary['camera_translation_error_mean_mm'] == pytest.approx(50.0)
     assert summary['camera_rotation_error_mean_deg'] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_camera_rotation_error_moves_the_camera_position_but_not_the_translation():
+    frame = type('F', (), dict(stamp_ns=5, joint_names=JOINTS, joint_angles_rad=np.zeros(7),
+                               T_cam_base=_T([0, 0, 0], [0, 0, 2.0])))
+    played, listened = _outputs([frame])
+    T_wrong = _T([0, np.radians(10.0), 0], [0, 0, 2.0])     # right translation, 10 deg off
+    listened['tf'][0].update(translation=list(T_wrong[:3, 3]),
+                             rotation_xyzw=list(Rotation.from_matrix(T_wrong[:3, :3]).as_quat()))
+    summary = summarize(score_frames([frame], played, listened))
+    assert summary['camera_translation_error_mean_mm'] == pytest.approx(0.0, abs=1e-9)
+    assert summary['camera_rotation_error_mean_deg'] == pytest.approx(10.0)
+    assert summary['camera_position_error_mean_mm'] == pytest.approx(
+        2000.0 * 2 * np.sin(np.radians(5.0)))

@@ -21,7 +21,8 @@ def _share_dir() -> Path | None:
         return None
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, ValueError, LookupError, OSError):
+        # OSError: AMENT_PREFIX_PATH unset (no ROS environment at all).
         return None
 
 
@@ -30,27 +31,28 @@ def default_model_path() -> Path:
 
     Returns the checkout path when neither holds it, so an error names where it was expected.
     """
-    candidates = [CHECKOUT_ROOT / 'models' / DEFAULT_MODEL_NAME]
+    checkout = CHECKOUT_ROOT / 'models' / DEFAULT_MODEL_NAME
+    if _is_artifact(checkout):
+        return checkout
     share = _share_dir()
-    if share is not None:
-        candidates.append(share / 'models' / DEFAULT_MODEL_NAME)
-    for candidate in candidates:
-        if candidate.with_suffix('.yaml').is_file() and \
-                candidate.with_suffix('.safetensors').is_file():
-            return candidate
-    return candidates[0]
+    installed = share / 'models' / DEFAULT_MODEL_NAME if share else None
+    return installed if installed and _is_artifact(installed) else checkout
+
+
+def _is_artifact(path: Path) -> bool:
+    return path.with_suffix('.yaml').is_file() and path.with_suffix('.safetensors').is_file()
 
 
 def has_default_model() -> bool:
     """True when both files of the default artifact exist."""
-    path = default_model_path()
-    return path.with_suffix('.yaml').is_file() and path.with_suffix('.safetensors').is_file()
+    return _is_artifact(default_model_path())
 
 
 def sample_bag_path() -> Path:
     """The sample rosbag2 folder: the checkout's test/data/ first, then the share's sample/."""
-    candidates = [CHECKOUT_ROOT / 'test' / 'data' / SAMPLE_BAG_NAME]
+    checkout = CHECKOUT_ROOT / 'test' / 'data' / SAMPLE_BAG_NAME
+    if (checkout / 'metadata.yaml').is_file():
+        return checkout
     share = _share_dir()
-    if share is not None:
-        candidates.append(share / 'sample' / SAMPLE_BAG_NAME)
-    return next((c for c in candidates if (c / 'metadata.yaml').is_file()), candidates[0])
+    installed = share / 'sample' / SAMPLE_BAG_NAME if share else None
+    return installed if installed and (installed / 'metadata.yaml').is_file() else checkout

@@ -78,26 +78,29 @@ def print_frame(score: FrameScore, t0_stamp: float) -> None:
     print(f'    |error|  {_fmt(errors)}   mean {errors.mean():.1f}')
     print(f'  camera in base  estimate {_camera_text(score.T_base_cam)}')
     print(f'                  truth    {_camera_text(score.T_base_cam_gt)}')
-    print(f'                  error    {score.camera_position_error_mm:.0f} mm, '
-          f'{score.camera_rotation_error_deg:.1f} deg')
+    print(f'                  error    translation {score.camera_translation_error_mm:.0f} mm'
+          f', rotation {score.camera_rotation_error_deg:.1f} deg (camera position '
+          f'{score.camera_position_error_mm:.0f} mm)')
 
 
 def print_summary(summary: dict) -> None:
     """The summary table."""
     print(f"\nsummary: {summary['frames_published']}/{summary['frames_played']} frames published")
     rows = [('joint angle error', 'joint_error', 'deg'),
-            ('camera position error', 'camera_position_error', 'mm'),
-            ('camera rotation error', 'camera_rotation_error', 'deg')]
-    print(f"  {'':<26}{'mean':>10}{'median':>10}")
+            ('camera translation error', 'camera_translation_error', 'mm'),
+            ('camera rotation error', 'camera_rotation_error', 'deg'),
+            ('camera position error', 'camera_position_error', 'mm')]
+    print(f"  {'':<32}{'mean':>10}{'median':>10}")
     for label, key, unit in rows:
         if f'{key}_mean_{unit}' in summary:
-            print(f"  {label + ' (' + unit + ')':<26}{summary[f'{key}_mean_{unit}']:>10.1f}"
+            print(f"  {label + ' (' + unit + ')':<32}{summary[f'{key}_mean_{unit}']:>10.1f}"
                   f"{summary[f'{key}_median_{unit}']:>10.1f}")
-    print(f"  {'':<26}{'p50':>10}{'p95':>10}")
+    print('  (translation: of T_cam_base, as robotag-eval; position: of the camera in the base)')
+    print(f"  {'':<32}{'p50':>10}{'p95':>10}")
     for label, key in (('receive->publish (ms)', 'latency_receive_to_publish'),
                        ('inference (ms)', 'inference')):
         if f'{key}_p50_ms' in summary:
-            print(f"  {label:<26}{summary[f'{key}_p50_ms']:>10.1f}"
+            print(f"  {label:<32}{summary[f'{key}_p50_ms']:>10.1f}"
                   f"{summary[f'{key}_p95_ms']:>10.1f}")
 
 
@@ -131,7 +134,7 @@ def _label(tile: np.ndarray, lines: list[str]) -> np.ndarray:
     """Write lines of text in the tile's bottom-left corner (the node's text is at the top)."""
     for row, text in enumerate(lines):
         origin = (6, tile.shape[0] - 8 - 18 * (len(lines) - 1 - row))
-        cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3,
+        cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 2,
                     cv2.LINE_AA)
         cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
                     cv2.LINE_AA)
@@ -167,8 +170,8 @@ def write_overlays(out: Path, scores, sample_frames, robot, video: bool) -> list
         tile = cv2.resize(overlay, (STRIP_TILE_WIDTH_PX, height), interpolation=cv2.INTER_AREA)
         tiles.append(_label(tile, [
             f'frame {score.index}',
-            f'joints {score.joint_errors_deg.mean():.1f} deg',
-            f'camera {score.camera_position_error_mm:.0f} mm '
+            f'joint error {score.joint_errors_deg.mean():.1f} deg',
+            f'camera error {score.camera_translation_error_mm:.0f} mm, '
             f'{score.camera_rotation_error_deg:.1f} deg']))
     while len(tiles) % 4:
         tiles.append(np.zeros_like(tiles[0]))

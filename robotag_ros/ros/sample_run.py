@@ -6,9 +6,12 @@ processes on a private, machine-local DDS domain, and plays bags into it with th
 :func:`score_frames` matches the node's outputs to the bag's ground truth by stamp. This module
 does not import rclpy itself: every ROS participant is a child process.
 
-Errors: joint angles in degrees (|estimate - truth| per joint); the camera pose is the camera's
-pose in the robot base frame (T_base_cam, what ~/camera_pose publishes): position error in
-millimetres and geodesic rotation error in degrees.
+Errors (robotag_ros.metrics' definitions, so they compare with robotag-eval's): joint angles in
+degrees (|estimate - truth| per joint); camera translation error in millimetres between the
+T_cam_base translations (the base origin seen from the camera) and geodesic rotation error in
+degrees. Also the camera position error: the distance between the estimated and true camera
+positions in the base frame (T_base_cam, what ~/camera_pose publishes), which rotation errors
+inflate by the camera's distance.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from robotag_ros.metrics.pose_metrics import camera_pose_errors, joint_errors_deg
 from robotag_ros.ros.local_dds import local_ros_env
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]   # the folder holding robotag_ros/
@@ -186,6 +190,7 @@ class FrameScore:
     joint_angles_rad: np.ndarray | None = None
     T_base_cam: np.ndarray | None = None
     joint_errors_deg: np.ndarray | None = None
+    camera_translation_error_mm: float | None = None
     camera_position_error_mm: float | None = None
     camera_rotation_error_deg: float | None = None
     consistency: float | None = None
@@ -241,8 +246,8 @@ def score_frames(sample_frames, played: list[dict], listened: dict,
             by_name = dict(zip(joints[key]['name'], joints[key]['position']))
             if all(name in by_name for name in frame.joint_names):
                 score.joint_angles_rad = np.array([by_name[n] for n in frame.joint_names])
-                score.joint_errors_deg = np.degrees(np.abs(score.joint_angles_rad
-                                                           - frame.joint_angles_rad))
+                score.joint_errors_deg = joint_errors_deg(score.joint_angles_rad[None],
+                                                          frame.joint_angles_rad[None])[0]
             score.extras['joint_names_published'] = joints[key]['name']
         if key in transforms:
             entry = transforms[key]
@@ -254,11 +259,12 @@ def score_frames(sample_frames, played: list[dict], listened: dict,
             score.T_base_cam = transform_from_tf({'translation': pose['position'],
                                                   'rotation_xyzw': pose['rotation_xyzw']})
         if score.T_base_cam is not None:
+            translation_mm, rotation_deg = camera_pose_errors(
+                np.linalg.inv(score.T_base_cam)[None], frame.T_cam_base[None])
+            score.camera_translation_error_mm = float(translation_mm[0])
+            score.camera_rotation_error_deg = float(rotation_deg[0])
             score.camera_position_error_mm = 1000.0 * float(np.linalg.norm(
                 score.T_base_cam[:3, 3] - score.T_base_cam_gt[:3, 3]))
-            relative = score.T_base_cam[:3, :3].T @ score.T_base_cam_gt[:3, :3]
-            score.camera_rotation_error_deg = float(np.degrees(
-                Rotation.from_matrix(relative).magnitude()))
         scores.append(score)
     return scores
 
@@ -270,11 +276,14 @@ def summarize(scores: list[FrameScore]) -> dict:
                                   'frames_published': len(published)}
     if published:
         joint_errors = np.stack([s.joint_errors_deg for s in published])
+        translation = np.array([s.camera_translation_error_mm for s in published])
         position = np.array([s.camera_position_error_mm for s in published])
         rotation = np.array([s.camera_rotation_error_deg for s in published])
         summary.update({
             'joint_error_mean_deg': float(joint_errors.mean()),
             'joint_error_median_deg': float(np.median(joint_errors)),
+            'camera_translation_error_mean_mm': float(translation.mean()),
+            'camera_translation_error_median_mm': float(np.median(translation)),
             'camera_position_error_mean_mm': float(position.mean()),
             'camera_position_error_median_mm': float(np.median(position)),
             'camera_rotation_error_mean_deg': float(rotation.mean()),
