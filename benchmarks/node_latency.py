@@ -1,15 +1,19 @@
 """Receive-to-publish latency of the estimator node, driven with real ROS 2 messages.
 
-Starts the node (robotag_ros.ros.estimator_node) as its own process, publishes Image +
-CameraInfo frames one at a time (each after the previous one was answered, so no frame is
-skipped), and reads back the node's /diagnostics: its own receive-to-publish latency and inference
-time per frame, plus the driver's round trip (publish -> diagnostics received, DDS both ways).
-DDS stays on this machine (shared memory only) on a private ROS_DOMAIN_ID.
+Starts the node (robotag_ros.ros.estimator_node) as its own process, publishes the sample bag's
+640x480 frames (test/data/panda_sample_bag, cycled) as Image + CameraInfo one at a time (each
+after the previous one was answered, so no frame is skipped), and reads back the node's
+/diagnostics: its own receive-to-publish latency and inference time per frame, plus the driver's
+round trip (publish -> diagnostics received, DDS both ways). DDS stays on this machine (shared
+memory only) on a private ROS_DOMAIN_ID.
 
-    PYTHONPATH=. python benchmarks/node_latency.py                       # fake estimator
-    PYTHONPATH=. python benchmarks/node_latency.py --factory '' --model models/x --device cuda
+    PYTHONPATH=. python benchmarks/node_latency.py                  # real model, then the fake
+    PYTHONPATH=. python benchmarks/node_latency.py --estimator real --model models/x --device cuda
 
-Prints a table and writes benchmarks/results/node_latency.json (flat keys, units in names).
+Prints a table per estimator and writes benchmarks/results/node_latency.json (flat keys, units
+in names): the real estimator (the bundled model unless --model) without prefix, the fake
+estimator (the ROS plumbing alone) under ``fake_estimator_``; keys of an estimator not run this
+time are kept from the previous file.
 """
 from __future__ import annotations
 
@@ -29,9 +33,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from robotag_ros.ros.bundled import default_model_path  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
 
 FAKE = 'robotag_ros.ros.fake_estimator:make_fake_estimator'
+FAKE_PREFIX = 'fake_estimator_'
 
 
 def machine_name() -> str:
@@ -56,11 +62,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=60, help='measured frames')
     parser.add_argument('--warmup', type=int, default=5, help='unmeasured first frames')
-    parser.add_argument('--width', type=int, default=640)
-    parser.add_argument('--height', type=int, default=480)
-    parser.add_argument('--factory', default=FAKE,
-                        help="estimator_factory parameter ('' = the real load_estimator)")
-    parser.add_argument('--model', default='', help='model_path parameter')
+    parser.add_argument('--estimator', choices=('real', 'fake', 'both'), default='both',
+                        help='real: load_estimator with --model; fake: the stand-in estimator')
+    parser.add_argument('--bag', type=Path, default=None,
+                        help='sample bag whose frames are published (default: the bundled one)')
+    parser.add_argument('--model', default='',
+                        help="model_path parameter ('' = the bundled default model)")
     parser.add_argument('--backend', default='torch')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--fake-delay-ms', type=float, default=0.0,
@@ -86,8 +93,27 @@ def percentiles(values, prefix: str) -> dict[str, float]:
             f'{prefix}_max_ms': float(values.max())}
 
 
-def run(args) -> dict:
-    """Start the node, drive it, return the flat result dict."""
+def _relative(path) -> str:
+    """A path inside the repository relative to it (the JSON is committed), others as given."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def _model_facts(model: str | None) -> dict:
+    """Which weights were measured: input size and backbones from the artifact's sidecar."""
+    if model is None:
+        return {}
+    from robotag_ros.inference.artifact import load_sidecar
+    sidecar = load_sidecar(model or default_model_path())
+    return {'model_input_height_px': int(sidecar.input_size[0]),
+            'model_input_width_px': int(sidecar.input_size[1]),
+            'model_backbone_2d': str(sidecar.model_config.get('backbone_2d')),
+            'model_backbone_3d': str(sidecar.model_config.get('backbone_3d')),
+            'model_config_hash': sidecar.config_hash}
+
+
+def run(args, factory: str) -> dict:
+    """Start the node with ``factory``, drive it, return the flat result dict."""
     env = local_ros_env(args.domain_id, pythonpath=str(REPO))
     env['ROBOTAG_FAKE_DELAY_MS'] = str(args.fake_delay_ms)
     os.environ.update({k: env[k] for k in ('FASTDDS_BUILTIN_TRANSPORTS', 'ROS_DOMAIN_ID',
@@ -105,7 +131,7 @@ def run(args) -> dict:
         [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
          '--params-file', str(REPO / 'config' / 'estimator.yaml'),
          # Values are YAML: quote them so '' and paths stay strings.
-         '-p', f'estimator_factory:={json.dumps(args.factory)}',
+         '-p', f'estimator_factory:={json.dumps(factory)}',
          '-p', f'model_path:={json.dumps(args.model)}',
          '-p', f'backend:={json.dumps(args.backend)}', '-p', f'device:={json.dumps(args.device)}'],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -125,18 +151,20 @@ def run(args) -> dict:
                                              {kv.key: kv.value for kv in status.values})
         driver.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 50)
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while image_pub.get_subscription_count() == 0 or info_pub.get_subscription_count() == 0:
             rclpy.spin_once(driver, timeout_sec=0.05)
             if node.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
                 raise RuntimeError(f'the estimator node did not come up:\n{log.read()}')
 
-        rgb = np.random.default_rng(0).integers(0, 255, (args.height, args.width, 3), np.uint8)
-        K = np.array([[args.width, 0, args.width / 2], [0, args.width, args.height / 2],
-                      [0, 0, 1]], dtype=np.float64)
-        header = Header(frame_id='camera_optical_frame')
-        info = K_to_camera_info(K, args.width, args.height, header)
+        from robotag_ros.data.sample_bag import read_sample_bag
+        from robotag_ros.ros.bundled import sample_bag_path
+        frames = read_sample_bag(args.bag or sample_bag_path())
+        height, width = frames[0].image_rgb.shape[:2]
+        header = Header(frame_id=frames[0].frame_id)
+        info = K_to_camera_info(frames[0].K, width, height, header)
+        images = [rgb_to_image(frame.image_rgb, header) for frame in frames]
         rows, unanswered, sent_at = [], 0, {}
         period_s = 1.0 / args.rate_hz if args.rate_hz > 0 else 0.0
         next_send = time.perf_counter()
@@ -144,7 +172,8 @@ def run(args) -> dict:
             header.stamp.sec = index + 1
             info.header = header
             info_pub.publish(info)
-            image = rgb_to_image(rgb, header)
+            image = images[index % len(images)]
+            image.header = header
             if period_s:   # open loop: a camera does not wait for the node
                 while time.perf_counter() < next_send:
                     rclpy.spin_once(driver, timeout_sec=max(0.0, next_send - time.perf_counter()))
@@ -153,7 +182,7 @@ def run(args) -> dict:
             image_pub.publish(image)
             if period_s:
                 continue
-            end = time.monotonic() + 10
+            end = time.monotonic() + 60
             while header.stamp.sec not in answers and time.monotonic() < end:
                 rclpy.spin_once(driver, timeout_sec=0.01)
             unanswered = 0 if header.stamp.sec in answers else unanswered + 1
@@ -175,10 +204,12 @@ def run(args) -> dict:
     published = [r for r in rows if 'latency_receive_to_publish_ms' in r]
     result = {
         'machine': machine_name(),
-        'estimator_factory': args.factory or 'robotag_ros.inference:load_estimator',
-        'model_path': args.model, 'backend': args.backend, 'device': args.device,
-        'image_width_px': args.width, 'image_height_px': args.height,
-        'fake_delay_ms': args.fake_delay_ms if args.factory == FAKE else None,
+        'estimator_factory': factory or 'robotag_ros.inference.estimator:load_estimator',
+        'model_path': '' if factory == FAKE else _relative(args.model or default_model_path()),
+        'backend': args.backend, 'device': args.device,
+        **_model_facts(args.model if factory != FAKE else None),
+        'image_width_px': width, 'image_height_px': height,
+        'fake_delay_ms': args.fake_delay_ms if factory == FAKE else None,
         'debug_image_subscribed': bool(args.debug_image),
         'publish_rate_hz': args.rate_hz,
         'frames_sent': args.frames, 'frames_published': len(published),
@@ -192,11 +223,9 @@ def run(args) -> dict:
     return result
 
 
-def main(argv=None) -> int:
-    """Run, print the table, write the JSON atomically."""
-    args = parse_args(argv)
-    result = run(args)
-    print(f"node latency on {result['machine']}")
+def print_table(result: dict, label: str) -> None:
+    """One estimator's table."""
+    print(f"node latency, {label}, on {result['machine']}")
     print(f"  {result['image_width_px']}x{result['image_height_px']} rgb8, "
           f"{result['frames_published']}/{result['frames_sent']} frames published, "
           f"estimator {result['estimator_factory']} ({result['device']})")
@@ -204,16 +233,34 @@ def main(argv=None) -> int:
     for prefix in ('receive_to_publish', 'inference', 'driver_round_trip'):
         print(f"  {prefix:<22}" + ''.join(f"{result.get(f'{prefix}_{q}_ms', float('nan')):>10.2f}"
                                           for q in ('p50', 'p95', 'max')))
+    if result['publish_rate_hz'] > 0:
+        print(f"  open loop at {result['publish_rate_hz']:g} Hz: "
+              f"{result['frames_skipped_by_node']} frames skipped by the node "
+              '(newest-frame-only)')
+
+
+def main(argv=None) -> int:
+    """Run the chosen estimators, print their tables, merge into the JSON (written atomically)."""
+    args = parse_args(argv)
+    merged = json.loads(args.output.read_text()) if args.output.is_file() else {}
+    ok = True
+    runs = {'real': ('', ''), 'fake': (FAKE, FAKE_PREFIX)}
+    for name in (('real', 'fake') if args.estimator == 'both' else (args.estimator,)):
+        factory, prefix = runs[name]
+        result = run(args, factory)
+        print_table(result, f'{name} estimator')
+        # Replace this estimator's keys only; the other's stay from an earlier run.
+        merged = {k: v for k, v in merged.items()
+                  if k.startswith(FAKE_PREFIX) != (name == 'fake')}
+        merged.update({prefix + key: value for key, value in result.items()})
+        expected = result['frames_sent'] if args.rate_hz <= 0 else 1
+        ok = ok and result['frames_published'] >= expected
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(result, indent=2) + '\n')
+    tmp.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + '\n')
     os.replace(tmp, args.output)
     print(f'wrote {args.output}')
-    if args.rate_hz > 0:
-        print(f"  open loop at {args.rate_hz:g} Hz: {result['frames_skipped_by_node']} frames "
-              'skipped by the node (newest-frame-only)')
-        return 0 if result['frames_published'] > 0 else 1
-    return 0 if result['frames_published'] == result['frames_sent'] else 1
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':

@@ -34,7 +34,9 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from robotag_ros.inference.artifact import ArtifactError
 from robotag_ros.ros import messages
+from robotag_ros.ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
                                          camera_info_to_K, image_to_rgb, intrinsics_to_K,
                                          rgb_to_image)
@@ -69,7 +71,8 @@ def _descriptor(description, read_only=False, **kwargs):
 # name -> (default, descriptor); read-only ones are fixed at start-up.
 PARAMETERS = {
     'model_path': ('', _descriptor(
-        'Model artifact (weights + sidecar) loaded by the estimator factory.', read_only=True)),
+        "Model artifact (weights + sidecar, path without suffix) loaded by the estimator "
+        "factory; '' = the bundled default models/panda_default.", read_only=True)),
     'backend': ('torch', _descriptor(
         f'Inference backend: one of {", ".join(BACKENDS)}.', read_only=True)),
     'device': ('cpu', _descriptor("Inference device: 'cpu', 'cuda' or 'cuda:N'.",
@@ -171,8 +174,9 @@ class EstimatorNode(Node):
         for name, (default, descriptor) in PARAMETERS.items():
             self.declare_parameter(name, default, descriptor)
         p = self._param
+        model_path = p('model_path') or str(default_model_path())
         self._estimator = estimator if estimator is not None else build_estimator(
-            load_factory(p('estimator_factory')), p('model_path'), p('backend'), p('device'),
+            load_factory(p('estimator_factory')), model_path, p('backend'), p('device'),
             p('robot'))
 
         self._lock = threading.Condition()
@@ -219,7 +223,7 @@ class EstimatorNode(Node):
         self._worker.start()
         self.get_logger().info(
             f'estimator ready: backend={p("backend")} device={p("device")} '
-            f'model={p("model_path") or "-"} factory={p("estimator_factory") or "default"}')
+            f'model={model_path} factory={p("estimator_factory") or "default"}')
 
     # -- parameters ---------------------------------------------------------------------------
     def _param(self, name):
@@ -402,7 +406,8 @@ def main(args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (InvalidParameterValueException, ValueError, ImportError) as error:
+    except (InvalidParameterValueException, ValueError, ImportError, FileNotFoundError,
+            ArtifactError) as error:
         # Bad configuration: one clear line instead of a traceback.
         print(f'estimator: cannot start: {error}', file=sys.stderr)
         status = 2

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's demo command: set up .venv (as scripts/test.sh does), then play the bundled sample
+# bag (test/data/panda_sample_bag) through the real estimator node with the bundled default model
+# (models/panda_default) and print its joint angles and camera pose next to the ground truth.
+# Outputs go to out/demo/. Arguments pass through: bash scripts/demo.sh --model PATH --stride 2
+# Every ROS process keeps DDS on this machine (shared memory only, a private ROS_DOMAIN_ID).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup_env.sh
+VENV="${ROBOTAG_VENV:-$ROOT/.venv}"
+export FASTDDS_BUILTIN_TRANSPORTS='SHM?max_msg_size=8MB&sockets_size=16MB'
+export AMENT_PREFIX_PATH="${AMENT_PREFIX_PATH:-$VENV}"
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
+export PYTHONUNBUFFERED=1
+exec "$VENV/bin/python" -m robotag_ros.ros.demo "$@"
