@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from robotag_ros.inference.artifact import artifact_paths, load_model
-from robotag_ros.inference.backends import (BACKENDS, OnnxRuntimeBackend, TensorRTBackend,
-                                            TorchBackend)
+from robotag_ros.inference.backends import (BACKENDS, BackendUnavailable, OnnxRuntimeBackend,
+                                            TensorRTBackend, TorchBackend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
@@ -60,7 +60,8 @@ class Estimator:
                       device: str = 'cpu', precision: str = 'fp32',
                       onnx_path: Optional[str] = None, compile_mode: Optional[str] = None,
                       joint_source: Optional[str] = None,
-                      force_engine_rebuild: bool = False, threads: int = 0) -> 'Estimator':
+                      force_engine_rebuild: bool = False, threads: int = 0,
+                      robot=None) -> 'Estimator':
         """An Estimator for a model artifact (``models/panda_default`` or either of its files).
 
         ``backend``: 'torch' (``device`` cpu/cuda, ``precision`` fp32/fp16/bf16 on CUDA,
@@ -69,11 +70,18 @@ class Estimator:
         'tensorrt' (an engine cached per TensorRT version, GPU and model; fp16 unless
         ``precision`` is fp32). The ONNX file is exported and cached on first use unless
         ``onnx_path`` names one. ``joint_source`` overrides the sidecar's
-        ``training.joint_source`` (default '2d').
+        ``training.joint_source`` (default '2d'). ``robot``: an already loaded RobotModel
+        (checked against the sidecar) instead of loading the sidecar's.
         """
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, not {backend!r}')
-        model, sidecar = load_model(artifact, device='cpu')
+        if backend == 'tensorrt':  # fail before the (slow) ONNX export when it cannot run
+            from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
+            try:
+                require_tensorrt()
+            except TensorRTUnavailable as error:
+                raise BackendUnavailable(str(error)) from error
+        model, sidecar = load_model(artifact, robot=robot, device='cpu')
         input_hw = tuple(int(v) for v in sidecar.input_size)
         if backend == 'torch':
             runner = TorchBackend(model, device=device, precision=precision,
