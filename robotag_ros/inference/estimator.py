@@ -1,6 +1,7 @@
 """Estimator: one image + intrinsics in, one Estimate out, whatever the backend."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -32,6 +33,24 @@ def onnx_cache_path(artifact: str | os.PathLike) -> Path:
     digest = hasher.hexdigest()[:16]
     root = Path(os.environ.get('ROBOTAG_CACHE', Path.home() / '.cache' / 'robotag_ros'))
     return root / 'onnx' / f'{weights.stem}_{digest}.onnx'
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int):
+    """PyTorch intra-op threads set to ``count`` (0: unchanged) inside the block.
+
+    Decoding is a few hundred small ops; with 2 threads each parallel region waits at a barrier
+    for a thread that another process (or ONNX Runtime's pool) has pushed off a core, which
+    measured here as decode 3 ms -> 70 ms on a busy 2-core machine. One thread is steady.
+    """
+    previous = torch.get_num_threads()
+    if count and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count and count != previous:
+            torch.set_num_threads(previous)
 
 
 class Estimator:
@@ -131,9 +150,10 @@ class Estimator:
             torch.cuda.synchronize()
         inferred = time.perf_counter()
         K_t = torch.as_tensor(batch_K, device=self.decode_device)
-        states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
-                               self.joint_source)
-        estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
+        with _cpu_threads(1 if self.decode_device.type == 'cpu' else 0):
+            states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
+                                   self.joint_source)
+            estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),
                    'inference_ms': 1e3 * (inferred - preprocessed),
