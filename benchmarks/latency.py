@@ -6,7 +6,8 @@ PyTorch eager on the same device in the same run. Prints a table and writes
 benchmarks/results/latency.json (flat keys, milliseconds, the machine named).
 
     PYTHONPATH=. python benchmarks/latency.py [--model models/panda_default] [--frames 50]
-    PYTHONPATH=. python benchmarks/latency.py --device cuda --out benchmarks/results/latency_gpu.json
+    PYTHONPATH=. python benchmarks/latency.py --device cuda \
+        --out benchmarks/results/latency_gpu.json
 
 CPU backends: torch eager, onnxruntime. With --device cuda: torch fp32 eager, fp16 and bf16
 autocast, fp16 + torch.compile(mode='reduce-overhead') (CUDA graphs), ONNX Runtime's CUDA and
@@ -22,7 +23,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +160,6 @@ def main(argv=None) -> int:
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from robotag_ros.inference.estimator import Estimator
     from robotag_ros.robot import load_robot
     if args.worker:
         return run_worker(args, *args.worker)
@@ -241,8 +240,8 @@ def main(argv=None) -> int:
           f"{results['model_input_height_px']} input; {results['machine']}")
     print(header)
     for name in rows:
-        cells = ''.join(f"{results[f'{name}_{s}_p50_ms']:>13.2f} /{results[f'{name}_{s}_p95_ms']:>8.2f}"
-                        for s in STAGES)
+        cells = ''.join(f"{results[f'{name}_{s}_p50_ms']:>13.2f} /"
+                        f"{results[f'{name}_{s}_p95_ms']:>8.2f}" for s in STAGES)
         ratio = results.get(f'{name}_speedup_vs_torch_eager')
         print(f'{name:26s}{cells}' + (f'{ratio:>9.2f}x' if ratio else f"{'-':>10s}"))
     print(f"load average (1 min) {results['load_average_1min_start']} -> "

@@ -1,4 +1,4 @@
-"""Helpers for the inference/export tests: a tiny model artifact (no training) and sample frames."""
+"""Helpers for the inference/export tests: a tiny artifact (no training) and sample frames."""
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""ONNX export: checker, ONNX Runtime vs PyTorch on real frames, external data, corrupt files, CLI."""
+"""ONNX export: checker, ORT vs PyTorch on real frames, external data, corrupt files, CLI."""
 import numpy as np
 import pytest
 import torch

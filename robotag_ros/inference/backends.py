@@ -137,8 +137,8 @@ class TensorRTBackend:
 
     def __init__(self, onnx_path: str | Path, fp16: bool = True, force_rebuild: bool = False,
                  cache_dir: Optional[str] = None):
-        from robotag_ros.export.tensorrt_engine import (TensorRTRunner, TensorRTUnavailable,
-                                                         cached_engine)
+        from robotag_ros.export.tensorrt_engine import (
+            TensorRTRunner, TensorRTUnavailable, cached_engine)
         try:
             engine = cached_engine(onnx_path, fp16=fp16, cache_dir=cache_dir,
                                    force_rebuild=force_rebuild)

@@ -94,7 +94,8 @@ def preprocess(image_rgb: np.ndarray, K: np.ndarray, input_hw: Sequence[int]):
     return network_image, network_K, plan
 
 
-def crop(image: np.ndarray, K: np.ndarray, box_xywh: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def crop(image: np.ndarray, K: np.ndarray,
+         box_xywh: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """A region of interest (x, y, width, height in pixels) and its intrinsics: the focal lengths
     stay, the principal point moves by the box's corner. For a caller that crops before
     estimating (e.g. a camera's ROI); the estimator itself never crops."""
