@@ -182,6 +182,8 @@ def main(argv=None) -> int:
     results = {'machine': machine(args.device), 'device': args.device,
                'torch_version': torch.__version__, 'python_version': platform.python_version(),
                'artifact': str(artifact_note),
+               'artifact_training_epochs': sidecar.training.get('epochs', 'n/a'),
+               'artifact_training_steps': sidecar.training.get('steps', 'n/a'),
                'model_input_height_px': int(sidecar.input_size[0]),
                'model_input_width_px': int(sidecar.input_size[1]),
                'backbones': f"{sidecar.model_config.get('backbone_2d')}/"

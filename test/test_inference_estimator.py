@@ -148,3 +148,18 @@ def test_artifact_shape_mismatch_and_missing_files(tmp_path, panda, artifact):
     with pytest.raises(ArtifactError, match='artifact sidecar not found'):
         Estimator.from_artifact(tmp_path / 'absent')
     assert tuple(yaml.safe_load(sidecar.read_text())['input_size']) == INPUT_HW
+
+
+def test_onnx_backend_runs_batches_through_a_batch_one_export(artifact, frame, onnx_file, panda,
+                                                              estimates):
+    # Evaluation sends several frames per call; the exported graph takes one at a time.
+    estimator = Estimator.from_artifact(artifact, backend='onnxruntime', onnx_path=onnx_file,
+                                        robot=panda)
+    flipped = np.ascontiguousarray(frame.image_rgb[:, ::-1])
+    batch = estimator.estimate_batch([frame.image_rgb, flipped, frame.image_rgb],
+                                     [frame.K] * 3, with_points=False)
+    assert len(batch) == 3
+    for estimate in (batch[0], batch[2]):
+        np.testing.assert_allclose(estimate.joint_angles_rad,
+                                   estimates['onnxruntime'].joint_angles_rad, atol=1e-6)
+    assert not np.allclose(batch[1].keypoints_2d_px, batch[0].keypoints_2d_px)

@@ -23,6 +23,25 @@ class BackendUnavailable(RuntimeError):
     """The runtime a backend needs is not installed or has no device."""
 
 
+def run_in_static_batches(run, image: np.ndarray, intrinsics: np.ndarray,
+                          exported_batch) -> dict[str, np.ndarray]:
+    """Call ``run(image, K)`` on chunks of the exported (static) batch size and concatenate.
+
+    The exported graph has batch 1 unless exported with a dynamic batch (a string or -1 for
+    the dimension here); evaluation sends several frames per call.
+    """
+    if not isinstance(exported_batch, int) or exported_batch <= 0 \
+            or image.shape[0] == exported_batch:
+        return run(image, intrinsics)
+    if image.shape[0] % exported_batch:
+        raise ValueError(f'batch of {image.shape[0]} frames is not a multiple of the exported '
+                         f'batch {exported_batch}')
+    chunks = [run(image[i:i + exported_batch], intrinsics[i:i + exported_batch])
+              for i in range(0, image.shape[0], exported_batch)]
+    return {name: np.concatenate([np.asarray(c[name]) for c in chunks])
+            for name in chunks[0]}
+
+
 class InferenceNetwork(nn.Module):
     """Tensor-only wrapper of the TAG network for tracing/export: (image, K) -> tuple of tensors
     in ``INFERENCE_OUTPUT_NAMES`` order (what detectron2 calls a TracingAdapter)."""
@@ -123,10 +142,12 @@ class OnnxRuntimeBackend:
                              f'artifact wants {tuple(input_hw)}; re-export with robotag-export')
 
     def run(self, image: np.ndarray, intrinsics: np.ndarray) -> dict[str, np.ndarray]:
-        outputs = self.session.run(None, {'image': np.ascontiguousarray(image, np.float32),
-                                          'intrinsics': np.ascontiguousarray(intrinsics,
-                                                                             np.float32)})
-        return dict(zip(INFERENCE_OUTPUT_NAMES, outputs))
+        image = np.ascontiguousarray(image, np.float32)
+        intrinsics = np.ascontiguousarray(intrinsics, np.float32)
+        return run_in_static_batches(
+            lambda i, k: dict(zip(INFERENCE_OUTPUT_NAMES, self.session.run(
+                None, {'image': i, 'intrinsics': k}))),
+            image, intrinsics, self.session.get_inputs()[0].shape[0])
 
 
 class TensorRTBackend:
@@ -147,4 +168,6 @@ class TensorRTBackend:
             raise BackendUnavailable(str(error)) from error
 
     def run(self, image: np.ndarray, intrinsics: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner.run({'image': image, 'intrinsics': intrinsics})
+        return run_in_static_batches(
+            lambda i, k: self.runner.run({'image': i, 'intrinsics': k}), image, intrinsics,
+            self.runner.input_shapes['image'][0])
