@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -28,18 +29,31 @@ def example_inputs(input_hw: Sequence[int], batch: int = 1, seed: int = 0):
     return image, K.expand(batch, 3, 3).contiguous()
 
 
-def export_onnx(model: torch.nn.Module, input_hw: Sequence[int], onnx_path: str | os.PathLike,
-                opset: int = DEFAULT_OPSET, dynamic_batch: bool = False) -> Path:
-    """Export the network part of a TAGModel (eval mode, no grad, dry run first).
+def external_data_path(onnx_path: str | os.PathLike) -> Path:
+    """The side file torch's exporter writes the weights to: ``<name>.onnx.data``."""
+    onnx_path = Path(onnx_path)
+    return onnx_path.with_name(onnx_path.name + '.data')
 
-    Returns the ONNX path. The weights are embedded in one file where they fit (protobuf's
-    2 GB limit); torch's exporter otherwise writes ``<name>.onnx.data`` beside it, which ONNX
-    Runtime and TensorRT's parser pick up by themselves.
+
+def export_onnx(model: torch.nn.Module, input_hw: Sequence[int], onnx_path: str | os.PathLike,
+                opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+                external_data: Optional[bool] = None) -> Path:
+    """Export the network part of a TAGModel (eval mode, no grad, dry run first); returns the path.
+
+    ``external_data``: None embeds the weights where they fit protobuf's 2 GB limit (one file)
+    and otherwise writes ``<name>.onnx.data`` beside the model; True/False force either. The
+    side file's name is recorded inside the model, so both files are written into a temporary
+    folder under their final names and moved into place (data first): a crash leaves no half
+    model, and ONNX Runtime and TensorRT's parser find the data next to the model by itself.
+    The result passes ``onnx.checker.check_model(full_check=True)``.
     """
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     network = InferenceNetwork(model).eval()
     image, K = example_inputs(input_hw)
+    if external_data is None:
+        size = sum(p.numel() * p.element_size() for p in network.parameters())
+        external_data = size >= (1 << 30)
     with torch.no_grad():
         network(image, K)  # dry run: shape errors surface here, not inside the exporter
         dynamic_shapes = None
@@ -51,16 +65,33 @@ def export_onnx(model: torch.nn.Module, input_hw: Sequence[int], onnx_path: str 
                                     output_names=list(INFERENCE_OUTPUT_NAMES),
                                     dynamic_shapes=dynamic_shapes, verbose=False)
         program.optimize()
-        small = sum(p.numel() * p.element_size() for p in network.parameters()) < (1 << 30)
-        program.save(str(onnx_path), external_data=not small)
-    check_onnx_model(onnx_path)
+        with tempfile.TemporaryDirectory(prefix=f'.{onnx_path.name}.',
+                                         dir=onnx_path.parent) as staging:
+            staged = Path(staging) / onnx_path.name
+            program.save(str(staged), external_data=external_data)
+            check_onnx_model(staged)
+            staged_data = external_data_path(staged)
+            if staged_data.is_file():
+                os.replace(staged_data, external_data_path(onnx_path))
+            else:  # a stale side file of an earlier export must not shadow embedded weights
+                external_data_path(onnx_path).unlink(missing_ok=True)
+            os.replace(staged, onnx_path)
     return onnx_path
 
 
 def check_onnx_model(onnx_path: str | os.PathLike) -> None:
-    """``onnx.checker.check_model(full_check=True)`` on the file (external data resolved)."""
+    """``onnx.checker.check_model(full_check=True)`` on the file; external data is resolved
+    from the model's folder, so a missing ``.onnx.data`` file is reported here."""
     import onnx
-    onnx.checker.check_model(str(onnx_path), full_check=True)
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise FileNotFoundError(f'ONNX model not found: {onnx_path}')
+    try:
+        # A path (not a loaded proto) lets the checker handle models over 2 GB and external data.
+        onnx.checker.check_model(str(onnx_path), full_check=True)
+    except Exception as error:  # noqa: BLE001 - checker, protobuf and shape inference errors
+        raise ValueError(f'{onnx_path}: fails onnx.checker.check_model(full_check=True): '
+                         f'{error}') from error
 
 
 def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike,
@@ -68,28 +99,49 @@ def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike,
                        atol: float = 1e-3, rtol: float = 1e-3, verbose: bool = True) -> dict:
     """Run ONNX Runtime and PyTorch on the same inputs; the largest difference per output.
 
-    Raises ExportMismatch if any output differs by more than ``atol + rtol * |torch|``.
+    ``inputs``: (image (B, 3, H, W) in [0, 1], K (B, 3, 3)) as the network sees them, e.g.
+    :func:`network_inputs` of real frames; run one frame at a time, as exported (batch 1).
+    Without it, a random image of ``input_hw`` (a smoke test only). Prints and returns
+    {output name: max |onnx - torch|}; raises ExportMismatch if any element differs by more
+    than ``atol + rtol * |torch|`` (or is not finite in one of them).
     """
     import onnxruntime as ort
     if inputs is None:
         inputs = example_inputs(input_hw)
     image, K = inputs
-    with torch.no_grad():
-        expected = InferenceNetwork(model).eval()(image, K)
+    network = InferenceNetwork(model).eval()
     session = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
-    actual = session.run(None, {'image': image.numpy(), 'intrinsics': K.numpy()})
-    report, failures = {}, []
-    for name, ref, out in zip(INFERENCE_OUTPUT_NAMES, expected, actual):
-        ref = ref.numpy()
-        difference = float(np.abs(ref - out).max()) if ref.size else 0.0
-        report[name] = difference
-        tolerance_ok = np.allclose(out, ref, atol=atol, rtol=rtol)
-        if verbose:
+    report = {name: 0.0 for name in INFERENCE_OUTPUT_NAMES}
+    failures = set()
+    for index in range(image.shape[0]):
+        frame_image, frame_K = image[index:index + 1], K[index:index + 1]
+        with torch.no_grad():
+            expected = network(frame_image, frame_K)
+        actual = session.run(list(INFERENCE_OUTPUT_NAMES),
+                             {'image': frame_image.numpy(), 'intrinsics': frame_K.numpy()})
+        for name, ref, out in zip(INFERENCE_OUTPUT_NAMES, expected, actual):
+            ref = ref.numpy()
+            difference = float(np.abs(ref - out).max()) if ref.size else 0.0
+            report[name] = max(report[name], difference) if np.isfinite(difference) \
+                else float('nan')
+            if ref.shape != out.shape or not np.allclose(out, ref, atol=atol, rtol=rtol):
+                failures.add(name)
+    if verbose:
+        print(f'ONNX Runtime vs PyTorch on {image.shape[0]} frame(s), '
+              f'tolerance atol={atol:g} + rtol={rtol:g} * |torch|:')
+        for name, difference in report.items():
             print(f"  {name:20s} max |onnx - torch| = {difference:.3e}"
-                  f"{'' if tolerance_ok else '  <-- over tolerance'}")
-        if not tolerance_ok:
-            failures.append(name)
+                  f"{'  <-- over tolerance' if name in failures else ''}")
     if failures:
         raise ExportMismatch(f'ONNX Runtime differs from PyTorch beyond atol={atol}, '
-                             f'rtol={rtol} on {failures}: {report}')
+                             f'rtol={rtol} on {sorted(failures)}: {report}')
     return report
+
+
+def network_inputs(frames, input_hw: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Original frames (``.image_rgb``, ``.K``) -> the batch the network sees: letterboxed by
+    the artifact's input size with matching intrinsics (the estimator's own preprocessing)."""
+    from robotag_ros.inference.preprocess import preprocess
+    prepared = [preprocess(frame.image_rgb, frame.K, input_hw) for frame in frames]
+    return (torch.from_numpy(np.concatenate([p[0] for p in prepared])),
+            torch.from_numpy(np.concatenate([p[1] for p in prepared])))

@@ -108,6 +108,24 @@ def cached_engine(onnx_path: str | os.PathLike, fp16: bool = True,
     return engine_path
 
 
+def check_input_shapes(engine_shapes: dict, inputs: dict) -> None:
+    """Refuse inputs whose shapes the engine was not built for, naming the tensor.
+
+    ``engine_shapes``: name -> shape as the engine reports it (-1 for a dynamic dimension);
+    ``inputs``: name -> array. The exported model has a static shape (the sidecar's input size,
+    batch 1), and TensorRT's own error for a mismatch is far less clear.
+    """
+    missing = sorted(set(engine_shapes) - set(inputs))
+    if missing:
+        raise ValueError(f'TensorRT engine inputs {missing} not given (have {sorted(inputs)})')
+    for name, expected in engine_shapes.items():
+        shape = tuple(inputs[name].shape)
+        if len(shape) != len(expected) or any(e not in (-1, s) for e, s in zip(expected, shape)):
+            raise ValueError(f"TensorRT engine input '{name}' is built for shape "
+                             f'{tuple(expected)}, got {shape}; rebuild the engine (and '
+                             'export the ONNX) for this input size')
+
+
 class TensorRTRunner:
     """Runs a plan with torch CUDA tensors as I/O buffers (no pycuda needed)."""
 
@@ -125,11 +143,13 @@ class TensorRTRunner:
                             if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.output_names = [n for n in names if n not in self.input_names]
         self._dtypes = {n: _torch_dtype(torch, self.engine.get_tensor_dtype(n)) for n in names}
+        self.input_shapes = {n: tuple(self.engine.get_tensor_shape(n)) for n in self.input_names}
         self.stream = torch.cuda.Stream()
 
     def run(self, inputs: dict) -> dict:
         """numpy inputs by name -> numpy outputs by name."""
         torch = self._torch
+        check_input_shapes(self.input_shapes, inputs)
         buffers = {}
         for name in self.input_names:
             tensor = torch.as_tensor(inputs[name]).to('cuda', self._dtypes[name]).contiguous()
@@ -140,6 +160,8 @@ class TensorRTRunner:
             buffers[name] = torch.empty(shape, dtype=self._dtypes[name], device='cuda')
         for name, tensor in buffers.items():
             self.context.set_tensor_address(name, tensor.data_ptr())
+        # The copies above ran on torch's current stream; TensorRT must not start before them.
+        self.stream.wait_stream(torch.cuda.current_stream())
         if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise RuntimeError('TensorRT execution failed')
         self.stream.synchronize()

@@ -59,6 +59,11 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file owner-only; an artifact is for others to read (a node, a
+        # container user), so give it the usual mode for new files.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -67,7 +72,8 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def save_artifact(path: str | os.PathLike, state_dict: dict, sidecar: Sidecar) -> Path:
-    """Write ``<path>.safetensors`` and ``<path>.yaml``, each atomically; returns the weights path."""
+    """Write ``<path>.safetensors`` and ``<path>.yaml``, each atomically; returns the weights
+    path."""
     from safetensors.torch import save_file
     weights_path, sidecar_path = artifact_paths(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}

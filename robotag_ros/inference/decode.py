@@ -3,6 +3,10 @@
 Kept outside the network graph (as Isaac ROS DOPE keeps its decoder outside TensorRT): forward
 kinematics, projection, the pick of final outputs and the consistency score are the same code
 whether the tensors came from PyTorch, ONNX Runtime or TensorRT.
+
+It runs on every frame, so it computes only what the Estimate and its score need (one
+forward-kinematics pass for both branches, the one point cloud the score compares, no gradients)
+rather than every training state of :func:`robotag_ros.model.prior_states`.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from robotag_ros.geometry import chamfer_distance, make_transform, project_points
+from robotag_ros.geometry import make_transform, project_points, resize_intrinsics
 from robotag_ros.inference.estimate import Estimate
 from robotag_ros.inference.preprocess import Letterbox
 
@@ -38,9 +42,22 @@ class ConsistencyScales:
     point_cloud_m: float = 0.03
 
 
+def point_cloud_residual_m(points_unproj: torch.Tensor, points_fk: torch.Tensor,
+                           valid: torch.Tensor) -> torch.Tensor:
+    """Root of the unidirectional Chamfer distance pts_unproj³ -> pts_fk² (metres, (B,)).
+
+    The same quantity as ``geometry.chamfer_distance(..., bidirectional=False, mask_a=valid)``
+    (tested), computed with ``amin``, which skips the argmin that ``min`` also returns (a
+    ~25x cheaper reduction on the CPU for 512 x 2048 distances). No valid point gives 0.
+    """
+    nearest_sq = torch.cdist(points_unproj, points_fk).amin(dim=-1).square()  # (B, P) m²
+    weights = valid.to(nearest_sq.dtype)
+    mean_sq = (nearest_sq * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)
+    return mean_sq.clamp(min=0).sqrt()
+
+
 def consistency_terms(states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per-frame residuals of the alignment edges of eqs. (14)-(17): (B,) each, SI units."""
-    valid = states['points_unproj_valid']
     return {
         'joints_rad': (states['joint_angles_2d'] - states['joint_angles_3d']).abs().mean(-1),
         'keypoints_3d_m': (states['keypoints_3d_2d'] - states['keypoints_3d_3d'])
@@ -49,9 +66,9 @@ def consistency_terms(states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         .norm(dim=-1).mean(-1),
         'reprojection_px': (states['keypoints_2d_proj_2d'] - states['keypoints_2d'])
         .norm(dim=-1).mean(-1),
-        # Root of the unidirectional Chamfer term: a distance, comparable to its scale.
-        'point_cloud_m': chamfer_distance(states['points_unproj_3d'], states['points_fk_2d'],
-                                          bidirectional=False, mask_a=valid).clamp(min=0).sqrt(),
+        'point_cloud_m': point_cloud_residual_m(states['points_unproj_3d'],
+                                                states['points_fk_2d'],
+                                                states['points_unproj_valid']),
     }
 
 
@@ -78,48 +95,81 @@ def final_joint_angles(states: dict[str, torch.Tensor], joint_source: str) -> to
 
 
 def decode_states(network: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
-                  image_hw: tuple[int, int], model_config) -> dict[str, torch.Tensor]:
-    """Network tensors (any backend) + the robot prior -> every node state the Estimate needs."""
-    from robotag_ros.model import prior_states
+                  image_hw: tuple[int, int], model_config, joint_source: str = '2d'
+                  ) -> dict[str, torch.Tensor]:
+    """Network tensors (any backend) + the robot prior -> the node states the Estimate needs.
+
+    Adds to ``network``: ``T_cam_base``; ``keypoints_3d_fk_{2d,3d}`` and ``points_fk_2d``
+    (camera frame, metres); ``keypoints_2d_proj_2d`` (network pixels); ``points_unproj_3d`` and
+    its ``points_unproj_valid`` mask; and the reported ``joint_angles`` (radians),
+    ``keypoints_3d`` (camera frame) and ``keypoints_2d`` projections of them
+    (``keypoints_2d_final``, network pixels).
+    """
+    from robotag_ros.model.prior_states import unproject_robot_points
+    if joint_source not in JOINT_SOURCES:
+        raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
     states = dict(network)
-    states.update(prior_states(network, robot, intrinsics, image_hw,
-                               model_config.num_unproj_points, model_config.mask_threshold))
+    batch = network['joint_angles_2d'].shape[0]
+    T_cam_base = make_transform(network['rotation'], network['translation'])
+    joint_angles = final_joint_angles(network, joint_source)
+    # One FK pass for every joint vector needed: pytorch-kinematics' cost is mostly per call.
+    joint_sets = [network['joint_angles_2d'], network['joint_angles_3d']]
+    if joint_source == 'mean':
+        joint_sets.append(joint_angles)
+    keypoints_base, points_base = robot.keypoints_and_points(torch.cat(joint_sets))
+    rotation_t = T_cam_base[:, :3, :3].transpose(1, 2)
+    translation = T_cam_base[:, None, :3, 3]
+
+    def to_camera(points: torch.Tensor) -> torch.Tensor:
+        return points @ rotation_t + translation
+
+    keypoints_fk = to_camera(keypoints_base.reshape(len(joint_sets), batch, -1, 3))
+    states['T_cam_base'] = T_cam_base
+    states['keypoints_3d_fk_2d'] = keypoints_fk[0]
+    states['keypoints_3d_fk_3d'] = keypoints_fk[1]
+    states['points_fk_2d'] = to_camera(points_base[:batch])
+    states['keypoints_2d_proj_2d'] = project_points(network['keypoints_3d_2d'], intrinsics)
+    depth_hw = tuple(network['depth_metric'].shape[-2:])
+    states['points_unproj_3d'], states['points_unproj_valid'] = unproject_robot_points(
+        network['depth_metric'], network['robot_mask'],
+        resize_intrinsics(intrinsics, image_hw, depth_hw), model_config.num_unproj_points,
+        model_config.mask_threshold)
+    # The reported keypoints follow the reported joints and camera pose, so what the node
+    # publishes is one self-consistent robot.
+    states['joint_angles'] = joint_angles
+    states['keypoints_3d'] = keypoints_fk[JOINT_SOURCES.index(joint_source)]
+    states['keypoints_2d_final'] = project_points(states['keypoints_3d'], intrinsics)
     return states
 
 
-def to_estimates(states: dict[str, torch.Tensor], intrinsics: torch.Tensor, robot,
-                 letterboxes: list[Letterbox], joint_source: str,
+def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Letterbox],
                  with_points: bool = True) -> list[Estimate]:
-    """Batch of node states (network-input pixels) -> one Estimate per original image."""
-    joint_angles = final_joint_angles(states, joint_source)
+    """Batch of decoded states (network-input pixels) -> one Estimate per original image."""
     terms = consistency_terms(states)
     scores = consistency_score(terms)
-    # The reported 3D keypoints and 2D keypoints follow the reported joints and camera pose, so
-    # what the node publishes is one self-consistent robot.
-    T_cam_base = make_transform(states['rotation'], states['translation'])
-    keypoints_base = robot.keypoints(joint_angles)
-    keypoints_cam = keypoints_base @ T_cam_base[:, :3, :3].transpose(1, 2) \
-        + T_cam_base[:, None, :3, 3]
-    keypoints_px = project_points(keypoints_cam, intrinsics)
+    # One device->host copy per tensor for the whole batch, then numpy per frame.
+    host = {name: states[name].detach().double().cpu().numpy() for name in (
+        'joint_angles', 'T_cam_base', 'keypoints_2d_final', 'keypoints_3d', 'joint_angles_2d',
+        'joint_angles_3d')}
+    terms_host = {k: v.double().cpu().numpy() for k, v in terms.items()}
+    scores_host = scores.double().cpu().numpy()
+    if with_points:
+        points_all = states['points_unproj_3d'].double().cpu().numpy()
+        valid_all = states['points_unproj_valid'].cpu().numpy()
     estimates = []
     for b, letterbox in enumerate(letterboxes):
-        points = None
-        if with_points:
-            valid = states['points_unproj_valid'][b]
-            points = states['points_unproj_3d'][b][valid].double().cpu().numpy()
         estimates.append(Estimate(
             joint_names=list(robot.joint_names),
-            joint_angles_rad=joint_angles[b].double().cpu().numpy(),
-            T_cam_base=T_cam_base[b].double().cpu().numpy(),
+            joint_angles_rad=host['joint_angles'][b],
+            T_cam_base=host['T_cam_base'][b],
             keypoint_names=list(robot.keypoint_names),
-            keypoints_2d_px=letterbox.to_source_px(keypoints_px[b].double().cpu().numpy()),
-            keypoints_3d_m=keypoints_cam[b].double().cpu().numpy(),
-            consistency=float(scores[b]),
-            consistency_terms={k: float(v[b]) for k, v in terms.items()},
-            points_3d_m=points,
-            branch_joint_angles_rad={
-                branch: states[f'joint_angles_{branch}'][b].double().cpu().numpy()
-                for branch in ('2d', '3d')}))
+            keypoints_2d_px=letterbox.to_source_px(host['keypoints_2d_final'][b]),
+            keypoints_3d_m=host['keypoints_3d'][b],
+            consistency=float(scores_host[b]),
+            consistency_terms={k: float(v[b]) for k, v in terms_host.items()},
+            points_3d_m=points_all[b][valid_all[b]] if with_points else None,
+            branch_joint_angles_rad={'2d': host['joint_angles_2d'][b],
+                                     '3d': host['joint_angles_3d'][b]}))
     return estimates
 
 

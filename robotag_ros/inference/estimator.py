@@ -1,6 +1,7 @@
 """Estimator: one image + intrinsics in, one Estimate out, whatever the backend."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -11,8 +12,8 @@ import numpy as np
 import torch
 
 from robotag_ros.inference.artifact import artifact_paths, load_model
-from robotag_ros.inference.backends import (BACKENDS, OnnxRuntimeBackend, TensorRTBackend,
-                                            TorchBackend)
+from robotag_ros.inference.backends import (BACKENDS, BackendUnavailable, OnnxRuntimeBackend,
+                                            TensorRTBackend, TorchBackend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
@@ -22,11 +23,34 @@ COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel orde
 
 
 def onnx_cache_path(artifact: str | os.PathLike) -> Path:
-    """Where the ONNX export of an artifact is cached (keyed by the weights' content)."""
-    weights, _ = artifact_paths(artifact)
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    """Where the ONNX export of an artifact is cached: keyed by the weights and the sidecar (its
+    input size fixes the exported shapes) and the opset, so a changed artifact re-exports."""
+    from robotag_ros.export.onnx_export import DEFAULT_OPSET
+    weights, sidecar = artifact_paths(artifact)
+    hasher = hashlib.sha256(weights.read_bytes())
+    hasher.update(sidecar.read_bytes())
+    hasher.update(f'opset{DEFAULT_OPSET}'.encode())
+    digest = hasher.hexdigest()[:16]
     root = Path(os.environ.get('ROBOTAG_CACHE', Path.home() / '.cache' / 'robotag_ros'))
     return root / 'onnx' / f'{weights.stem}_{digest}.onnx'
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int):
+    """PyTorch intra-op threads set to ``count`` (0: unchanged) inside the block.
+
+    Decoding is a few hundred small ops; with 2 threads each parallel region waits at a barrier
+    for a thread that another process (or ONNX Runtime's pool) has pushed off a core, which
+    measured here as decode 3 ms -> 70 ms on a busy 2-core machine. One thread is steady.
+    """
+    previous = torch.get_num_threads()
+    if count and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count and count != previous:
+            torch.set_num_threads(previous)
 
 
 class Estimator:
@@ -55,10 +79,28 @@ class Estimator:
                       device: str = 'cpu', precision: str = 'fp32',
                       onnx_path: Optional[str] = None, compile_mode: Optional[str] = None,
                       joint_source: Optional[str] = None,
-                      force_engine_rebuild: bool = False) -> 'Estimator':
+                      force_engine_rebuild: bool = False, threads: int = 0,
+                      robot=None) -> 'Estimator':
+        """An Estimator for a model artifact (``models/panda_default`` or either of its files).
+
+        ``backend``: 'torch' (``device`` cpu/cuda, ``precision`` fp32/fp16/bf16 on CUDA,
+        ``compile_mode`` e.g. 'reduce-overhead' for CUDA graphs), 'onnxruntime' (``device``
+        cpu/cuda/tensorrt execution providers; ``threads`` 0 = ONNX Runtime's default) or
+        'tensorrt' (an engine cached per TensorRT version, GPU and model; fp16 unless
+        ``precision`` is fp32). The ONNX file is exported and cached on first use unless
+        ``onnx_path`` names one. ``joint_source`` overrides the sidecar's
+        ``training.joint_source`` (default '2d'). ``robot``: an already loaded RobotModel
+        (checked against the sidecar) instead of loading the sidecar's.
+        """
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, not {backend!r}')
-        model, sidecar = load_model(artifact, device='cpu')
+        if backend == 'tensorrt':  # fail before the (slow) ONNX export when it cannot run
+            from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
+            try:
+                require_tensorrt()
+            except TensorRTUnavailable as error:
+                raise BackendUnavailable(str(error)) from error
+        model, sidecar = load_model(artifact, robot=robot, device='cpu')
         input_hw = tuple(int(v) for v in sidecar.input_size)
         if backend == 'torch':
             runner = TorchBackend(model, device=device, precision=precision,
@@ -67,7 +109,8 @@ class Estimator:
             onnx_file = Path(onnx_path) if onnx_path else cls._ensure_onnx(model, artifact,
                                                                            input_hw)
             if backend == 'onnxruntime':
-                runner = OnnxRuntimeBackend(onnx_file, device=device)
+                runner = OnnxRuntimeBackend(onnx_file, device=device, threads=threads,
+                                            input_hw=input_hw)
             else:
                 runner = TensorRTBackend(onnx_file, fp16=precision != 'fp32',
                                          force_rebuild=force_engine_rebuild)
@@ -86,7 +129,7 @@ class Estimator:
     def _ensure_onnx(model, artifact, input_hw) -> Path:
         from robotag_ros.export.onnx_export import export_onnx
         path = onnx_cache_path(artifact)
-        if not path.is_file():
+        if not path.is_file():  # export_onnx writes atomically: a crash leaves no half file
             export_onnx(model, input_hw, path)
         return path
 
@@ -107,9 +150,10 @@ class Estimator:
             torch.cuda.synchronize()
         inferred = time.perf_counter()
         K_t = torch.as_tensor(batch_K, device=self.decode_device)
-        states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config)
-        estimates = to_estimates(states, K_t, self.robot, letterboxes, self.joint_source,
-                                 with_points=with_points)
+        with _cpu_threads(1 if self.decode_device.type == 'cpu' else 0):
+            states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
+                                   self.joint_source)
+            estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),
                    'inference_ms': 1e3 * (inferred - preprocessed),

@@ -92,3 +92,19 @@ def preprocess(image_rgb: np.ndarray, K: np.ndarray, input_hw: Sequence[int]):
     network_image = to_network_input(letterbox_image(image_rgb, plan))
     network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
     return network_image, network_K, plan
+
+
+def crop(image: np.ndarray, K: np.ndarray,
+         box_xywh: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A region of interest (x, y, width, height in pixels) and its intrinsics: the focal lengths
+    stay, the principal point moves by the box's corner. For a caller that crops before
+    estimating (e.g. a camera's ROI); the estimator itself never crops."""
+    x, y, width, height = (int(v) for v in box_xywh)
+    if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > image.shape[1] \
+            or y + height > image.shape[0]:
+        raise ValueError(f'crop box {tuple(box_xywh)} (x, y, w, h) is not inside the '
+                         f'{image.shape[1]}x{image.shape[0]} image')
+    cropped_K = np.asarray(K, dtype=np.float64).copy()
+    cropped_K[0, 2] -= x
+    cropped_K[1, 2] -= y
+    return np.ascontiguousarray(image[y:y + height, x:x + width]), cropped_K

@@ -1,0 +1,97 @@
+"""robotag-export: a model artifact -> a checked ONNX file (and optionally a TensorRT plan).
+
+    robotag-export --model models/panda_default --onnx out/panda.onnx [--engine out/panda.plan
+                   --fp16] [--opset 18] [--atol 1e-3] [--dream FOLDER | --image F --intrinsics ..]
+
+Every export is checked: ``onnx.checker.check_model(full_check=True)``, then ONNX Runtime vs
+PyTorch on real frames letterboxed by the artifact's sidecar, printing the largest difference
+per output and failing above the tolerance. Exit status: 0 ok, 1 mismatch, 2 bad input or a
+missing runtime.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+DEFAULT_MODEL = 'models/panda_default'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='robotag-export', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help='artifact: weights + sidecar pair, without or with a suffix '
+                             f'(default {DEFAULT_MODEL})')
+    parser.add_argument('--onnx', required=True, help='ONNX file to write (OUT.onnx)')
+    parser.add_argument('--opset', type=int, default=None, help='ONNX opset (default: '
+                        'robotag_ros.export.onnx_export.DEFAULT_OPSET)')
+    parser.add_argument('--external-data', choices=('auto', 'yes', 'no'), default='auto',
+                        help="weights in OUT.onnx.data beside the model: 'auto' only past "
+                             "protobuf's 2 GB limit")
+    parser.add_argument('--atol', type=float, default=1e-3,
+                        help='parity tolerance: |onnx - torch| <= atol + rtol * |torch|')
+    parser.add_argument('--rtol', type=float, default=1e-3)
+    parser.add_argument('--dream', help='DREAM-format folder whose first frames check parity')
+    parser.add_argument('--image', help='an image file to check parity on (with --intrinsics)')
+    parser.add_argument('--intrinsics', help="the image's 'fx,fy,cx,cy' in pixels")
+    parser.add_argument('--frames', type=int, default=2,
+                        help='frames to check (default 2; rendered when no --dream/--image)')
+    parser.add_argument('--engine', help='also build a TensorRT plan here (needs TensorRT and a '
+                                         'CUDA GPU; the plan is for this GPU and TensorRT only)')
+    parser.add_argument('--fp16', action='store_true', help='FP16 TensorRT engine')
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    from robotag_ros.export.onnx_export import (DEFAULT_OPSET, ExportMismatch, compare_with_torch,
+                                                export_onnx, external_data_path, network_inputs)
+    from robotag_ros.export.reference_frames import parse_intrinsics, reference_frames
+    from robotag_ros.inference.artifact import ArtifactError, load_model
+
+    if args.engine:
+        # Fail before the export when TensorRT is missing: the user asked for both.
+        from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
+        try:
+            require_tensorrt()
+        except TensorRTUnavailable as error:
+            print(f'robotag-export: error: --engine {args.engine}: {error}', file=sys.stderr)
+            return 2
+    try:
+        model, sidecar = load_model(args.model)
+        input_hw = tuple(int(v) for v in sidecar.input_size)
+        intrinsics = parse_intrinsics(args.intrinsics) if args.intrinsics else None
+        frames = reference_frames(model.robot, dream=args.dream, image=args.image,
+                                  intrinsics=intrinsics, count=args.frames)
+    except (ArtifactError, ValueError, FileNotFoundError) as error:
+        print(f'robotag-export: error: {error}', file=sys.stderr)
+        return 2
+    external = {'auto': None, 'yes': True, 'no': False}[args.external_data]
+    opset = args.opset or DEFAULT_OPSET
+    onnx_path = export_onnx(model, input_hw, args.onnx, opset=opset, external_data=external)
+    data = external_data_path(onnx_path)
+    print(f'robotag-export: wrote {onnx_path}' + (f' + {data.name}' if data.is_file() else '')
+          + f' (opset {opset}, input {input_hw[0]}x{input_hw[1]}, robot {sidecar.robot}); '
+          'onnx.checker full_check passed')
+    print('parity frames: ' + ', '.join(frame.source for frame in frames))
+    try:
+        compare_with_torch(model, onnx_path, inputs=network_inputs(frames, input_hw),
+                           atol=args.atol, rtol=args.rtol)
+    except ExportMismatch as error:
+        print(f'robotag-export: FAILED parity: {error}', file=sys.stderr)
+        return 1
+    print('robotag-export: ONNX Runtime matches PyTorch within tolerance')
+    if args.engine:
+        from robotag_ros.export.tensorrt_engine import build_engine
+        engine = build_engine(onnx_path, args.engine, fp16=args.fp16)
+        print(f'robotag-export: wrote TensorRT plan {engine} ({"fp16" if args.fp16 else "fp32"})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""ONNX export: checker, ORT vs PyTorch on real frames, external data, corrupt files, CLI."""
+import numpy as np
+import pytest
+import torch
+
+from inference_fixtures import INPUT_HW, SAMPLE, make_tiny_artifact, sample_frames
+from robotag_ros.export.onnx_export import (ExportMismatch, check_onnx_model, compare_with_torch,
+                                            export_onnx, external_data_path, network_inputs)
+from robotag_ros.inference.artifact import load_model
+from robotag_ros.inference.backends import OnnxRuntimeBackend, TorchBackend
+from robotag_ros.inference.decode import INFERENCE_OUTPUT_NAMES
+
+
+@pytest.fixture(scope='module')
+def artifact(tmp_path_factory, panda):
+    return make_tiny_artifact(tmp_path_factory.mktemp('artifact') / 'panda_tiny', panda)
+
+
+@pytest.fixture(scope='module')
+def model(artifact, panda):
+    return load_model(artifact, robot=panda)[0]
+
+
+@pytest.fixture(scope='module')
+def onnx_file(tmp_path_factory, model):
+    return export_onnx(model, INPUT_HW, tmp_path_factory.mktemp('onnx') / 'tiny.onnx',
+                       external_data=False)
+
+
+@pytest.fixture(scope='module')
+def real_inputs(panda):
+    return network_inputs(sample_frames(panda, 2), INPUT_HW)
+
+
+def test_export_passes_checker_and_matches_torch_on_real_frames(model, onnx_file, real_inputs,
+                                                                capsys):
+    check_onnx_model(onnx_file)  # raises on failure
+    assert not external_data_path(onnx_file).exists()
+    report = compare_with_torch(model, onnx_file, inputs=real_inputs, atol=1e-4, rtol=1e-4)
+    assert set(report) == set(INFERENCE_OUTPUT_NAMES)
+    assert max(report.values()) < 1e-3
+    printed = capsys.readouterr().out
+    assert 'on 2 frame(s)' in printed and 'max |onnx - torch|' in printed
+    # The real frames are letterboxed: 4:3 into 96x96 leaves black bands top and bottom.
+    image = real_inputs[0]
+    assert image.shape == (2, 3, *INPUT_HW) and float(image[:, :, :8].abs().max()) == 0.0
+
+
+def test_parity_failure_names_the_outputs(model, onnx_file, real_inputs):
+    perturbed = type(model)(model.robot, model.config)
+    perturbed.load_state_dict(model.state_dict())
+    with torch.no_grad():  # a weight changed after export: only the 2D joint head differs
+        for parameter in perturbed.joint_head_2d.parameters():
+            parameter.add_(0.5)
+    with pytest.raises(ExportMismatch, match=r"\['joint_angles_2d'\]"):
+        compare_with_torch(perturbed.eval(), onnx_file, inputs=real_inputs, verbose=False)
+
+
+@pytest.fixture(scope='module')
+def split_onnx(tmp_path_factory, model):
+    return export_onnx(model, INPUT_HW, tmp_path_factory.mktemp('split') / 'split.onnx',
+                       external_data=True)
+
+
+def test_external_data_file_is_written_and_loaded(split_onnx, model, real_inputs):
+    data = external_data_path(split_onnx)
+    assert data.is_file() and data.stat().st_size > split_onnx.stat().st_size
+    assert not list(split_onnx.parent.glob('.split.onnx.*'))  # no staging leftovers
+    check_onnx_model(split_onnx)
+    image, K = (t[:1].numpy() for t in real_inputs)
+    onnx_out = OnnxRuntimeBackend(split_onnx, input_hw=INPUT_HW).run(image, K)
+    torch_out = TorchBackend(model).run(image, K)
+    for name in INFERENCE_OUTPUT_NAMES:
+        np.testing.assert_allclose(onnx_out[name], torch_out[name].numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_missing_external_data_is_a_clear_error(tmp_path, split_onnx):
+    alone = tmp_path / split_onnx.name  # the model copied without its .onnx.data
+    alone.write_bytes(split_onnx.read_bytes())
+    with pytest.raises(ValueError, match='split.onnx'):
+        check_onnx_model(alone)
+    with pytest.raises(ValueError, match='ONNX Runtime cannot load it'):
+        OnnxRuntimeBackend(alone)
+
+
+def test_corrupt_onnx_file_is_a_clear_error(tmp_path, onnx_file):
+    corrupt = tmp_path / 'corrupt.onnx'
+    corrupt.write_bytes(onnx_file.read_bytes()[:5000])  # truncated download
+    with pytest.raises(ValueError, match=r'corrupt\.onnx: ONNX Runtime cannot load it'):
+        OnnxRuntimeBackend(corrupt)
+    with pytest.raises(ValueError, match=r'corrupt\.onnx: fails onnx\.checker'):
+        check_onnx_model(corrupt)
+    with pytest.raises(FileNotFoundError, match='absent.onnx'):
+        OnnxRuntimeBackend(tmp_path / 'absent.onnx')
+
+
+def test_onnx_for_another_input_size_is_refused(onnx_file):
+    with pytest.raises(ValueError, match=r'exported for \(96, 96\) inputs, the artifact wants '
+                                         r'\(128, 128\)'):
+        OnnxRuntimeBackend(onnx_file, input_hw=(128, 128))
+
+
+def test_cli_exports_checks_and_reports(tmp_path, artifact, capsys):
+    from robotag_ros.export.cli import main
+    out = tmp_path / 'model.onnx'
+    stale = external_data_path(out)
+    stale.write_bytes(b'weights of an earlier export')
+    assert main(['--model', str(artifact), '--onnx', str(out), '--dream', str(SAMPLE),
+                 '--external-data', 'no', '--atol', '1e-4']) == 0
+    printed = capsys.readouterr().out
+    # Embedded weights: a stale side file of an earlier export must not stay beside the model.
+    assert out.is_file() and not stale.exists()
+    assert 'full_check passed' in printed and 'parity frames: ' in printed
+    for name in INFERENCE_OUTPUT_NAMES:
+        assert f'{name:20s} max |onnx - torch|' in printed
+    assert 'matches PyTorch within tolerance' in printed
+
+
+def test_cli_engine_without_tensorrt_fails_clearly(tmp_path, artifact, capsys):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip('TensorRT is installed here')
+    except ImportError:
+        pass
+    from robotag_ros.export.cli import main
+    code = main(['--model', str(artifact), '--onnx', str(tmp_path / 'm.onnx'), '--engine',
+                 str(tmp_path / 'm.plan'), '--fp16', '--dream', str(SAMPLE)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert 'TensorRT is not installed' in error and 'pip install tensorrt' in error
+    assert not (tmp_path / 'm.plan').exists()
+
+
+def test_cli_bad_artifact_fails_clearly(tmp_path, capsys):
+    from robotag_ros.export.cli import main
+    code = main(['--model', str(tmp_path / 'nothing'), '--onnx', str(tmp_path / 'm.onnx')])
+    assert code == 2
+    assert 'artifact sidecar not found' in capsys.readouterr().err
+    assert not (tmp_path / 'm.onnx').exists()

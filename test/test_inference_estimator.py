@@ -1,0 +1,165 @@
+"""Estimator: same Estimate from every backend present; clear errors for bad artifacts."""
+import numpy as np
+import pytest
+import yaml
+
+from inference_fixtures import INPUT_HW, make_tiny_artifact, sample_frames
+from robotag_ros.inference.artifact import ArtifactError, artifact_paths, load_model
+from robotag_ros.inference.backends import BackendUnavailable
+from robotag_ros.export.onnx_export import export_onnx
+from robotag_ros.inference.estimator import Estimator
+
+TIMINGS = {'preprocess_ms', 'inference_ms', 'decode_ms', 'total_ms'}
+
+
+@pytest.fixture(scope='module')
+def artifact(tmp_path_factory, panda):
+    return make_tiny_artifact(tmp_path_factory.mktemp('artifact') / 'panda_tiny', panda)
+
+
+@pytest.fixture(scope='module')
+def frame(panda):
+    return sample_frames(panda, 1)[0]
+
+
+@pytest.fixture(scope='module')
+def onnx_file(artifact, panda, tmp_path_factory):
+    model, _ = load_model(artifact, robot=panda)
+    return export_onnx(model, INPUT_HW, tmp_path_factory.mktemp('onnx') / 'tiny.onnx')
+
+
+@pytest.fixture(scope='module')
+def estimates(artifact, frame, onnx_file, panda):
+    """The same frame through every backend that can run here."""
+    results = {}
+    for backend in ('torch', 'onnxruntime'):
+        estimator = Estimator.from_artifact(artifact, backend=backend, onnx_path=onnx_file,
+                                            robot=panda)
+        results[backend] = estimator.estimate(frame.image_rgb, frame.K)
+    return results
+
+
+def test_estimate_is_complete_and_in_source_pixels(estimates, frame, panda):
+    estimate = estimates['torch']
+    assert estimate.joint_names == panda.joint_names
+    assert estimate.joint_angles_rad.shape == (panda.num_joints,)
+    assert estimate.T_cam_base.shape == (4, 4) and estimate.is_finite()
+    np.testing.assert_allclose(estimate.T_cam_base[:3, :3] @ estimate.T_cam_base[:3, :3].T,
+                               np.eye(3), atol=1e-5)
+    assert set(estimate.timings_ms) == TIMINGS and estimate.timings_ms['total_ms'] > 0
+    assert 0.0 < estimate.consistency <= 1.0
+    assert set(estimate.branch_joint_angles_rad) == {'2d', '3d'}
+    # The reported 2D keypoints are the 3D ones projected with the ORIGINAL camera: the
+    # letterbox's change of intrinsics is undone exactly.
+    uvw = estimate.keypoints_3d_m @ frame.K.T
+    np.testing.assert_allclose(estimate.keypoints_2d_px, uvw[:, :2] / uvw[:, 2:], atol=1e-3)
+    assert estimate.points_3d_m is not None and estimate.points_3d_m.shape[1] == 3
+
+
+def test_backends_give_the_same_estimate(estimates):
+    reference = estimates['torch']
+    for name, estimate in estimates.items():
+        np.testing.assert_allclose(estimate.joint_angles_rad, reference.joint_angles_rad,
+                                   atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(estimate.T_cam_base, reference.T_cam_base, atol=1e-4,
+                                   err_msg=name)
+        np.testing.assert_allclose(estimate.keypoints_2d_px, reference.keypoints_2d_px,
+                                   atol=1e-2, err_msg=name)
+        np.testing.assert_allclose(estimate.keypoints_3d_m, reference.keypoints_3d_m,
+                                   atol=1e-4, err_msg=name)
+        assert estimate.consistency == pytest.approx(reference.consistency, abs=1e-4), name
+    assert set(estimates) == {'torch', 'onnxruntime'}
+
+
+def test_tensorrt_backend_reports_what_to_install(artifact, panda):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip('TensorRT is installed: this machine can run the tensorrt backend')
+    except ImportError:
+        pass
+    with pytest.raises(BackendUnavailable, match='TensorRT is not installed.*pip install'):
+        Estimator.from_artifact(artifact, backend='tensorrt', robot=panda)
+
+
+def test_without_points_and_batched(artifact, frame, panda):
+    estimator = Estimator.from_artifact(artifact, backend='torch', robot=panda)
+    single = estimator.estimate(frame.image_rgb, frame.K, with_points=False)
+    assert single.points_3d_m is None
+    flipped = np.ascontiguousarray(frame.image_rgb[:, ::-1])
+    batch = estimator.estimate_batch([frame.image_rgb, flipped], [frame.K, frame.K],
+                                     with_points=False)
+    np.testing.assert_allclose(batch[0].joint_angles_rad, single.joint_angles_rad, atol=1e-5)
+    assert not np.allclose(batch[1].keypoints_2d_px, single.keypoints_2d_px)
+
+
+def test_sidecar_joint_source_picks_the_reported_branch(tmp_path, panda, frame):
+    path = make_tiny_artifact(tmp_path / 'three_d', panda, training={'joint_source': '3d'})
+    estimator = Estimator.from_artifact(path, robot=panda)
+    assert estimator.joint_source == '3d'
+    estimate = estimator.estimate(frame.image_rgb, frame.K, with_points=False)
+    np.testing.assert_array_equal(estimate.joint_angles_rad,
+                                  estimate.branch_joint_angles_rad['3d'])
+    assert not np.allclose(estimate.joint_angles_rad, estimate.branch_joint_angles_rad['2d'])
+    assert Estimator.from_artifact(path, joint_source='mean', robot=panda).joint_source == 'mean'
+    with pytest.raises(ValueError, match='joint_source must be one of'):
+        Estimator.from_artifact(path, joint_source='best', robot=panda)
+
+
+def test_truncated_weights_are_a_clear_error(tmp_path, panda, artifact):
+    weights, sidecar = artifact_paths(artifact)
+    broken = tmp_path / 'broken'
+    broken_weights, broken_sidecar = artifact_paths(broken)
+    broken_weights.write_bytes(weights.read_bytes()[:len(weights.read_bytes()) // 2])
+    broken_sidecar.write_bytes(sidecar.read_bytes())
+    with pytest.raises(ArtifactError, match=r'broken\.safetensors is truncated or corrupt'):
+        load_model(broken, robot=panda)
+    broken_weights.write_bytes(b'\x00' * 64)  # not safetensors at all
+    with pytest.raises(ArtifactError, match='truncated or corrupt'):
+        Estimator.from_artifact(broken, robot=panda)
+
+
+def test_sidecar_for_another_robot_is_refused(tmp_path, panda, kuka, artifact):
+    # Panda weights offered to a KUKA pipeline.
+    with pytest.raises(ArtifactError, match=r"trained for joints .*panda_joint1.*robot 'panda'"
+                                            r".*robot 'kuka_iiwa'"):
+        load_model(artifact, robot=kuka)
+    # A sidecar edited to say 'kuka_iiwa' while it still lists the Panda's joints.
+    weights, sidecar = artifact_paths(artifact)
+    relabelled = tmp_path / 'relabelled'
+    new_weights, new_sidecar = artifact_paths(relabelled)
+    new_weights.write_bytes(weights.read_bytes())
+    data = yaml.safe_load(sidecar.read_text())
+    data['robot'] = 'kuka_iiwa'
+    new_sidecar.write_text(yaml.safe_dump(data))
+    with pytest.raises(ArtifactError, match=r"relabelled\.safetensors was trained for joints"):
+        Estimator.from_artifact(relabelled)
+
+
+def test_artifact_shape_mismatch_and_missing_files(tmp_path, panda, artifact):
+    weights, sidecar = artifact_paths(artifact)
+    other = tmp_path / 'wider'
+    other_weights, other_sidecar = artifact_paths(other)
+    other_weights.write_bytes(weights.read_bytes())
+    data = yaml.safe_load(sidecar.read_text())
+    data['model_config']['head_width'] = 32
+    other_sidecar.write_text(yaml.safe_dump(data))
+    with pytest.raises(ArtifactError, match='does not match its model config'):
+        load_model(other, robot=panda)
+    with pytest.raises(ArtifactError, match='artifact sidecar not found'):
+        Estimator.from_artifact(tmp_path / 'absent')
+    assert tuple(yaml.safe_load(sidecar.read_text())['input_size']) == INPUT_HW
+
+
+def test_onnx_backend_runs_batches_through_a_batch_one_export(artifact, frame, onnx_file, panda,
+                                                              estimates):
+    # Evaluation sends several frames per call; the exported graph takes one at a time.
+    estimator = Estimator.from_artifact(artifact, backend='onnxruntime', onnx_path=onnx_file,
+                                        robot=panda)
+    flipped = np.ascontiguousarray(frame.image_rgb[:, ::-1])
+    batch = estimator.estimate_batch([frame.image_rgb, flipped, frame.image_rgb],
+                                     [frame.K] * 3, with_points=False)
+    assert len(batch) == 3
+    for estimate in (batch[0], batch[2]):
+        np.testing.assert_allclose(estimate.joint_angles_rad,
+                                   estimates['onnxruntime'].joint_angles_rad, atol=1e-6)
+    assert not np.allclose(batch[1].keypoints_2d_px, batch[0].keypoints_2d_px)
