@@ -75,8 +75,15 @@ def _merge(instance: Any, updates: dict, where: str) -> Any:
         current = getattr(instance, key)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
             _merge(current, value, f'{where}.{key}')
-        else:
-            setattr(instance, key, value)
+            continue
+        if isinstance(current, float) and isinstance(value, (int, str)) \
+                and not isinstance(value, bool):
+            # YAML 1.1 reads '1e-3' (no dot) as a string: accept it where a float is expected.
+            try:
+                value = float(value)
+            except ValueError as error:
+                raise ValueError(f"{where}: '{key}' expects a number, got {value!r}") from error
+        setattr(instance, key, value)
     return instance
 
 
