@@ -19,7 +19,7 @@ from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description():
-    """Arguments, the estimator (TF off: the calibrator publishes the result) and the calibrator."""
+    """Arguments, the estimator (no per-frame TF: the calibrator publishes) and the calibrator."""
     arguments = [
         DeclareLaunchArgument('model', default_value='', description='Model artifact.'),
         DeclareLaunchArgument('backend', default_value='torch'),

@@ -134,6 +134,7 @@ class CandidateWatcher:
         if self.store.candidate() == candidate:   # a newer candidate stays pending
             self.store.set_candidate(None)
         self.store.record_decision(**decision)
-        self.log(f"candidate {candidate.name}: {'accepted' if decision['accepted'] else 'rejected'}"
+        verdict = 'accepted' if decision['accepted'] else 'rejected'
+        self.log(f'candidate {candidate.name}: {verdict}'
                  f' (held-out consistency {candidate_score:.4f} vs current {current_score:.4f})')
         return decision

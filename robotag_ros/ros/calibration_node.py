@@ -1,12 +1,13 @@
-"""The live hand-eye calibration node: the estimator's camera poses in, a .calib and /tf_static out.
+"""Live hand-eye calibration node: the estimator's camera poses in, a .calib and /tf_static out.
 
-Subscribes to ``camera_pose`` (the estimator's ``~/camera_pose``, PoseStamped: the camera's pose in
-the base frame; remap in launch), ``/diagnostics`` (the estimator's per-frame ``consistency``) and,
-for eye-in-hand, the robot's measured ``joint_states_topic``. Accumulates the estimates (bounded),
-and after every ``frames_to_calibrate`` new frames, on the ``~/calibrate`` service (std_srvs/Trigger,
-where std_srvs is installed) or on any message to ``~/calibrate_now`` (std_msgs/Empty), aggregates
-them with :mod:`robotag_ros.calibration`, writes easy_handeye2's ``.calib`` atomically and publishes
-the result on ``/tf_static`` (transient local, so late joiners receive it).
+Subscribes to ``camera_pose`` (the estimator's ``~/camera_pose``, PoseStamped: the camera's pose
+in the base frame; remap in launch), ``/diagnostics`` (the estimator's per-frame ``consistency``)
+and, for eye-in-hand, the robot's measured ``joint_states_topic``. Accumulates the estimates
+(bounded), and after every ``frames_to_calibrate`` new frames, on the ``~/calibrate`` service
+(std_srvs/Trigger, where std_srvs is installed) or on any message to ``~/calibrate_now``
+(std_msgs/Empty), aggregates them with :mod:`robotag_ros.calibration`, writes easy_handeye2's
+``.calib`` atomically and publishes the result on ``/tf_static`` (transient local, so late
+joiners receive it).
 """
 from __future__ import annotations
 
