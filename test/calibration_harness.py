@@ -1,11 +1,14 @@
 """Driver process for the calibration node test: feeds camera poses, then joins /tf_static late.
 
     python test/calibration_harness.py SCENARIO.json RESULT.json
+    python test/calibration_harness.py --listen-static RESULT.json
 
-Publishes each scenario pose on /estimator/camera_pose (with its consistency on /diagnostics),
+
+The first form publishes each scenario pose on /estimator/camera_pose (with its consistency on /diagnostics),
 waits for the node's .calib file, then, and only then, creates a new subscriber to /tf_static
 with transient-local QoS and records what it receives: a late joiner gets the static transform
-only if it was published transient local. The caller sets a local-only DDS environment.
+only if it was published transient local. ``--listen-static`` only joins /tf_static (late) and
+records what it receives. The caller sets a local-only DDS environment.
 """
 from __future__ import annotations
 
@@ -22,6 +25,30 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
 from robotag_ros.ros.messages import pose_stamped
+
+
+def listen_static(timeout_s: float = 15.0) -> list[dict]:
+    """Join /tf_static now (transient local, as tf2 listeners do); the transforms received."""
+    listener = rclpy.create_node('calibration_test_late_listener')
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    received = []
+
+    def on_tf(msg: TFMessage):
+        for t in msg.transforms:
+            received.append({
+                'parent': t.header.frame_id, 'child': t.child_frame_id,
+                'translation': [t.transform.translation.x, t.transform.translation.y,
+                                t.transform.translation.z],
+                'rotation_xyzw': [t.transform.rotation.x, t.transform.rotation.y,
+                                  t.transform.rotation.z, t.transform.rotation.w]})
+
+    listener.create_subscription(TFMessage, '/tf_static', on_tf, qos)
+    deadline = time.monotonic() + timeout_s
+    while not received and time.monotonic() < deadline:
+        rclpy.spin_once(listener, timeout_sec=0.1)
+    listener.destroy_node()
+    return received
 
 
 def main(scenario_path: str, result_path: str) -> int:
@@ -54,24 +81,7 @@ def main(scenario_path: str, result_path: str) -> int:
         result['calib_written'] = calib.exists()
 
         # The late joiner: created after the node published its static transform.
-        listener = rclpy.create_node('calibration_test_late_listener')
-        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-        def on_tf(msg: TFMessage):
-            for t in msg.transforms:
-                result['received'].append({
-                    'parent': t.header.frame_id, 'child': t.child_frame_id,
-                    'translation': [t.transform.translation.x, t.transform.translation.y,
-                                    t.transform.translation.z],
-                    'rotation_xyzw': [t.transform.rotation.x, t.transform.rotation.y,
-                                      t.transform.rotation.z, t.transform.rotation.w]})
-
-        listener.create_subscription(TFMessage, '/tf_static', on_tf, qos)
-        deadline = time.monotonic() + 15.0
-        while not result['received'] and time.monotonic() < deadline:
-            rclpy.spin_once(listener, timeout_sec=0.1)
-        listener.destroy_node()
+        result['received'] = listen_static()
     finally:
         Path(result_path).write_text(json.dumps(result))
         driver.destroy_node()
@@ -79,5 +89,16 @@ def main(scenario_path: str, result_path: str) -> int:
     return 0
 
 
+def listen_only(result_path: str) -> int:
+    rclpy.init()
+    try:
+        Path(result_path).write_text(json.dumps({'received': listen_static()}))
+    finally:
+        rclpy.try_shutdown()
+    return 0
+
+
 if __name__ == '__main__':
+    if sys.argv[1] == '--listen-static':
+        sys.exit(listen_only(sys.argv[2]))
     sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -90,3 +90,45 @@ def test_live_node_writes_calib_and_latches_tf_static(tmp_path):
     assert (latched['parent'], latched['child']) == ('panda_link0', CAMERA_FRAME)
     np.testing.assert_allclose(latched['translation'], calibration.T_reference_cam[:3, 3],
                                atol=1e-6)
+
+
+def test_calibrate_cli_publish_static_latches_the_result(tmp_path):
+    """robotag-calibrate --publish-static: a listener that joins after it published gets it."""
+    import queue
+    import threading
+
+    from robotag_ros.calibration import EstimateSeries, save_estimates_json
+
+    rng = np.random.default_rng(1)
+    T_cam_base = np.linalg.inv(_T_base_cam_true())
+    transforms = np.repeat(T_cam_base[None], 20, axis=0)
+    transforms[:, :3, 3] += rng.normal(0, 0.002, (20, 3))
+    estimates = tmp_path / 'estimates.json'
+    save_estimates_json(estimates, EstimateSeries(np.arange(20, dtype=np.int64) * 10**8,
+                                                  transforms))
+    calib_path = tmp_path / 'cli.calib'
+    env = local_ros_env(40 + (os.getpid() + 7) % 50, pythonpath=str(REPO))
+    cli = subprocess.Popen(
+        [sys.executable, '-m', 'robotag_ros.calibration.cli', '--estimates', str(estimates),
+         '--output', str(calib_path), '--camera-frame', CAMERA_FRAME, '--publish-static'],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in cli.stdout],
+                     daemon=True).start()
+    log = []
+    try:
+        while not any('publishing' in line for line in log):
+            log.append(lines.get(timeout=60))   # raises queue.Empty if it never publishes
+        listener = subprocess.run(
+            [sys.executable, str(REPO / 'test' / 'calibration_harness.py'), '--listen-static',
+             str(tmp_path / 'listened.json')], env=env, capture_output=True, text=True,
+            timeout=60)
+        assert listener.returncode == 0, listener.stderr[-2000:]
+    finally:
+        cli.terminate()
+        cli.wait(timeout=10)
+    received = json.loads((tmp_path / 'listened.json').read_text())['received']
+    assert received, ''.join(log)
+    assert (received[-1]['parent'], received[-1]['child']) == ('panda_link0', CAMERA_FRAME)
+    np.testing.assert_allclose(received[-1]['translation'],
+                               read_calib(calib_path).T_reference_cam[:3, 3], atol=1e-6)
