@@ -1,14 +1,13 @@
-"""Driver process for the calibration node test: feeds camera poses, then joins /tf_static late.
+"""Driver process for the calibration tests: feeds camera poses, then joins /tf_static late.
 
     python test/calibration_harness.py SCENARIO.json RESULT.json
     python test/calibration_harness.py --listen-static RESULT.json
 
-
-The first form publishes each scenario pose on /estimator/camera_pose (with its consistency on /diagnostics),
-waits for the node's .calib file, then, and only then, creates a new subscriber to /tf_static
-with transient-local QoS and records what it receives: a late joiner gets the static transform
-only if it was published transient local. ``--listen-static`` only joins /tf_static (late) and
-records what it receives. The caller sets a local-only DDS environment.
+The first form publishes each scenario pose on /estimator/camera_pose (with its consistency on
+/diagnostics), waits for the node's .calib file, then, and only then, creates a new subscriber
+to /tf_static with transient-local QoS and records what it receives: a late joiner gets the
+static transform only if it was published transient local. ``--listen-static`` only joins
+/tf_static and records what it receives. The caller sets a local-only DDS environment.
 """
 from __future__ import annotations
 
