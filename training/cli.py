@@ -79,6 +79,8 @@ def finetune_main(argv: list[str] | None = None) -> int:
     online.add_argument('--min-new-frames', type=int, default=50,
                         help='new buffered frames needed before another round')
     online.add_argument('--rounds', type=int, default=0, help='stop after N rounds (0 = never)')
+    online.add_argument('--min-train-frames', type=int, default=16,
+                        help='training (not held-out) frames needed for a round')
     parser.add_argument('overrides', nargs='*', help='key.sub=value, e.g. optim.epochs=2')
     args = parser.parse_args(argv)
 
@@ -112,7 +114,8 @@ def _finetune_online(args, parser) -> int:
         parser.error('--online needs --models-dir')
     serving_model_path(args.models_dir, args.model or '')
     rounds = run_online(args.online, args.models_dir, args.overrides, args.interval_s,
-                        args.min_new_frames, max_rounds=args.rounds, config_path=args.config)
+                        args.min_new_frames, args.min_train_frames, max_rounds=args.rounds,
+                        config_path=args.config)
     print(f'[online] {rounds} rounds')
     return 0
 

@@ -29,8 +29,6 @@ def online_round(buffer_dir: str, models_dir: str, overrides: Sequence[str] = ()
         raise FileNotFoundError(f'frame buffer not found: {buffer_dir}')
     training, _ = FrameBuffer(buffer_dir).split()
     if len(training) < min_train_frames:
-        print(f'[online] {len(training)} training frames in {buffer_dir}, waiting for '
-              f'{min_train_frames}')
         return None
     candidate = store.new_artifact_path('finetuned')
     config = finetune_config(current, candidate, buffer_dirs=[buffer_dir],
@@ -47,16 +45,23 @@ def run_online(buffer_dir: str, models_dir: str, overrides: Sequence[str] = (),
                interval_s: float = 300.0, min_new_frames: int = 50, min_train_frames: int = 16,
                max_rounds: int = 0, config_path: str | None = None) -> int:
     """Fine-tune whenever ``min_new_frames`` new frames arrived; returns the rounds run."""
-    last_seq, rounds = -1, 0
+    last_seq, rounds, last_status = -1, 0, None
     while True:
         frames = FrameBuffer(buffer_dir).frames() if Path(buffer_dir).is_dir() else []
         new = sum(1 for frame in frames if frame.seq > last_seq)
+        candidate = None
         if new >= min_new_frames:
             newest = frames[-1].seq
-            if online_round(buffer_dir, models_dir, overrides, min_train_frames,
-                            config_path) is not None:
+            candidate = online_round(buffer_dir, models_dir, overrides, min_train_frames,
+                                     config_path)
+            if candidate is not None:
                 last_seq = newest
                 rounds += 1
         if max_rounds and rounds >= max_rounds:
             return rounds
+        status = (f'[online] {len(frames)} buffered frames, {new} new; waiting for '
+                  f'{min_new_frames} new and {min_train_frames} training frames')
+        if candidate is None and status != last_status:   # say it once, not every interval
+            print(status)
+            last_status = status
         time.sleep(interval_s)
