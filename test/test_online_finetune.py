@@ -146,8 +146,11 @@ def test_watcher_swaps_only_a_better_candidate(tmp_path, candidate_score, accept
     store.set_current(initial)
     store.set_candidate(candidate)
     swappable = SwappableEstimator(ScoredEstimator(0.5))
-    watcher = CandidateWatcher(swappable, store, lambda path: ScoredEstimator(candidate_score),
-                               lambda: [(_image(0), K)] * 4, log=lambda _: None)
+
+    def loader(path):   # the served model scores 0.5, the candidate its own score
+        return ScoredEstimator(candidate_score if path == candidate else 0.5)
+    watcher = CandidateWatcher(swappable, store, loader, lambda: [(_image(0), K)] * 4,
+                               log=lambda _: None)
     decision = watcher.check_once()
     assert decision['accepted'] is accepted
     assert store.current() == (candidate if accepted else initial)
@@ -164,8 +167,10 @@ def test_broken_candidate_is_rejected(tmp_path):
     store.set_candidate(candidate)
     swappable = SwappableEstimator(ScoredEstimator(0.5))
 
-    def loader(_):
-        raise RuntimeError('truncated weights')
+    def loader(path):
+        if path == candidate:
+            raise RuntimeError('truncated weights')
+        return ScoredEstimator(0.5)
     decision = CandidateWatcher(swappable, store, loader, lambda: [(_image(0), K)],
                                 log=lambda _: None).check_once()
     assert decision['accepted'] is False and 'truncated' in decision['reason']

@@ -106,6 +106,17 @@ class CandidateWatcher:
             except Exception as error:   # noqa: BLE001 - the watcher must outlive a bad candidate
                 self.log(f'candidate check failed: {type(error).__name__}: {error}')
 
+    def _scoring_copy_of_current(self):
+        # A fresh copy of the served model, so scoring never shares a backend (CUDA graphs,
+        # compiled modules) with the inference thread; the served one if it has no artifact.
+        current = self.store.current()
+        if current is not None:
+            try:
+                return self.loader(current)
+            except Exception as error:   # noqa: BLE001 - fall back to the served instance
+                self.log(f'could not load a scoring copy of {current.name}: {error}')
+        return self.swappable.current
+
     def check_once(self) -> dict | None:
         """Judge the pending candidate, if any; returns the recorded decision."""
         candidate = self.store.candidate()
@@ -122,7 +133,7 @@ class CandidateWatcher:
         except Exception as error:   # noqa: BLE001 - a broken candidate is rejected, not fatal
             decision.update(accepted=False, reason=f'{type(error).__name__}: {error}')
             candidate_estimator, candidate_score = None, float('nan')
-        current_score = mean_consistency(self.swappable.current, frames)
+        current_score = mean_consistency(self._scoring_copy_of_current(), frames)
         decision.update(candidate_score=candidate_score, current_score=current_score,
                         holdout_frames=len(frames))
         if candidate_estimator is not None:
