@@ -75,6 +75,7 @@ setup(
             'robotag-calibrate = robotag_ros.calibration.cli:main',
             'robotag-finetune = robotag_ros.training.cli:finetune_main',
             'estimator = robotag_ros.ros.estimator_node:main',
+            'calibrator = robotag_ros.ros.calibration_node:main',
         ],
     },
 )

@@ -55,36 +55,68 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 
 def finetune_main(argv: list[str] | None = None) -> int:
-    """robotag-finetune: stage-2 (alignment-only) fine-tuning of an artifact on a rosbag2."""
-    from robotag_ros.training.config import load_config
-    from robotag_ros.training.trainer import Trainer
-
-    parser = argparse.ArgumentParser(prog='robotag-finetune', description=finetune_main.__doc__)
-    parser.add_argument('--model', required=True, help='artifact to start from')
-    parser.add_argument('--bag', required=True, action='append', help='rosbag2 (repeatable)')
-    parser.add_argument('--topic', required=True, help='sensor_msgs/Image topic in the bag')
+    """robotag-finetune: stage-2 (alignment-only) fine-tuning of an artifact on a rosbag2's
+    images (--bag), or periodically on the estimator node's frame buffer (--online)."""
+    parser = argparse.ArgumentParser(
+        prog='robotag-finetune', description=finetune_main.__doc__,
+        epilog='From a bag: robotag-finetune --model models/panda_default --bag rec.bag '
+               '--topic /camera/color/image_raw --out models/panda_site optim.epochs=2. '
+               'Online: robotag-finetune --online BUFFER_DIR --models-dir MODELS_DIR '
+               '(the node runs with record_buffer_dir and models_dir set).')
+    parser.add_argument('--model', help='artifact to start from (online: seeds an empty store)')
+    parser.add_argument('--bag', action='append', default=[], help='rosbag2 (repeatable)')
+    parser.add_argument('--topic', help='sensor_msgs/Image (or CompressedImage) topic in the bag')
     parser.add_argument('--camera-info-topic', default=None)
-    parser.add_argument('--out', required=True, help='the new artifact (path prefix)')
+    parser.add_argument('--out', help='the new artifact (path prefix)')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing --out')
     parser.add_argument('--config', default=None, help='optional experiment YAML')
+    online = parser.add_argument_group('online mode')
+    online.add_argument('--online', metavar='BUFFER_DIR',
+                        help="the node's record_buffer_dir: fine-tune on it periodically")
+    online.add_argument('--models-dir', help="the node's models_dir (model store)")
+    online.add_argument('--interval-s', type=float, default=300.0,
+                        help='seconds between checks of the buffer')
+    online.add_argument('--min-new-frames', type=int, default=50,
+                        help='new buffered frames needed before another round')
+    online.add_argument('--rounds', type=int, default=0, help='stop after N rounds (0 = never)')
+    online.add_argument('--min-train-frames', type=int, default=16,
+                        help='training (not held-out) frames needed for a round')
     parser.add_argument('overrides', nargs='*', help='key.sub=value, e.g. optim.epochs=2')
     args = parser.parse_args(argv)
 
-    from robotag_ros.inference.artifact import load_sidecar
-    sidecar = load_sidecar(args.model)
-    base = [f'stage=2', f'robot={sidecar.robot}', f'init_from={args.model}',
-            f'artifact_out={args.out}', f'data.bags={json.dumps(args.bag)}',
-            f'data.image_topic={args.topic}',
-            f'data.image_size={json.dumps(list(sidecar.input_size))}',
-            f'run_dir={Path(args.out).parent / (Path(args.out).name + "_run")}']
-    if args.camera_info_topic:
-        base.append(f'data.camera_info_topic={args.camera_info_topic}')
-    config = load_config(args.config, base + list(args.overrides))
-    config.model_overrides = sidecar.model_config   # the architecture is the artifact's
-    trainer = Trainer(config)
+    from robotag_ros.data.bag_images import BagReadError
+    from robotag_ros.inference.artifact import ArtifactError
+    from robotag_ros.training.checkpoint import CheckpointError
     try:
-        trainer.train()
-    finally:
-        trainer.close()
+        if args.online:
+            return _finetune_online(args, parser)
+        if not (args.model and args.bag and args.topic and args.out):
+            parser.error('--model, --bag, --topic and --out are required (or use --online)')
+        from robotag_ros.training.finetune import check_output, finetune_config, run_finetune
+        check_output(args.model, args.out, args.force)
+        config = finetune_config(args.model, args.out, bags=args.bag, image_topic=args.topic,
+                                 camera_info_topic=args.camera_info_topic,
+                                 config_path=args.config, overrides=args.overrides)
+        report = run_finetune(config)
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, BagReadError,
+            ArtifactError, CheckpointError) as error:
+        print(f'robotag-finetune: error: {error}', file=sys.stderr)
+        return 2
+    print(f"[finetune] wrote {report['artifact']} ({report['steps']} steps, "
+          f"{report['frames_used']} frames); TensorBoard: {report['run_dir']}/tensorboard")
+    return 0
+
+
+def _finetune_online(args, parser) -> int:
+    from robotag_ros.finetune.hooks import serving_model_path
+    from robotag_ros.training.online import run_online
+    if not args.models_dir:
+        parser.error('--online needs --models-dir')
+    serving_model_path(args.models_dir, args.model or '')
+    rounds = run_online(args.online, args.models_dir, args.overrides, args.interval_s,
+                        args.min_new_frames, args.min_train_frames, max_rounds=args.rounds,
+                        config_path=args.config)
+    print(f'[online] {rounds} rounds')
     return 0
 
 

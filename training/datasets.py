@@ -31,6 +31,15 @@ def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dat
                              augment=augment), config.data.max_frames)
 
 
+def buffer_dataset(folder: str, image_size_hw: tuple, sizes: tuple) -> Dataset:
+    """The training (not held-out) frames of an online frame buffer, read-only."""
+    from robotag_ros.finetune.buffer import BufferDataset, FrameBuffer
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f'frame buffer not found: {folder}')
+    training_frames, _ = FrameBuffer(folder).split()
+    return BufferDataset(training_frames, image_size_hw, *sizes)
+
+
 def fingerprint_folders(paths: list[str]) -> str:
     """A cheap fingerprint of the data a run read: file names, sizes and mtimes."""
     digest = hashlib.sha256()
@@ -38,8 +47,11 @@ def fingerprint_folders(paths: list[str]) -> str:
         root = Path(path)
         files = sorted(root.rglob('*')) if root.is_dir() else [root]
         for file in files:
-            if file.is_file():
-                stat = file.stat()
+            try:
+                stat = file.stat() if file.is_file() else None
+            except FileNotFoundError:   # a frame buffer evicts files while we read
+                stat = None
+            if stat is not None:
                 digest.update(f'{file.relative_to(root.parent)}:{stat.st_size}:'
                               f'{int(stat.st_mtime)}'.encode())
     return digest.hexdigest()[:16]
@@ -64,12 +76,16 @@ def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
                                  max_frames=data.max_frames or None) for bag in data.bags]
         parts += [_cap(ImageFolderDataset(folder, K, tuple(data.image_size), *sizes),
                        data.max_frames) for folder in data.image_dirs]
+        parts += [_cap(buffer_dataset(folder, tuple(data.image_size), sizes), data.max_frames)
+                  for folder in data.buffer_dirs]
         # Stage 2 may also read DREAM folders, labels ignored (has_* set False by the loss).
         parts += [dream_dataset(folder, robot, config, augment=data.augment)
                   for folder in data.train]
-        sources = list(data.bags) + list(data.image_dirs) + list(data.train)
+        sources = list(data.bags) + list(data.image_dirs) + list(data.buffer_dirs) \
+            + list(data.train)
         if not parts:
-            raise ValueError('stage 2 needs data.bags, data.image_dirs or data.train')
+            raise ValueError('stage 2 needs data.bags, data.image_dirs, data.buffer_dirs or '
+                             'data.train')
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     return dataset, fingerprint_folders(sources)
 

@@ -12,7 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.calibration.aggregate import AggregateResult
@@ -22,10 +21,8 @@ from robotag_ros.calibration.calib_file import (
 from robotag_ros.calibration.estimates_io import (
     EstimateSeries, load_estimates_file, read_estimates_bag,
 )
-from robotag_ros.calibration.hand_eye import (
-    CALIBRATION_TYPES, EYE_IN_HAND, EYE_ON_BASE, calibrate_eye_in_hand, calibrate_eye_on_base,
-    robot_forward_kinematics,
-)
+from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND, EYE_ON_BASE
+from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='outlier threshold in robust standard deviations (median + k*MAD)')
     parser.add_argument('--stamp-tolerance-s', type=float, default=0.05,
                         help='max stamp difference when matching diagnostics/joint states')
+    parser.add_argument('--publish-static', action='store_true',
+                        help='after writing, publish the result on /tf_static (transient '
+                             'local, as easy_handeye2 does) until Ctrl-C; needs rclpy')
     return parser
 
 
@@ -104,32 +104,12 @@ def run(args) -> dict:
         robot = load_robot(args.robot)
         joint_names = list(robot.joint_names)
     series = _load(args, joint_names)
-    options = dict(min_consistency=args.min_consistency,
-                   reject_outliers=not args.no_outlier_rejection, mad_k=args.mad_k)
-    consistency = series.consistency
-    if consistency is not None:
-        # A frame without a known score is judged by the robust statistics alone.
-        consistency = np.where(np.isnan(consistency), 1.0, consistency)
-    if args.calibration_type == EYE_IN_HAND:
-        if series.joint_angles_rad is None:
-            raise ValueError('eye_in_hand needs joint angles (a --joint-states-topic in the bag, '
-                             'or joint columns in the estimates file)')
-        have_joints = np.isfinite(series.joint_angles_rad).all(axis=1)
-        if not have_joints.any():
-            raise ValueError('no estimate has a joint state within the stamp tolerance')
-        result = calibrate_eye_in_hand(
-            series.T_cam_base[have_joints], series.joint_angles_rad[have_joints],
-            robot_forward_kinematics(robot, args.effector_frame),
-            None if consistency is None else consistency[have_joints], **options)
-    else:
-        result = calibrate_eye_on_base(series.T_cam_base, consistency, **options)
-
-    calibration = HandEyeCalibration(
-        name=args.name, calibration_type=args.calibration_type, T_cam_reference=result.T,
-        robot_base_frame=args.base_frame, robot_effector_frame=args.effector_frame,
-        tracking_base_frame=args.camera_frame or 'camera_color_optical_frame',
-        tracking_marker_frame=(args.base_frame if args.calibration_type == EYE_IN_HAND
-                               else args.effector_frame))
+    settings = CalibrationSettings(
+        name=args.name, calibration_type=args.calibration_type, base_frame=args.base_frame,
+        camera_frame=args.camera_frame or 'camera_color_optical_frame',
+        effector_frame=args.effector_frame, min_consistency=args.min_consistency,
+        reject_outliers=not args.no_outlier_rejection, mad_k=args.mad_k)
+    result, calibration = calibrate_series(series, settings, robot)
     output = args.output or DEFAULT_CALIBRATIONS_DIRECTORY / f'{args.name}.calib'
     write_calib(output, calibration)
     summary = summary_dict(result, calibration)
@@ -137,6 +117,10 @@ def run(args) -> dict:
     if args.summary_json:
         atomic_write_text(args.summary_json, json.dumps(summary, indent=2))
     print(format_table(summary, title=f'robotag-calibrate: {args.calibration_type}'))
+    if args.publish_static:
+        # Imported only here: the calibration core never needs rclpy.
+        from robotag_ros.ros.static_tf import publish_calibration_until_shutdown
+        publish_calibration_until_shutdown(calibration)
     return summary
 
 

@@ -64,6 +64,10 @@ class _Frame:
     received_ns: int   # monotonic clock, for receive-to-publish latency
 
 
+def _stamp_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 def _descriptor(description, read_only=False, **kwargs):
     return ParameterDescriptor(description=description, read_only=read_only, **kwargs)
 
@@ -109,6 +113,18 @@ PARAMETERS = {
     'axis_length_m': (0.15, _descriptor(
         'Length of the base axes drawn on ~/debug_image, metres.',
         floating_point_range=[FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0)])),
+    # Online fine-tuning hooks (robotag_ros.finetune.hooks); both off by default.
+    'record_buffer_dir': ('', _descriptor(
+        "Folder of the bounded frame buffer for online fine-tuning; '' = off.", read_only=True)),
+    'record_every_n': (10, _descriptor(
+        'Record every n-th processed frame into the buffer.', read_only=True,
+        integer_range=[IntegerRange(from_value=1, to_value=10000, step=1)])),
+    'record_buffer_capacity': (500, _descriptor(
+        'Frames the buffer keeps (oldest deleted).', read_only=True,
+        integer_range=[IntegerRange(from_value=1, to_value=1000000, step=1)])),
+    'models_dir': ('', _descriptor(
+        "Model store: serve its 'current' artifact and swap in better fine-tuned candidates "
+        "(needs record_buffer_dir); '' = off.", read_only=True)),
 }
 
 
@@ -174,10 +190,19 @@ class EstimatorNode(Node):
         for name, (default, descriptor) in PARAMETERS.items():
             self.declare_parameter(name, default, descriptor)
         p = self._param
+        from robotag_ros.finetune.hooks import OnlineHooks, serving_model_path
+
+        def load(model_path):
+            return build_estimator(load_factory(p('estimator_factory')), str(model_path),
+                                   p('backend'), p('device'), p('robot'))
         model_path = p('model_path') or str(default_model_path())
-        self._estimator = estimator if estimator is not None else build_estimator(
-            load_factory(p('estimator_factory')), model_path, p('backend'), p('device'),
-            p('robot'))
+        self._estimator = estimator if estimator is not None else load(
+            serving_model_path(p('models_dir'), model_path))
+        self._online = OnlineHooks(
+            self._estimator, p('record_buffer_dir'), p('record_every_n'),
+            p('record_buffer_capacity'), p('models_dir'), loader=load,
+            log=self.get_logger().info)
+        self._estimator = self._online.estimator   # swappable when models_dir is set
 
         self._lock = threading.Condition()
         self._latest: _Frame | None = None
@@ -317,6 +342,7 @@ class EstimatorNode(Node):
             self._drop(frame, 'inference_error', f'{type(error).__name__}: {error}')
             return
         inference_ms = (time.perf_counter() - start) * 1000.0
+        self._online.record(image_rgb, K, _stamp_ns(image.header.stamp))   # queued, no disk wait
         if not estimate.is_finite():
             self._drop(frame, 'non_finite_estimate', 'the estimate holds NaN or infinite values')
             return
@@ -393,6 +419,7 @@ class EstimatorNode(Node):
         with self._lock:
             self._lock.notify_all()
         self._worker.join(timeout=5.0)
+        self._online.close()
         return super().destroy_node()
 
 

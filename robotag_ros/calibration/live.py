@@ -1,0 +1,153 @@
+"""Accumulate live per-frame estimates and calibrate from them (ROS-free core of the live node).
+
+:class:`LiveCalibrator` collects camera<->base estimates, consistency scores and measured joint
+states as they arrive (in any order, matched by stamp), and turns them into an
+:class:`~robotag_ros.calibration.estimates_io.EstimateSeries`; :func:`calibrate_series` is the one
+calibration path shared by the live node and ``robotag-calibrate``.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from robotag_ros.calibration.aggregate import AggregateResult
+from robotag_ros.calibration.calib_file import HandEyeCalibration
+from robotag_ros.calibration.estimates_io import EstimateSeries, _nearest
+from robotag_ros.calibration.hand_eye import (
+    CALIBRATION_TYPES, EYE_IN_HAND, calibrate_eye_in_hand, calibrate_eye_on_base,
+    robot_forward_kinematics,
+)
+
+
+@dataclass
+class CalibrationSettings:
+    """What and how to calibrate; frames name the easy_handeye2 .calib fields."""
+
+    name: str = 'robotag'
+    calibration_type: str = 'eye_on_base'
+    base_frame: str = 'panda_link0'
+    camera_frame: str = 'camera_color_optical_frame'
+    effector_frame: str = 'panda_hand'
+    min_consistency: float = 0.0
+    reject_outliers: bool = True
+    mad_k: float = 3.0
+
+    def __post_init__(self):
+        if self.calibration_type not in CALIBRATION_TYPES:
+            raise ValueError(f'calibration_type must be one of {CALIBRATION_TYPES}, '
+                             f'got {self.calibration_type!r}')
+
+
+def calibrate_series(series: EstimateSeries, settings: CalibrationSettings, robot=None
+                     ) -> tuple[AggregateResult, HandEyeCalibration]:
+    """Aggregate a series into one calibration (eye-in-hand needs ``robot`` and joint angles)."""
+    options = dict(min_consistency=settings.min_consistency,
+                   reject_outliers=settings.reject_outliers, mad_k=settings.mad_k)
+    consistency = series.consistency
+    if consistency is not None:
+        # A frame without a known score is judged by the robust statistics alone.
+        consistency = np.where(np.isnan(consistency), 1.0, consistency)
+    if settings.calibration_type == EYE_IN_HAND:
+        if robot is None:
+            raise ValueError('eye_in_hand needs the robot model for forward kinematics')
+        if series.joint_angles_rad is None:
+            raise ValueError('eye_in_hand needs joint angles (measured /joint_states)')
+        have_joints = np.isfinite(series.joint_angles_rad).all(axis=1)
+        if not have_joints.any():
+            raise ValueError('no estimate has a joint state within the stamp tolerance')
+        result = calibrate_eye_in_hand(
+            series.T_cam_base[have_joints], series.joint_angles_rad[have_joints],
+            robot_forward_kinematics(robot, settings.effector_frame),
+            None if consistency is None else consistency[have_joints], **options)
+    else:
+        result = calibrate_eye_on_base(series.T_cam_base, consistency, **options)
+    calibration = HandEyeCalibration(
+        name=settings.name, calibration_type=settings.calibration_type, T_cam_reference=result.T,
+        robot_base_frame=settings.base_frame, robot_effector_frame=settings.effector_frame,
+        tracking_base_frame=settings.camera_frame,
+        tracking_marker_frame=(settings.base_frame if settings.calibration_type == EYE_IN_HAND
+                               else settings.effector_frame))
+    return result, calibration
+
+
+class LiveCalibrator:
+    """Thread-safe accumulator of streamed estimates (bounded: the newest ``max_frames`` kept).
+
+    Consistency and joint states are matched to each estimate by the nearest stamp within
+    ``tolerance_s`` when the series is built, so their arrival order does not matter.
+    """
+
+    def __init__(self, max_frames: int = 2000, joint_names: list[str] | None = None,
+                 tolerance_s: float = 0.05):
+        if max_frames < 1:
+            raise ValueError(f'max_frames must be >= 1, got {max_frames}')
+        self.joint_names = list(joint_names) if joint_names else None
+        self.tolerance_ns = int(tolerance_s * 1e9)
+        self._lock = threading.Lock()
+        self._poses: deque = deque(maxlen=max_frames)
+        self._scores: deque = deque(maxlen=4 * max_frames)
+        self._joints: deque = deque(maxlen=4 * max_frames)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._poses)
+
+    def add_estimate(self, stamp_ns: int, T_cam_base: np.ndarray) -> None:
+        """One frame's T_cam_base (4x4, metres)."""
+        T = np.asarray(T_cam_base, dtype=np.float64)
+        if T.shape != (4, 4) or not np.isfinite(T).all():
+            raise ValueError(f'T_cam_base must be a finite 4x4 matrix, got shape {T.shape}')
+        with self._lock:
+            self._poses.append((int(stamp_ns), T))
+
+    def add_consistency(self, stamp_ns: int, score: float) -> None:
+        with self._lock:
+            self._scores.append((int(stamp_ns), float(score)))
+
+    def add_joint_state(self, stamp_ns: int, names, positions_rad) -> bool:
+        """Keep a measured joint state if it holds every calibrated joint; says if kept."""
+        if not self.joint_names:
+            return False
+        positions = dict(zip(names, positions_rad))
+        if not all(name in positions for name in self.joint_names):
+            return False   # another publisher's partial state (e.g. the gripper)
+        with self._lock:
+            self._joints.append((int(stamp_ns),
+                                 np.array([positions[n] for n in self.joint_names], float)))
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._poses.clear()
+            self._scores.clear()
+            self._joints.clear()
+
+    def series(self) -> EstimateSeries:
+        """The accumulated frames in stamp order, with matched scores and joint angles."""
+        with self._lock:
+            poses, scores, joints = list(self._poses), list(self._scores), list(self._joints)
+        if not poses:
+            raise ValueError('no estimates received yet')
+        poses.sort(key=lambda item: item[0])
+        stamps = np.array([s for s, _ in poses], dtype=np.int64)
+        T_cam_base = np.stack([T for _, T in poses])
+        consistency = None
+        if scores:
+            scores.sort(key=lambda item: item[0])
+            score_stamps = np.array([s for s, _ in scores], dtype=np.int64)
+            index = _nearest(score_stamps, stamps, self.tolerance_ns)
+            values = np.array([v for _, v in scores])
+            consistency = np.where(index >= 0, values[index], np.nan)
+        joint_angles = None
+        if self.joint_names:
+            joint_angles = np.full((len(stamps), len(self.joint_names)), np.nan)
+            if joints:
+                joints.sort(key=lambda item: item[0])
+                joint_stamps = np.array([s for s, _ in joints], dtype=np.int64)
+                index = _nearest(joint_stamps, stamps, self.tolerance_ns)
+                values = np.stack([v for _, v in joints])
+                joint_angles = np.where((index >= 0)[:, None], values[index], np.nan)
+        return EstimateSeries(stamps, T_cam_base, consistency, joint_angles, self.joint_names)

@@ -1,0 +1,8 @@
+"""Online self-supervised fine-tuning beside the node: frame buffer, model store, safe swap."""
+from robotag_ros.finetune.buffer import BufferDataset, BufferedFrame, FrameBuffer, FrameRecorder
+from robotag_ros.finetune.model_store import ModelStore
+from robotag_ros.finetune.swap import (CandidateWatcher, SwappableEstimator, accept_candidate,
+                                       mean_consistency)
+
+__all__ = ['BufferDataset', 'BufferedFrame', 'FrameBuffer', 'FrameRecorder', 'ModelStore',
+           'CandidateWatcher', 'SwappableEstimator', 'accept_candidate', 'mean_consistency']

@@ -1,0 +1,151 @@
+"""Swap a fine-tuned model into a running estimator, only when it scores better, without stalling.
+
+:class:`SwappableEstimator` is what the node calls: ``estimate()`` reads the current estimator
+reference under a lock held only for that read, so inference never waits on a swap. A
+:class:`CandidateWatcher` thread polls the model store's ``candidate`` pointer, loads the candidate
+(in its own thread, while the old model keeps serving), scores both models on the held-out frames
+of the buffer with the mean consistency score (:func:`robotag_ros.inference.decode.
+consistency_score`: how well the 2D and 3D branches agree; needs no labels) and swaps the reference
+only if :func:`accept_candidate` says so. The previous artifact stays in the store.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+LOGGER = logging.getLogger(__name__)
+
+
+def mean_consistency(estimator, frames: Sequence[tuple[np.ndarray, np.ndarray]],
+                     batch_size: int = 8) -> float:
+    """Mean consistency score (0..1) of ``estimator`` over (HxWx3 uint8 RGB, 3x3 K) frames."""
+    if not frames:
+        raise ValueError('no frames to score on')
+    scores = []
+    for start in range(0, len(frames), batch_size):
+        chunk = frames[start:start + batch_size]
+        estimates = estimator.estimate_batch([f[0] for f in chunk], [f[1] for f in chunk],
+                                             with_points=False)
+        scores += [float(e.consistency) for e in estimates]
+    return float(np.mean(scores))
+
+
+def accept_candidate(candidate_score: float, current_score: float,
+                     min_improvement: float = 0.0) -> bool:
+    """Swap only for a finite score strictly better than the current one by the margin."""
+    return (math.isfinite(candidate_score)
+            and (not math.isfinite(current_score)
+                 or candidate_score > current_score + min_improvement))
+
+
+class SwappableEstimator:
+    """An estimator whose model can be replaced while other threads keep calling it."""
+
+    def __init__(self, estimator):
+        self._lock = threading.Lock()
+        self._estimator = estimator
+        self.generation = 0
+
+    @property
+    def current(self):
+        with self._lock:
+            return self._estimator
+
+    def swap(self, estimator):
+        """Serve ``estimator`` from the next call on; returns the one it replaces."""
+        with self._lock:
+            previous, self._estimator = self._estimator, estimator
+            self.generation += 1
+        return previous
+
+    def estimate(self, image_rgb, K, **options):
+        # The lock covers only the reference read: a call in flight finishes on the old model.
+        return self.current.estimate(image_rgb, K, **options)
+
+    def estimate_batch(self, images_rgb, intrinsics, **options):
+        return self.current.estimate_batch(images_rgb, intrinsics, **options)
+
+    def __getattr__(self, name):
+        # robot, robot_name, base_frame, sidecar... of whichever model serves now.
+        if name.startswith('_'):
+            raise AttributeError(name)
+        return getattr(self.current, name)
+
+
+class CandidateWatcher:
+    """Background thread: candidate in the store -> score on held-out frames -> swap or reject."""
+
+    def __init__(self, swappable: SwappableEstimator, store, loader: Callable[[Path], object],
+                 holdout_frames: Callable[[], list], poll_s: float = 10.0,
+                 min_improvement: float = 0.0, log: Callable[[str], None] = LOGGER.info):
+        self.swappable, self.store, self.loader = swappable, store, loader
+        self.holdout_frames = holdout_frames
+        self.poll_s, self.min_improvement, self.log = poll_s, min_improvement, log
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> 'CandidateWatcher':
+        self._thread = threading.Thread(target=self._run, name='candidate_watcher', daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.check_once()
+            except Exception as error:   # noqa: BLE001 - the watcher must outlive a bad candidate
+                self.log(f'candidate check failed: {type(error).__name__}: {error}')
+
+    def _scoring_copy_of_current(self):
+        # A fresh copy of the served model, so scoring never shares a backend (CUDA graphs,
+        # compiled modules) with the inference thread; the served one if it has no artifact.
+        current = self.store.current()
+        if current is not None:
+            try:
+                return self.loader(current)
+            except Exception as error:   # noqa: BLE001 - fall back to the served instance
+                self.log(f'could not load a scoring copy of {current.name}: {error}')
+        return self.swappable.current
+
+    def check_once(self) -> dict | None:
+        """Judge the pending candidate, if any; returns the recorded decision."""
+        candidate = self.store.candidate()
+        if candidate is None:
+            return None
+        frames = self.holdout_frames()
+        if not frames:
+            return None   # nothing to judge on yet; keep the candidate pending
+        decision = {'candidate': candidate.name,
+                    'current': getattr(self.store.current(), 'name', None)}
+        try:
+            candidate_estimator = self.loader(candidate)
+            candidate_score = mean_consistency(candidate_estimator, frames)
+        except Exception as error:   # noqa: BLE001 - a broken candidate is rejected, not fatal
+            decision.update(accepted=False, reason=f'{type(error).__name__}: {error}')
+            candidate_estimator, candidate_score = None, float('nan')
+        current_score = mean_consistency(self._scoring_copy_of_current(), frames)
+        decision.update(candidate_score=candidate_score, current_score=current_score,
+                        holdout_frames=len(frames))
+        if candidate_estimator is not None:
+            accepted = accept_candidate(candidate_score, current_score, self.min_improvement)
+            decision['accepted'] = accepted
+            if accepted:
+                self.swappable.swap(candidate_estimator)
+                self.store.set_current(candidate)
+        if self.store.candidate() == candidate:   # a newer candidate stays pending
+            self.store.set_candidate(None)
+        self.store.record_decision(**decision)
+        verdict = 'accepted' if decision['accepted'] else 'rejected'
+        self.log(f'candidate {candidate.name}: {verdict}'
+                 f' (held-out consistency {candidate_score:.4f} vs current {current_score:.4f})')
+        return decision

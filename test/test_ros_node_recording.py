@@ -1,0 +1,58 @@
+"""The estimator node's frame-recording hook (record_buffer_dir), with real rclpy processes.
+
+The node (fake estimator) records every n-th frame it estimates into the bounded buffer that
+``robotag-finetune --online`` reads; bad frames are not recorded, the buffer stays bounded.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
+
+from robotag_ros.finetune import FrameBuffer  # noqa: E402
+from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+HARNESS = REPO / 'test' / 'ros_harness.py'
+K = [[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]]
+
+
+def test_node_records_every_nth_good_frame_into_a_bounded_buffer(tmp_path):
+    buffer_dir = tmp_path / 'buffer'
+    frames = [dict(index=0, camera_info={'K': K, 'width': 64, 'height': 48})]
+    frames += [dict(index=i) for i in range(1, 9)]
+    frames.insert(3, dict(index=99, encoding='16UC1'))     # dropped before inference
+    (tmp_path / 'scenario.json').write_text(json.dumps({
+        'frame_id': 'cam', 'image_topic': '/camera/image_raw',
+        'camera_info_topic': '/camera/camera_info', 'frames': frames}))
+    env = local_ros_env(domain_id=10 + os.getpid() % 80, pythonpath=str(REPO))
+    node = subprocess.Popen(
+        [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
+         '-p', 'estimator_factory:=robotag_ros.ros.fake_estimator:make_fake_estimator',
+         '-p', f'record_buffer_dir:={buffer_dir}', '-p', 'record_every_n:=2',
+         '-p', 'record_buffer_capacity:=3',
+         '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        subprocess.run([sys.executable, str(HARNESS), 'drive', str(tmp_path / 'scenario.json'),
+                        str(tmp_path / 'driven.json')], env=env, cwd=REPO, check=True,
+                       timeout=90)
+        time.sleep(0.5)   # the recorder writes on its own thread
+    finally:
+        node.terminate()
+        log = node.communicate(timeout=10)[0]
+    driven = json.loads((tmp_path / 'driven.json').read_text())['frames']
+    estimated = [f for f in driven if f['answer'] and f['answer']['level'] == 0]
+    assert len(estimated) == 9, log
+    recorded = FrameBuffer(buffer_dir).frames()
+    # 9 estimated frames, every 2nd recorded = 5, of which the newest 3 are kept.
+    assert [f.seq for f in recorded] == [2, 3, 4], log
+    image, K_recorded = recorded[-1].load()
+    assert image.shape == (48, 64, 3)
+    np.testing.assert_allclose(K_recorded, K)

@@ -1,0 +1,111 @@
+"""Stage-2 (alignment-only) fine-tuning of a model artifact on unlabelled images -> a new artifact.
+
+The library behind ``robotag-finetune``: builds the training config from the artifact (robot,
+architecture and input size are the artifact's), runs the :class:`Trainer` (tqdm progress,
+TensorBoard and atomic checkpoints in ``<out>_run/``), writes the new artifact atomically and
+reports how many frames were read and skipped. :func:`alignment_loss` measures L_align on one
+batch, for tests and benchmarks.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from robotag_ros.inference.artifact import artifact_paths, load_sidecar
+from robotag_ros.training.config import TrainConfig, load_config
+
+# Stage-2 settings when no experiment YAML is given: small steps keep stage 1's skills while the
+# branches align on the new domain (config/train/panda_stage2.yaml holds the paper's schedule).
+FINETUNE_DEFAULTS = ('optim.lr=1.0e-5', 'optim.epochs=5', 'optim.warmup_steps=0',
+                     'optim.batch_size=16', 'data.num_workers=0')
+
+
+def check_output(model: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> None:
+    """Refuse to overwrite the source artifact, or any existing artifact unless ``force``."""
+    source, target = artifact_paths(model)[0].resolve(), artifact_paths(out)[0].resolve()
+    if source == target:
+        raise ValueError(f'--out {out} is the artifact being fine-tuned; write a new one')
+    existing = [str(p) for p in artifact_paths(out) if p.exists()]
+    if existing and not force:
+        raise FileExistsError(f'refusing to overwrite {", ".join(existing)} (pass --force)')
+
+
+def finetune_config(model: str | os.PathLike, out: str | os.PathLike, *,
+                    bags: Sequence[str] = (), image_topic: str | None = None,
+                    camera_info_topic: str | None = None, buffer_dirs: Sequence[str] = (),
+                    config_path: str | None = None, overrides: Sequence[str] = ()
+                    ) -> TrainConfig:
+    """The stage-2 TrainConfig starting from ``model`` and writing the artifact ``out``."""
+    sidecar = load_sidecar(model)
+    base = ['stage=2', f'robot={sidecar.robot}', f'init_from={model}', f'artifact_out={out}',
+            f'data.bags={json.dumps([str(b) for b in bags])}',
+            f'data.buffer_dirs={json.dumps([str(b) for b in buffer_dirs])}',
+            'data.train=[]', 'data.val=[]', 'data.image_dirs=[]',
+            f'data.image_size={json.dumps(list(sidecar.input_size))}',
+            f'run_dir={Path(out).parent / (Path(out).name + "_run")}']
+    if image_topic:
+        base.append(f'data.image_topic={image_topic}')
+    if camera_info_topic:
+        base.append(f'data.camera_info_topic={camera_info_topic}')
+    defaults = [] if config_path else list(FINETUNE_DEFAULTS)
+    config = load_config(config_path, defaults + base + list(overrides))
+    config.model = None                          # the architecture is the artifact's, all of it
+    config.model_overrides = sidecar.model_config
+    return config
+
+
+def read_stats(dataset) -> dict:
+    """Frames read and skipped by every source inside a (Concat/Subset) training dataset."""
+    stats = {'frames_used': len(dataset), 'skipped_undecodable': 0, 'skipped_size_mismatch': 0,
+             'skipped_unreadable': 0}
+    stack = [dataset]
+    while stack:
+        part = stack.pop()
+        stack += list(getattr(part, 'datasets', []))
+        if hasattr(part, 'dataset'):
+            stack.append(part.dataset)
+        bag_stats = getattr(part, 'stats', None)
+        if bag_stats is not None:
+            stats['skipped_undecodable'] += bag_stats.skipped_undecodable
+            stats['skipped_size_mismatch'] += bag_stats.skipped_size_mismatch
+        unreadable = getattr(part, 'unreadable', 0)   # a list of names, or a count
+        stats['skipped_unreadable'] += (len(unreadable) if isinstance(unreadable, list)
+                                        else int(unreadable))
+    return stats
+
+
+def run_finetune(config: TrainConfig) -> dict:
+    """Fine-tune as configured; returns the artifact path, frame counts and the loss history."""
+    from robotag_ros.training.trainer import Trainer
+
+    trainer = Trainer(config)
+    try:
+        stats = read_stats(trainer.train_set)
+        print(f"[finetune] {stats['frames_used']} frames; skipped "
+              f"{stats['skipped_undecodable']} undecodable, {stats['skipped_size_mismatch']} "
+              "not the size of their CameraInfo")
+        history = trainer.train()
+        stats['skipped_unreadable'] = read_stats(trainer.train_set)['skipped_unreadable']
+    finally:
+        trainer.close()
+    return {'artifact': str(config.artifact_out), 'run_dir': str(config.run_dir),
+            'steps': trainer.step, 'history': history, **stats}
+
+
+def alignment_loss(model, batch: dict) -> float:
+    """L_align (eq. 19, the stage-2 objective) of ``model`` on one batch, in eval mode."""
+    from robotag_ros.losses import TAGLoss
+
+    criterion = TAGLoss(model.graph, model.config, robot=model.robot)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = model(batch['image'], batch['K'])
+            return float(criterion(outputs, batch, supervised=False)['total'])
+    finally:
+        model.train(was_training)
