@@ -39,15 +39,18 @@ CONFIG = yaml.safe_load((REPO / 'config' / 'estimator.yaml').read_text())
 PARAMS = CONFIG['estimator']['ros__parameters']
 CAMERA_NAMESPACE = '/camera/color'
 
-# Accuracy the bundled model must reach on the sample (mean over all frames and joints). Generous
-# on purpose: the sample is held out and this is a proof of life, not a benchmark; tighten them
-# from the errors measured with the bundled model (bash scripts/demo.sh prints them) to about
-# twice those, so a regression in the node, the conversions or the frames fails here.
-# Definitions as robotag_ros.metrics (and robotag-eval): the camera translation error is between
-# the T_cam_base translations.
-MAX_MEAN_JOINT_ERROR_DEG = 25.0
+# Regression bounds for the bundled model on the sample (mean over all frames and joints), about
+# 1.4x what it measured here (bash scripts/demo.sh, 2026-11-24: 28.2 deg, 170 mm, 59.4 deg). The
+# bundled model is far from the accuracy target (see README), so these bounds guard the node's
+# plumbing, not quality; test_node_matches_the_estimator_run_offline checks the node exactly.
+# Tighten them when a better default model lands. Definitions as robotag_ros.metrics.
+MAX_MEAN_JOINT_ERROR_DEG = 40.0
 MAX_MEAN_CAMERA_TRANSLATION_ERROR_M = 0.25
-MAX_MEAN_CAMERA_ROTATION_ERROR_DEG = 20.0
+MAX_MEAN_CAMERA_ROTATION_ERROR_DEG = 80.0
+# The node must publish what the library computes on the same frame (the image is converted,
+# resized and run by the same code; only float round-off may differ).
+MAX_NODE_VS_OFFLINE_JOINT_DIFFERENCE_RAD = 1e-3
+MAX_NODE_VS_OFFLINE_TRANSLATION_DIFFERENCE_M = 1e-3
 
 BAD_FRAME_ID = 'pol_bad_input_camera'
 K = [[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]]
@@ -181,3 +184,24 @@ def test_estimates_are_within_tolerance_of_the_ground_truth(run):
     assert summary['camera_translation_error_mean_mm'] < \
         1000 * MAX_MEAN_CAMERA_TRANSLATION_ERROR_M, report
     assert summary['camera_rotation_error_mean_deg'] < MAX_MEAN_CAMERA_ROTATION_ERROR_DEG, report
+
+
+def test_node_matches_the_estimator_run_offline(run):
+    """Every published joint vector and camera pose equals the Estimator's on the same image."""
+    from robotag_ros.inference.estimator import Estimator
+    estimator = Estimator.from_artifact(str(default_model_path()))
+    joints = {m['stamp']: m for m in run['listened']['joint_states']}
+    poses = {m['stamp']: m for m in run['listened']['camera_pose']}
+    checked = 0
+    for frame in run['sample']:
+        key = stamp_key(*divmod(frame.stamp_ns, 1_000_000_000))
+        offline = estimator.estimate(frame.image_rgb, frame.K, with_points=False)
+        published = dict(zip(joints[key]['name'], joints[key]['position']))
+        difference = np.abs(np.array([published[n] for n in offline.joint_names])
+                            - offline.joint_angles_rad)
+        assert difference.max() < MAX_NODE_VS_OFFLINE_JOINT_DIFFERENCE_RAD, (key, difference)
+        position = np.array(poses[key]['position'])   # camera in the base frame
+        assert np.abs(position - offline.T_base_cam[:3, 3]).max() < \
+            MAX_NODE_VS_OFFLINE_TRANSLATION_DIFFERENCE_M, (key, position)
+        checked += 1
+    assert checked == len(run['sample'])
