@@ -204,11 +204,33 @@ class Trainer:
                     print(f'[train] time budget of {config.time_budget_minutes} min reached '
                           f'after epoch {epoch + 1}')
                 break
+        self.ranks_agree = self._check_ranks_agree()
         if self.info.is_main:
             if self.val_sets and not self.last_metrics:
                 self.last_metrics = self._evaluate(config.optim.epochs - 1)
             self.export_artifact()
         return history
+
+    def weights_digest(self) -> torch.Tensor:
+        """Two float64 sums over every parameter: equal on all ranks unless DDP desynced."""
+        flat = torch.cat([p.detach().double().flatten() for p in self.model.parameters()])
+        weights = torch.arange(flat.numel(), device=flat.device, dtype=torch.float64) % 7 + 1
+        return torch.stack((flat.sum(), (flat * weights).sum()))
+
+    def _check_ranks_agree(self) -> bool:
+        """After training every rank must hold the same weights; say so, and fail loudly if not."""
+        digest = self.weights_digest()
+        if not self.info.distributed:
+            return True
+        gathered = [torch.zeros_like(digest) for _ in range(self.info.world_size)]
+        torch.distributed.all_gather(gathered, digest)
+        agree = all(torch.allclose(g, gathered[0], rtol=1e-9, atol=1e-9) for g in gathered)
+        if self.info.is_main:
+            print(f'[train] weights on all {self.info.world_size} ranks agree: {agree} '
+                  f'(digest {gathered[0].tolist()})')
+        if not agree:
+            raise RuntimeError(f'DDP ranks hold different weights: {[g.tolist() for g in gathered]}')
+        return agree
 
     def _save_checkpoint(self, epoch: int) -> None:
         save_checkpoint(self.run_dir / LAST_CHECKPOINT, model_state=self.model.state_dict(),
