@@ -108,6 +108,13 @@ def drive(scenario_path: str, result_path: str) -> int:
                     rclpy.spin_once(node, timeout_sec=0.02)
                 if key in answers:
                     answer = answers[key]
+                    # A CameraInfo sent while discovery is still matching the node's subscription
+                    # can be lost although the image arrives: send the pair again.
+                    lost_info = (frame.get('camera_info') is not None
+                                 and 'no valid camera_info' in answer['message'])
+                    if lost_info and attempt < scenario.get('attempts', 3):
+                        del answers[key]
+                        continue
                     break
             results.append({'index': frame['index'], 'stamp': key, 'answer': answer,
                             'attempts': attempt,
