@@ -56,12 +56,12 @@ setup(
         'transformers>=4.45',
     ],
     extras_require={
-        'test': ['pytest>=8', 'pytest-timeout>=2.3'],
+        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'flake8>=7'],
     },
     zip_safe=True,
     maintainer='robotag_ros developers',
     maintainer_email='robotag-ros@example.org',
-    description='Real-time robot joint-angle and camera-pose estimation (RoboTAG) as a ROS 2 package.',
+    description='Real-time robot joint-angle and camera-pose estimation (RoboTAG) for ROS 2.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

@@ -29,7 +29,8 @@ def test_6d_gives_proper_rotations_and_round_trips():
 
 def test_geodesic_angle_of_known_rotation():
     angle = 0.7
-    Rz = torch.tensor([[math.cos(angle), -math.sin(angle), 0], [math.sin(angle), math.cos(angle), 0],
+    Rz = torch.tensor([[math.cos(angle), -math.sin(angle), 0],
+                       [math.sin(angle), math.cos(angle), 0],
                        [0, 0, 1]], dtype=torch.float64)
     assert abs(geodesic_angle(Rz, torch.eye(3, dtype=torch.float64)).item() - angle) < 1e-6
 

@@ -24,7 +24,8 @@ def _pybullet_link_positions(robot, joint_vectors):
             for name, value in zip(chain_joints, full.tolist()):
                 pybullet.resetJointState(body, joint_index[name], value, physicsClientId=client)
             for k, link in enumerate(links):
-                state = pybullet.getLinkState(body, link_index[link], computeForwardKinematics=True,
+                state = pybullet.getLinkState(body, link_index[link],
+                                              computeForwardKinematics=True,
                                               physicsClientId=client)
                 out[b, k] = state[4]  # worldLinkFramePosition: the URDF link frame, not the COM
         return links, out
@@ -82,4 +83,5 @@ def test_sampled_joint_angles_respect_limits(kuka):
     assert (joint_angles >= kuka.joint_limits[:, 0]).all()
     assert (joint_angles <= kuka.joint_limits[:, 1]).all()
     clamped = kuka.clamp_to_limits(joint_angles * 3)
-    assert (clamped <= kuka.joint_limits[:, 1]).all() and (clamped >= kuka.joint_limits[:, 0]).all()
+    assert (clamped <= kuka.joint_limits[:, 1]).all()
+    assert (clamped >= kuka.joint_limits[:, 0]).all()

@@ -52,8 +52,8 @@ def run_ablation(config, eval_folders: list[str], out_json: str,
 
 def print_table(results: dict, eval_folders: list[str]) -> None:
     names = [Path(f).name for f in eval_folders]
-    header = f"{'loops':28s}" + ''.join(f'{n + " AUC":>22s}{n + " joint deg":>22s}'
-                                         for n in names)
+    header = f"{'loops':28s}" + ''.join(
+        f'{n + " AUC":>22s}{n + " joint deg":>22s}' for n in names)
     print(header)
     for label, _ in ABLATION_ROWS:
         slug = label.split('(')[0].strip().replace('+ ', 'plus_').replace(' ', '_')

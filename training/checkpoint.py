@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from robotag_ros.atomic_io import atomic_write
 
 CHECKPOINT_FORMAT = 'robotag_ros.checkpoint/1'
 
@@ -16,23 +16,9 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """Save to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A run killed mid-write leaves the previous checkpoint intact, never a half-written one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as stream:
-            torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through a temporary file and a rename: a run killed mid-write leaves the
+    previous checkpoint intact, never a half-written one."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_checkpoint(path: str | os.PathLike, *, model_state: dict, optimizer_state: dict,

@@ -23,7 +23,7 @@ class DataConfig:
     camera_info_topic: Optional[str] = None              # default: the bag's CameraInfo next to it
     image_dirs: list[str] = field(default_factory=list)  # folders of images (stage 2)
     buffer_dirs: list[str] = field(default_factory=list)  # online frame buffers (stage 2)
-    intrinsics: Optional[list[list[float]]] = None       # 3x3 K for image folders / bags without it
+    intrinsics: Optional[list[list[float]]] = None       # 3x3 K: image folders, bags without it
     image_size: list[int] = field(default_factory=lambda: [256, 256])   # network input (H, W)
     augment: bool = True
     num_workers: int = 2

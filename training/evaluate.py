@@ -46,7 +46,8 @@ def metrics_for(estimates, truths, robot, joint_source: Optional[str] = None) ->
     """Metrics of a list of estimates; ``joint_source`` re-picks the branch whose joints count."""
     if joint_source is not None:
         estimates = [_with_joints(e, joint_source) for e in estimates]
-    return evaluate(estimates, truths, robot.joint_names, keypoints_base_fn=_keypoints_base_fn(robot))
+    return evaluate(estimates, truths, robot.joint_names,
+                    keypoints_base_fn=_keypoints_base_fn(robot))
 
 
 def _with_joints(estimate, joint_source):

@@ -229,7 +229,8 @@ class Trainer:
             print(f'[train] weights on all {self.info.world_size} ranks agree: {agree} '
                   f'(digest {gathered[0].tolist()})')
         if not agree:
-            raise RuntimeError(f'DDP ranks hold different weights: {[g.tolist() for g in gathered]}')
+            raise RuntimeError(
+                f'DDP ranks hold different weights: {[g.tolist() for g in gathered]}')
         return agree
 
     def _save_checkpoint(self, epoch: int) -> None:

@@ -19,7 +19,6 @@ whose tf tree names another camera frame must convert. easy_handeye2 reads these
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import yaml
 from scipy.spatial.transform import Rotation
 
+from robotag_ros.atomic_io import atomic_write_text
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND, EYE_ON_BASE
 
 DEFAULT_CALIBRATIONS_DIRECTORY = Path('~/.ros2/easy_handeye2/calibrations').expanduser()
@@ -123,23 +123,6 @@ def calibration_from_dict(data: dict, source: str = '<dict>') -> HandEyeCalibrat
         freehand_robot_movement=bool(parameters.get('freehand_robot_movement', True)))
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_calib(path: str | os.PathLike, calibration: HandEyeCalibration) -> Path:
     """Write the ``.calib`` YAML atomically."""
     return atomic_write_text(path, yaml.safe_dump(calibration_to_dict(calibration),
@@ -161,5 +144,5 @@ def read_calib(path: str | os.PathLike) -> HandEyeCalibration:
 
 
 __all__ = ['DEFAULT_CALIBRATIONS_DIRECTORY', 'EYE_IN_HAND', 'EYE_ON_BASE', 'HandEyeCalibration',
-           'atomic_write_text', 'calibration_from_dict', 'calibration_to_dict', 'read_calib',
+           'calibration_from_dict', 'calibration_to_dict', 'read_calib',
            'write_calib']

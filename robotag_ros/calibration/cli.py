@@ -14,9 +14,10 @@ from pathlib import Path
 
 from scipy.spatial.transform import Rotation
 
+from robotag_ros.atomic_io import atomic_write_text
 from robotag_ros.calibration.aggregate import AggregateResult
 from robotag_ros.calibration.calib_file import (
-    DEFAULT_CALIBRATIONS_DIRECTORY, HandEyeCalibration, atomic_write_text, write_calib,
+    DEFAULT_CALIBRATIONS_DIRECTORY, HandEyeCalibration, write_calib,
 )
 from robotag_ros.calibration.estimates_io import (
     EstimateSeries, load_estimates_file, read_estimates_bag,

@@ -120,7 +120,7 @@ def load_estimates_csv(path: str | os.PathLike) -> EstimateSeries:
 
 def save_estimates_json(path: str | os.PathLike, series: EstimateSeries) -> Path:
     """Write estimates in the layout :func:`load_estimates_json` reads, atomically."""
-    from robotag_ros.calibration.calib_file import atomic_write_text
+    from robotag_ros.atomic_io import atomic_write_text
 
     items = []
     for i in range(len(series)):

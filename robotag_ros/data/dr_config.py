@@ -80,8 +80,8 @@ class DistractorConfig:
 class BackgroundConfig:
     """Procedural backgrounds composited behind everything the renderer drew."""
 
-    kinds: list = field(default_factory=lambda: ['noise', 'gradient', 'checkerboard', 'shapes',
-                                                  'flat'])
+    kinds: list = field(default_factory=lambda: [
+        'noise', 'gradient', 'checkerboard', 'shapes', 'flat'])
     weights: list = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.5, 0.3])
     shapes_count: Range = field(default_factory=lambda: [5, 40])
     checker_cells: Range = field(default_factory=lambda: [3, 20])

@@ -7,12 +7,11 @@ readers undo with ``R_cam_base = R_file @ R_NORMAL_UE``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from robotag_ros.atomic_io import atomic_write_bytes
 
 CAMERA_SETTINGS_FILE = '_camera_settings.json'
 OBJECT_SETTINGS_FILE = '_object_settings.json'
@@ -35,17 +34,7 @@ def frame_stem(frame_index: int) -> str:
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp_', suffix=path.suffix)
-    try:
-        with os.fdopen(fd, 'wb') as stream:
-            stream.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data set files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def dumps_json(data: dict) -> bytes:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import trimesh
+from robotag_ros.atomic_io import atomic_write_bytes
 
 
 def default_cache_dir() -> Path:
@@ -40,10 +40,4 @@ def mesh_to_stl(mesh: trimesh.Trimesh, cache_dir: str | Path | None = None) -> P
         return path
     if len(mesh.faces) == 0:
         raise ValueError(f'mesh for {path.name} has no faces')
-    data = trimesh.exchange.stl.export_stl(mesh)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix='.stl.tmp')
-    with os.fdopen(fd, 'wb') as stream:
-        stream.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, trimesh.exchange.stl.export_stl(mesh))

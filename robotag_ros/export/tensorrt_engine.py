@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
+from robotag_ros.atomic_io import atomic_write_bytes
 
 INSTALL_HINT = ('TensorRT is not installed. On a machine with an NVIDIA GPU, install it with '
                 "`pip install tensorrt` (NVIDIA's wheels, matching your CUDA), or use the "
@@ -87,13 +87,7 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike,
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RuntimeError(f'TensorRT failed to build an engine from {onnx_path}')
-    engine_path = Path(engine_path)
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{engine_path.name}.', dir=engine_path.parent)
-    with os.fdopen(fd, 'wb') as stream:
-        stream.write(bytes(plan))
-    os.replace(tmp, engine_path)
-    return engine_path
+    return atomic_write_bytes(engine_path, bytes(plan))
 
 
 def cached_engine(onnx_path: str | os.PathLike, fp16: bool = True,

@@ -13,7 +13,6 @@ import json
 import os
 import queue
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +20,10 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from robotag_ros.atomic_io import atomic_write_bytes
 
 FRAME_RE = re.compile(r'^frame_(\d{12})\.json$')
 DEFAULT_HOLDOUT_EVERY = 5
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -111,8 +100,8 @@ class FrameBuffer:
             meta = {'seq': seq, 'stamp_ns': int(stamp_ns),
                     'K': np.asarray(K, dtype=np.float64).reshape(3, 3).tolist(),
                     'height': int(image_rgb.shape[0]), 'width': int(image_rgb.shape[1])}
-            _atomic_write_bytes(stem.with_suffix('.jpg'), jpeg.tobytes())
-            _atomic_write_bytes(stem.with_suffix('.json'), json.dumps(meta).encode())
+            atomic_write_bytes(stem.with_suffix('.jpg'), jpeg.tobytes())
+            atomic_write_bytes(stem.with_suffix('.json'), json.dumps(meta).encode())
             self._evict()
         return BufferedFrame(seq, stem.with_suffix('.jpg'), stem.with_suffix('.json'))
 

@@ -11,29 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from robotag_ros.inference.artifact import artifact_paths
+from robotag_ros.atomic_io import atomic_write_text
 
 CURRENT = 'current'
 CANDIDATE = 'candidate'
 DECISIONS = 'decisions.jsonl'
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ModelStore:
@@ -82,7 +69,7 @@ class ModelStore:
             raise ValueError(f'{artifact} is not in the model store {self.root}')
         if not artifact_paths(artifact)[0].is_file():
             raise FileNotFoundError(f'artifact weights not found: {artifact_paths(artifact)[0]}')
-        _atomic_write_text(self.root / name, artifact.name + '\n')
+        atomic_write_text(self.root / name, artifact.name + '\n')
 
     def current(self) -> Path | None:
         """The artifact the node serves (prefix), or None before the first one."""

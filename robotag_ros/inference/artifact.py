@@ -8,12 +8,12 @@ preprocessing from it, never from constants.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+from robotag_ros.atomic_io import atomic_write
 
 ARTIFACT_FORMAT = 'robotag_ros.artifact/1'
 WEIGHTS_SUFFIX = '.safetensors'
@@ -53,37 +53,19 @@ def artifact_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return path.with_suffix(WEIGHTS_SUFFIX), path.with_suffix(SIDECAR_SUFFIX)
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file owner-only; an artifact is for others to read (a node, a
-        # container user), so give it the usual mode for new files.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_artifact(path: str | os.PathLike, state_dict: dict, sidecar: Sidecar) -> Path:
     """Write ``<path>.safetensors`` and ``<path>.yaml``, each atomically; returns the weights
     path."""
     from safetensors.torch import save_file
     weights_path, sidecar_path = artifact_paths(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    _atomic_write(weights_path, lambda tmp: save_file(tensors, tmp, metadata={
+    atomic_write(weights_path, lambda tmp: save_file(tensors, tmp, metadata={
         'format': ARTIFACT_FORMAT, 'robot': str(sidecar.robot)}))
 
     def write_sidecar(tmp):
         with open(tmp, 'w') as stream:
             yaml.safe_dump(sidecar.to_dict(), stream, sort_keys=False)
-    _atomic_write(sidecar_path, write_sidecar)
+    atomic_write(sidecar_path, write_sidecar)
     return weights_path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -12,6 +11,7 @@ from typing import Any, Optional
 import yaml
 
 from robotag_ros.tag.graph import expand_kinds
+from robotag_ros.atomic_io import atomic_write_text
 
 BACKBONES_2D = ('small', 'resnet18', 'resnet50')
 BACKBONES_3D = ('small', 'depth_anything')
@@ -144,8 +144,4 @@ def load_model_config(path: Optional[str | os.PathLike] = None,
 
 def save_model_config(config: ModelConfig, path: str | os.PathLike) -> None:
     """Write the config as YAML atomically (tmp file + rename)."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
-    with os.fdopen(handle, 'w') as stream:
-        yaml.safe_dump({'model': config.to_dict()}, stream, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump({'model': config.to_dict()}, sort_keys=False))

@@ -1,4 +1,4 @@
-"""The robot prior: robot descriptions (YAML + URDF), forward kinematics, keypoints, mesh points."""
+"""The robot prior: robot descriptions (YAML + URDF), forward kinematics, keypoints, points."""
 from robotag_ros.robot.description import (RobotDescription, RobotDescriptionError,
                                            bundled_robots, load_description)
 from robotag_ros.robot.meshes import LinkMesh

@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 import yourdfpy
 
-# Bundled robot YAMLs live in the package's config/robots (the source tree, or the ament share dir).
+# Bundled robot YAMLs live in config/robots (of the source tree, or of the ament share dir).
 _SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config' / 'robots'
 _PYBULLET_DATA_SCHEME = 'pybullet_data://'
 
@@ -27,7 +27,7 @@ class RobotDescriptionError(ValueError):
 
 @dataclass(frozen=True)
 class Keypoint:
-    """A named 3D keypoint: the origin of ``link`` (plus an optional offset in that link's frame)."""
+    """A named 3D keypoint: the origin of ``link`` plus an optional offset in that link's frame."""
 
     name: str
     link: str
@@ -169,7 +169,8 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
     links = set(urdf.link_map)
     base_frame = str(data['base_frame'])
     if base_frame not in links:
-        raise RobotDescriptionError(f"{where}: base_frame '{base_frame}' is not a link of the URDF")
+        raise RobotDescriptionError(
+            f"{where}: base_frame '{base_frame}' is not a link of the URDF")
 
     joints = [_joint_spec(urdf, str(name), where) for name in data['joints']]
     if not joints:

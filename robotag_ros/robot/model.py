@@ -120,7 +120,8 @@ class RobotModel(nn.Module):
         """Mesh points in the base frame: (B, n) -> (B, N, 3), metres."""
         return self.keypoints_and_points(joint_angles)[1]
 
-    def keypoints_and_points(self, joint_angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def keypoints_and_points(self, joint_angles: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both robot-prior outputs from one forward-kinematics pass (the model needs both)."""
         stacked = self._stacked_poses(joint_angles)
         keypoint_poses = stacked[:, self._keypoint_pose_index]              # (B, K, 4, 4)

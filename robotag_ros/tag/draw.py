@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 import networkx as nx
 
+from robotag_ros.atomic_io import atomic_write, atomic_write_text
 from robotag_ros.tag.graph import (JOINTS, KEYPOINTS_2D, KEYPOINTS_3D, NEURAL_NETWORK,
                                    POINT_CLOUD, TRANSFORMATION, TAGGraph)
 
@@ -36,13 +35,6 @@ def _forward_colour(kind: str) -> str:
 
 def _alignment_colour(data: dict) -> str:
     return LOOP_COLOURS[data['kind']] if data['enabled'] else DISABLED_COLOUR
-
-
-def _atomic_path(path: Path):
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name, suffix=path.suffix)
-    os.close(handle)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; a drawing is meant to be shared
-    return tmp
 
 
 def draw_png(tag: TAGGraph, path: str | os.PathLike, dpi: int = 110) -> None:
@@ -84,11 +76,10 @@ def draw_png(tag: TAGGraph, path: str | os.PathLike, dpi: int = 110) -> None:
     axes.set_title('RoboTAG topological alignment graph (blue: 2D branch, orange: 3D branch)')
     axes.axis('off')
     figure.tight_layout()
-    path = Path(path)
-    tmp = _atomic_path(path)
-    figure.savefig(tmp, dpi=dpi, format='png')
-    plt.close(figure)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format='png'))
+    finally:
+        plt.close(figure)
 
 
 def to_dot(tag: TAGGraph) -> str:
@@ -113,7 +104,4 @@ def to_dot(tag: TAGGraph) -> str:
 
 def write_dot(tag: TAGGraph, path: str | os.PathLike) -> None:
     """Write :func:`to_dot` atomically."""
-    path = Path(path)
-    tmp = _atomic_path(path)
-    Path(tmp).write_text(to_dot(tag))
-    os.replace(tmp, path)
+    atomic_write_text(path, to_dot(tag))
