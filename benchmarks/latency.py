@@ -31,20 +31,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robotag_ros.inference.artifact import artifact_paths, load_sidecar  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'latency.json'
 DEFAULT_MODEL = 'models/panda_default'
 STAGES = ('preprocess', 'inference', 'decode', 'total')
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine(device: str) -> str:

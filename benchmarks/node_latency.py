@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from robotag_ros.ros.bundled import default_model_path  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 
 FAKE = 'robotag_ros.ros.fake_estimator:make_fake_estimator'
 FAKE_PREFIX = 'fake_estimator_'
@@ -42,13 +43,7 @@ FAKE_PREFIX = 'fake_estimator_'
 
 def machine_name() -> str:
     """Host, CPU model, core count and GPU (if nvidia-smi answers)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f
-                       if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     gpu = ''
     if shutil.which('nvidia-smi'):
         query = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],

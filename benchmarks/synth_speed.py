@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault('LP_NUM_THREADS', '1')  # llvmpipe's render threads: one core
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mujoco  # noqa: E402
 import torch  # noqa: E402
@@ -29,6 +30,7 @@ from robotag_ros.data.dr_config import DRConfig  # noqa: E402
 from robotag_ros.data.dream_writer import write_frame  # noqa: E402
 from robotag_ros.data.synth import SyntheticFrameGenerator, encode_jpeg  # noqa: E402
 from robotag_ros.robot import load_robot  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 
 
 class StageTimer:
@@ -53,17 +55,6 @@ class StageTimer:
         renderer.render = timed('render', original_render)
         synth_module.random_background = timed('composite_aug', original_background)
         synth_module.augment_photometric = timed('composite_aug', original_aug)
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else platform's guess."""
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
