@@ -15,11 +15,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import JointState
@@ -29,6 +27,7 @@ from robotag_ros.calibration.calib_file import (DEFAULT_CALIBRATIONS_DIRECTORY, 
                                                 write_calib)
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND
 from robotag_ros.calibration.live import CalibrationSettings, LiveCalibrator, calibrate_series
+from robotag_ros.ros.spin import spin_node
 from robotag_ros.ros.static_tf import StaticTransformPublisher, calibration_transform
 
 try:
@@ -186,22 +185,8 @@ class CalibrationNode(Node):
 
 def main(args=None) -> int:
     """Console script `calibrator`: spin the node until Ctrl-C or shutdown."""
-    rclpy.init(args=args)
-    node = None
-    status = 0
-    try:
-        node = CalibrationNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, ImportError, FileNotFoundError) as error:
-        print(f'calibrator: cannot start: {error}', file=sys.stderr)
-        status = 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+    return spin_node(CalibrationNode, 'calibrator', (ValueError, ImportError, FileNotFoundError),
+                     args)
 
 
 if __name__ == '__main__':

@@ -21,13 +21,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
@@ -40,6 +38,7 @@ from robotag_ros.ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
                                          camera_info_to_K, image_to_rgb, intrinsics_to_K,
                                          rgb_to_image)
+from robotag_ros.ros.spin import spin_node
 
 try:   # the real TF broadcaster where a ROS 2 install provides it
     from tf2_ros import TransformBroadcaster
@@ -425,24 +424,10 @@ class EstimatorNode(Node):
 
 def main(args=None) -> int:
     """Console script `estimator`: spin the node until Ctrl-C or shutdown."""
-    rclpy.init(args=args)
-    node = None
-    status = 0
-    try:
-        node = EstimatorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (InvalidParameterValueException, ValueError, ImportError, FileNotFoundError,
-            ArtifactError) as error:
-        # Bad configuration: one clear line instead of a traceback.
-        print(f'estimator: cannot start: {error}', file=sys.stderr)
-        status = 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+    # Bad configuration (parameters, a missing or foreign model): one clear line, exit code 2.
+    return spin_node(EstimatorNode, 'estimator',
+                     (InvalidParameterValueException, ValueError, ImportError, FileNotFoundError,
+                      ArtifactError), args)
 
 
 if __name__ == '__main__':
