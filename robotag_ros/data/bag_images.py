@@ -9,6 +9,7 @@ label absent (stage-2 alignment training). :func:`write_image_bag` writes such a
 from __future__ import annotations
 
 import logging
+import contextlib
 import os
 import shutil
 import tempfile
@@ -271,6 +272,45 @@ class BagImageDataset:
                                  self.num_keypoints)
 
 
+@contextlib.contextmanager
+def staged_bag_writer(path: str | os.PathLike, storage: str = 'sqlite3'):
+    """A rosbags Writer (rosbag2 format 8) on a temporary folder beside ``path``, renamed onto
+    ``path`` only when the block ends without error: a reader never sees half a bag, and an
+    existing ``path`` is refused. Yields (writer, Jazzy typestore). storage: sqlite3 | mcap."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    plugins = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
+    if storage not in plugins:
+        raise ValueError(f'storage must be one of {sorted(plugins)}, got {storage!r}')
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f'refusing to overwrite {path}')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
+    bag_dir = staging / path.name
+    try:
+        with Writer(bag_dir, version=8, storage_plugin=plugins[storage]) as writer:
+            yield writer, get_typestore(Stores.ROS2_JAZZY)
+        os.replace(bag_dir, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def camera_info_message(typestore, header, K: np.ndarray, width: int, height: int):
+    """A rosbags ``sensor_msgs/CameraInfo`` for an undistorted pinhole camera with intrinsics K."""
+    types = typestore.types
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    return types['sensor_msgs/msg/CameraInfo'](
+        header=header, height=height, width=width, distortion_model='plumb_bob',
+        d=np.zeros(5), k=K.reshape(-1), r=np.eye(3).reshape(-1), p=P.reshape(-1),
+        binning_x=0, binning_y=0,
+        roi=types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
+                                                      width=0, do_rectify=False))
+
+
 def write_image_bag(path: str | os.PathLike, frames: Sequence[np.ndarray], K: np.ndarray,
                     topic: str = '/camera/image_raw', storage: str = 'sqlite3',
                     camera_info_topic: str | None = None,
@@ -283,15 +323,6 @@ def write_image_bag(path: str | os.PathLike, frames: Sequence[np.ndarray], K: np
     one CameraInfo is written with each image, same stamp. The bag is written into a temporary
     folder beside ``path`` and renamed when complete; an existing ``path`` is refused.
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
-    plugins = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
-    if storage not in plugins:
-        raise ValueError(f'storage must be one of {sorted(plugins)}, got {storage!r}')
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f'refusing to overwrite {path}')
     K = np.asarray(K, dtype=np.float64).reshape(3, 3)
     if camera_info_topic is None:
         camera_info_topic = topic.rsplit('/', 1)[0] + '/camera_info'
@@ -300,45 +331,27 @@ def write_image_bag(path: str | os.PathLike, frames: Sequence[np.ndarray], K: np
     if len(stamps_ns) != len(frames):
         raise ValueError(f'{len(stamps_ns)} stamps for {len(frames)} frames')
 
-    typestore = get_typestore(Stores.ROS2_JAZZY)
-    Image = typestore.types['sensor_msgs/msg/Image']
-    CameraInfo = typestore.types['sensor_msgs/msg/CameraInfo']
-    Header = typestore.types['std_msgs/msg/Header']
-    Time = typestore.types['builtin_interfaces/msg/Time']
-    RegionOfInterest = typestore.types['sensor_msgs/msg/RegionOfInterest']
-    P = np.zeros((3, 4))
-    P[:, :3] = K
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
-    bag_dir = staging / path.name
-    try:
-        with Writer(bag_dir, version=8, storage_plugin=plugins[storage]) as writer:
-            image_connection = writer.add_connection(topic, Image.__msgtype__,
-                                                     typestore=typestore)
-            info_connection = writer.add_connection(camera_info_topic, CameraInfo.__msgtype__,
-                                                    typestore=typestore)
-            for frame, stamp in zip(frames, stamps_ns):
-                frame = np.ascontiguousarray(frame, dtype=np.uint8)
-                if frame.ndim != 3 or frame.shape[2] != 3:
-                    raise ValueError(f'frames must be (H, W, 3) uint8 RGB, got {frame.shape}')
-                height, width = frame.shape[:2]
-                header = Header(stamp=Time(sec=int(stamp) // 1_000_000_000,
-                                           nanosec=int(stamp) % 1_000_000_000),
-                                frame_id=frame_id)
-                image = Image(header=header, height=height, width=width, encoding='rgb8',
-                              is_bigendian=0, step=3 * width, data=frame.reshape(-1))
-                info = CameraInfo(
-                    header=header, height=height, width=width, distortion_model='plumb_bob',
-                    d=np.zeros(5), k=K.reshape(-1), r=np.eye(3).reshape(-1), p=P.reshape(-1),
-                    binning_x=0, binning_y=0,
-                    roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0,
-                                         do_rectify=False))
-                writer.write(info_connection, int(stamp),
-                             typestore.serialize_cdr(info, CameraInfo.__msgtype__))
-                writer.write(image_connection, int(stamp),
-                             typestore.serialize_cdr(image, Image.__msgtype__))
-        os.replace(bag_dir, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return path
+    with staged_bag_writer(path, storage) as (writer, typestore):
+        Image = typestore.types['sensor_msgs/msg/Image']
+        Header = typestore.types['std_msgs/msg/Header']
+        Time = typestore.types['builtin_interfaces/msg/Time']
+        camera_info_type = 'sensor_msgs/msg/CameraInfo'
+        image_connection = writer.add_connection(topic, Image.__msgtype__, typestore=typestore)
+        info_connection = writer.add_connection(camera_info_topic, camera_info_type,
+                                                typestore=typestore)
+        for frame, stamp in zip(frames, stamps_ns):
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
+            if frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(f'frames must be (H, W, 3) uint8 RGB, got {frame.shape}')
+            height, width = frame.shape[:2]
+            header = Header(stamp=Time(sec=int(stamp) // 1_000_000_000,
+                                       nanosec=int(stamp) % 1_000_000_000),
+                            frame_id=frame_id)
+            image = Image(header=header, height=height, width=width, encoding='rgb8',
+                          is_bigendian=0, step=3 * width, data=frame.reshape(-1))
+            info = camera_info_message(typestore, header, K, width, height)
+            writer.write(info_connection, int(stamp),
+                         typestore.serialize_cdr(info, camera_info_type))
+            writer.write(image_connection, int(stamp),
+                         typestore.serialize_cdr(image, Image.__msgtype__))
+    return Path(path)

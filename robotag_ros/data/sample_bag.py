@@ -15,8 +15,6 @@ deterministic (same frames, same bytes) and atomic (a temporary folder renamed w
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
+
+from robotag_ros.data.bag_images import camera_info_message, staged_bag_writer
 
 IMAGE_TOPIC = '/camera/color/image_raw/compressed'
 CAMERA_INFO_TOPIC = '/camera/color/camera_info'
@@ -62,78 +62,51 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Seq
 
     storage: 'mcap' (rosbag2's default since Iron) or 'sqlite3'. An existing ``path`` is refused.
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
+    with staged_bag_writer(path, storage) as (writer, store):
+        types = store.types
+        Header = types['std_msgs/msg/Header']
+        CompressedImage = types['sensor_msgs/msg/CompressedImage']
+        JointState = types['sensor_msgs/msg/JointState']
+        PoseStamped = types['geometry_msgs/msg/PoseStamped']
+        Pose = types['geometry_msgs/msg/Pose']
+        Point = types['geometry_msgs/msg/Point']
+        Quaternion = types['geometry_msgs/msg/Quaternion']
+        connections = {
+            topic: writer.add_connection(topic, msgtype, typestore=store)
+            for topic, msgtype in ((IMAGE_TOPIC, CompressedImage.__msgtype__),
+                                   (CAMERA_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo'),
+                                   (JOINT_STATES_TOPIC, JointState.__msgtype__),
+                                   (CAMERA_POSE_TOPIC, PoseStamped.__msgtype__))}
 
-    plugins = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
-    if storage not in plugins:
-        raise ValueError(f'storage must be one of {sorted(plugins)}, got {storage!r}')
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f'refusing to overwrite {path}')
-    store = get_typestore(Stores.ROS2_JAZZY)
-    types = store.types
-    Header = types['std_msgs/msg/Header']
-    CompressedImage = types['sensor_msgs/msg/CompressedImage']
-    CameraInfo = types['sensor_msgs/msg/CameraInfo']
-    RegionOfInterest = types['sensor_msgs/msg/RegionOfInterest']
-    JointState = types['sensor_msgs/msg/JointState']
-    PoseStamped = types['geometry_msgs/msg/PoseStamped']
-    Pose = types['geometry_msgs/msg/Pose']
-    Point = types['geometry_msgs/msg/Point']
-    Quaternion = types['geometry_msgs/msg/Quaternion']
+        def write(topic, message, stamp_ns):
+            writer.write(connections[topic], int(stamp_ns),
+                         store.serialize_cdr(message, message.__msgtype__))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
-    bag_dir = staging / path.name
-    try:
-        with Writer(bag_dir, version=8, storage_plugin=plugins[storage]) as writer:
-            connections = {
-                topic: writer.add_connection(topic, msgtype.__msgtype__, typestore=store)
-                for topic, msgtype in ((IMAGE_TOPIC, CompressedImage),
-                                       (CAMERA_INFO_TOPIC, CameraInfo),
-                                       (JOINT_STATES_TOPIC, JointState),
-                                       (CAMERA_POSE_TOPIC, PoseStamped))}
-
-            def write(topic, message, stamp_ns):
-                writer.write(connections[topic], int(stamp_ns),
-                             store.serialize_cdr(message, message.__msgtype__))
-
-            for frame in frames:
-                rgb = np.ascontiguousarray(frame.rgb, dtype=np.uint8)
-                height, width = rgb.shape[:2]
-                K = np.asarray(frame.K, dtype=np.float64).reshape(3, 3)
-                P = np.zeros((3, 4))
-                P[:, :3] = K
-                ok, jpeg = cv2.imencode('.jpg', rgb[..., ::-1],
-                                        [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-                if not ok:
-                    raise RuntimeError(f'JPEG encoding failed for the frame at {frame.stamp_ns}')
-                camera_header = Header(stamp=_time(store, frame.stamp_ns), frame_id=frame_id)
-                base_header = Header(stamp=_time(store, frame.stamp_ns), frame_id=base_frame)
-                write(CAMERA_INFO_TOPIC, CameraInfo(
-                    header=camera_header, height=height, width=width,
-                    distortion_model='plumb_bob', d=np.zeros(5), k=K.reshape(-1),
-                    r=np.eye(3).reshape(-1), p=P.reshape(-1), binning_x=0, binning_y=0,
-                    roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0,
-                                         do_rectify=False)), frame.stamp_ns)
-                write(IMAGE_TOPIC, CompressedImage(header=camera_header, format=JPEG_FORMAT,
-                                                   data=jpeg.reshape(-1)), frame.stamp_ns)
-                write(JOINT_STATES_TOPIC, JointState(
-                    header=base_header, name=list(joint_names),
-                    position=np.asarray(frame.joint_angles_rad, dtype=np.float64),
-                    velocity=np.zeros(0), effort=np.zeros(0)), frame.stamp_ns)
-                T_base_cam = np.linalg.inv(np.asarray(frame.T_cam_base, dtype=np.float64))
-                x, y, z, w = Rotation.from_matrix(T_base_cam[:3, :3]).as_quat()
-                t = T_base_cam[:3, 3]
-                write(CAMERA_POSE_TOPIC, PoseStamped(header=base_header, pose=Pose(
-                    position=Point(x=float(t[0]), y=float(t[1]), z=float(t[2])),
-                    orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))),
-                    frame.stamp_ns)
-        os.replace(bag_dir, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return path
+        for frame in frames:
+            rgb = np.ascontiguousarray(frame.rgb, dtype=np.uint8)
+            height, width = rgb.shape[:2]
+            ok, jpeg = cv2.imencode('.jpg', rgb[..., ::-1],
+                                    [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+            if not ok:
+                raise RuntimeError(f'JPEG encoding failed for the frame at {frame.stamp_ns}')
+            camera_header = Header(stamp=_time(store, frame.stamp_ns), frame_id=frame_id)
+            base_header = Header(stamp=_time(store, frame.stamp_ns), frame_id=base_frame)
+            write(CAMERA_INFO_TOPIC, camera_info_message(store, camera_header, frame.K, width,
+                                                         height), frame.stamp_ns)
+            write(IMAGE_TOPIC, CompressedImage(header=camera_header, format=JPEG_FORMAT,
+                                               data=jpeg.reshape(-1)), frame.stamp_ns)
+            write(JOINT_STATES_TOPIC, JointState(
+                header=base_header, name=list(joint_names),
+                position=np.asarray(frame.joint_angles_rad, dtype=np.float64),
+                velocity=np.zeros(0), effort=np.zeros(0)), frame.stamp_ns)
+            T_base_cam = np.linalg.inv(np.asarray(frame.T_cam_base, dtype=np.float64))
+            x, y, z, w = Rotation.from_matrix(T_base_cam[:3, :3]).as_quat()
+            t = T_base_cam[:3, 3]
+            write(CAMERA_POSE_TOPIC, PoseStamped(header=base_header, pose=Pose(
+                position=Point(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+                orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))),
+                frame.stamp_ns)
+    return Path(path)
 
 
 def _pose_to_T(pose) -> np.ndarray:
