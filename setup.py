@@ -28,6 +28,8 @@ setup(
         ('share/' + package_name + '/config/model', glob('config/model/*.yaml')),
         ('share/' + package_name + '/config/train', glob('config/train/*.yaml')),
         ('share/' + package_name + '/models', glob('models/*')),
+        ('share/' + package_name + '/sample/panda_sample_bag',
+         glob('test/data/panda_sample_bag/*')),
     ],
     python_requires='>=3.10',
     install_requires=[
