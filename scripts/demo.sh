@@ -5,12 +5,5 @@
 # Outputs go to out/demo/. Arguments pass through: bash scripts/demo.sh --model PATH --stride 2
 # Every ROS process keeps DDS on this machine (shared memory only, a private ROS_DOMAIN_ID).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash scripts/setup_env.sh
-VENV="${ROBOTAG_VENV:-$ROOT/.venv}"
-export FASTDDS_BUILTIN_TRANSPORTS='SHM?max_msg_size=8MB&sockets_size=16MB'
-export AMENT_PREFIX_PATH="${AMENT_PREFIX_PATH:-$VENV}"
-export MUJOCO_GL="${MUJOCO_GL:-egl}"
-export PYTHONUNBUFFERED=1
+source "$(dirname "${BASH_SOURCE[0]}")/local_env.sh"
 exec "$VENV/bin/python" -m robotag_ros.ros.demo "$@"

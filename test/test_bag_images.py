@@ -9,6 +9,7 @@ from robotag_ros.data.bag_images import (
     BagImageDataset, BagReadError, BagReadStats, bag_topics, iter_bag_images, load_intrinsics_yaml,
     write_image_bag,
 )
+from bag_helpers import write_messages_bag
 
 K = np.array([[100.0, 0.0, 16.0], [0.0, 110.0, 12.0], [0.0, 0.0, 1.0]])
 
@@ -33,21 +34,6 @@ def test_written_bag_reads_back_exactly(tmp_path, storage):
     assert read[1].stamp_ns - read[0].stamp_ns == 100_000_000
 
 
-def _write_bag(path, messages):
-    """A bag from (topic, msgtype, stamp_ns, message) tuples, written with rosbags directly."""
-    from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_typestore
-
-    typestore = get_typestore(Stores.ROS2_JAZZY)
-    with Writer(path, version=8) as writer:
-        connections = {}
-        for topic, msgtype, stamp, message in messages:
-            if topic not in connections:
-                connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
-            writer.write(connections[topic], stamp, typestore.serialize_cdr(message, msgtype))
-    return path
-
-
 def _messages_of(bag):
     """Deserialised (topic, msgtype, stamp, message) of a bag written by write_image_bag."""
     from rosbags.highlevel import AnyReader
@@ -68,7 +54,7 @@ def test_camera_info_is_paired_by_nearest_earlier_stamp(tmp_path):
                                                      stamps_ns=[10]))
              + _messages_of(write_image_bag(tmp_path / 'c', frames[:1], K2, stamps_ns=[25]))
              if m[0] == '/camera/camera_info']
-    bag = _write_bag(tmp_path / 'mixed', sorted(images + infos, key=lambda m: m[2]))
+    bag = write_messages_bag(tmp_path / 'mixed', sorted(images + infos, key=lambda m: m[2]))
     Ks = [item.K for item in iter_bag_images(bag, '/camera/image_raw')]
     # image at 5 is older than every CameraInfo: the first one; 20 -> info at 10; 30 -> info at 25
     assert np.allclose(Ks[0], K) and np.allclose(Ks[1], K) and np.allclose(Ks[2], K2)

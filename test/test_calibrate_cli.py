@@ -11,24 +11,11 @@ from robotag_ros.calibration.estimates_io import (
     EstimateSeries, load_estimates_csv, read_estimates_bag, save_estimates_json,
 )
 from robotag_ros.calibration.synthetic import NoiseModel, simulate_estimates, transform_error
+from bag_helpers import write_messages_bag
 
 T_CAM_BASE = np.eye(4)
 T_CAM_BASE[:3, :3] = Rotation.from_euler('xyz', [-120, 5, 30], degrees=True).as_matrix()
 T_CAM_BASE[:3, 3] = [0.05, 0.3, 1.2]
-
-
-def _write_bag(path, messages):
-    from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_typestore
-
-    typestore = get_typestore(Stores.ROS2_JAZZY)
-    with Writer(path, version=8) as writer:
-        connections = {}
-        for topic, msgtype, stamp, message in messages:
-            if topic not in connections:
-                connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
-            writer.write(connections[topic], stamp, typestore.serialize_cdr(message, msgtype))
-    return typestore
 
 
 def _node_bag(path, T_cam_base, consistency, use_tf=False):
@@ -67,7 +54,7 @@ def _node_bag(path, T_cam_base, consistency, use_tf=False):
         diagnostics = types['diagnostic_msgs/msg/DiagnosticArray'](header=header, status=[status])
         messages.append(('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', stamp + 1000,
                          diagnostics))
-    _write_bag(path, messages)
+    write_messages_bag(path, messages)
     return path
 
 
