@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from robotag_ros.geometry.poses import transform_from_pose_msg, transform_from_quaternion
 
 POSE_STAMPED = 'geometry_msgs/msg/PoseStamped'
 TF_MESSAGE = 'tf2_msgs/msg/TFMessage'
@@ -36,13 +37,6 @@ class EstimateSeries:
 
     def __len__(self) -> int:
         return len(self.stamps_ns)
-
-
-def _transform(translation, quaternion_xyzw) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_quat(np.asarray(quaternion_xyzw, dtype=np.float64)).as_matrix()
-    T[:3, 3] = np.asarray(translation, dtype=np.float64)
-    return T
 
 
 def _invert(T: np.ndarray) -> np.ndarray:
@@ -76,7 +70,7 @@ def load_estimates_json(path: str | os.PathLike) -> EstimateSeries:
             if 'T_cam_base' in item:
                 T = np.asarray(item['T_cam_base'], dtype=np.float64).reshape(4, 4)
             else:
-                T = _transform(item['translation_m'], item['quaternion_xyzw'])
+                T = transform_from_quaternion(item['translation_m'], item['quaternion_xyzw'])
             stamps.append(int(item.get('stamp_ns', index)))
             scores.append(float(item.get('consistency', np.nan)))
             q = item.get('joint_angles_rad')
@@ -107,8 +101,9 @@ def load_estimates_csv(path: str | os.PathLike) -> EstimateSeries:
         stamps, transforms, scores, joints = [], [], [], []
         for row_number, row in enumerate(reader, start=2):
             try:
-                transforms.append(_transform([float(row[c]) for c in CSV_POSE_COLUMNS[:3]],
-                                             [float(row[c]) for c in CSV_POSE_COLUMNS[3:]]))
+                transforms.append(transform_from_quaternion(
+                    [float(row[c]) for c in CSV_POSE_COLUMNS[:3]],
+                    [float(row[c]) for c in CSV_POSE_COLUMNS[3:]]))
                 stamps.append(int(row.get('stamp_ns') or row_number))
                 scores.append(float(row['consistency']) if row.get('consistency') else np.nan)
                 joints.append(np.array([float(row[c]) for c in joint_names])
@@ -222,10 +217,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
         for connection, _, raw in bag_messages(reader, connections, bag_path):
             message = reader.deserialize(raw, connection.msgtype)
             if msgtype == POSE_STAMPED:
-                pose = message.pose
-                T = _transform([pose.position.x, pose.position.y, pose.position.z],
-                               [pose.orientation.x, pose.orientation.y, pose.orientation.z,
-                                pose.orientation.w])
+                T = transform_from_pose_msg(message.pose)
                 parent = message.header.frame_id
                 if parent == base_frame:
                     T = _invert(T)
@@ -241,7 +233,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
                 if {parent, child} != {base_frame, camera_frame}:
                     continue
                 tr, rot = stamped.transform.translation, stamped.transform.rotation
-                T = _transform([tr.x, tr.y, tr.z], [rot.x, rot.y, rot.z, rot.w])
+                T = transform_from_quaternion([tr.x, tr.y, tr.z], [rot.x, rot.y, rot.z, rot.w])
                 stamps.append(_stamp_ns(stamped.header))
                 transforms.append(T if parent == camera_frame else _invert(T))
         if not transforms:

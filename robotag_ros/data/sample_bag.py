@@ -24,6 +24,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.data.bag_images import camera_info_message, staged_bag_writer
+from robotag_ros.geometry.poses import transform_from_pose_msg
 
 IMAGE_TOPIC = '/camera/color/image_raw/compressed'
 CAMERA_INFO_TOPIC = '/camera/color/camera_info'
@@ -109,14 +110,6 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Seq
     return Path(path)
 
 
-def _pose_to_T(pose) -> np.ndarray:
-    T = np.eye(4)
-    q = pose.orientation
-    T[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    T[:3, 3] = [pose.position.x, pose.position.y, pose.position.z]
-    return T
-
-
 def read_sample_bag(path: str | os.PathLike) -> list[SampleFrame]:
     """Every image of a sample bag with its CameraInfo and ground truth (same stamp), in order.
 
@@ -157,6 +150,6 @@ def read_sample_bag(path: str | os.PathLike) -> list[SampleFrame]:
             K=np.asarray(info.k, dtype=np.float64).reshape(3, 3),
             joint_names=list(joints.name),
             joint_angles_rad=np.asarray(joints.position, dtype=np.float64),
-            T_cam_base=np.linalg.inv(_pose_to_T(pose.pose)),
+            T_cam_base=np.linalg.inv(transform_from_pose_msg(pose.pose)),
             base_frame=str(pose.header.frame_id)))
     return frames

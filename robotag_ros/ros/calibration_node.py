@@ -19,7 +19,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty
 
@@ -27,6 +26,7 @@ from robotag_ros.calibration.calib_file import (DEFAULT_CALIBRATIONS_DIRECTORY, 
                                                 write_calib)
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND
 from robotag_ros.calibration.live import CalibrationSettings, LiveCalibrator, calibrate_series
+from robotag_ros.geometry.poses import transform_from_pose_msg
 from robotag_ros.ros.spin import spin_node
 from robotag_ros.ros.static_tf import StaticTransformPublisher, calibration_transform
 
@@ -64,14 +64,6 @@ PARAMETERS = {
     'publish_calib_file': ('', _descriptor(
         'An existing .calib to publish on /tf_static at start-up (like easy_handeye2).')),
 }
-
-
-def _pose_matrix(pose) -> np.ndarray:
-    T = np.eye(4)
-    q = pose.orientation
-    T[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    T[:3, 3] = [pose.position.x, pose.position.y, pose.position.z]
-    return T
 
 
 def _stamp_ns(stamp) -> int:
@@ -123,7 +115,7 @@ class CalibrationNode(Node):
         return self.get_parameter(name).value
 
     def _on_pose(self, msg: PoseStamped) -> None:
-        T = _pose_matrix(msg.pose)
+        T = transform_from_pose_msg(msg.pose)
         frame = msg.header.frame_id
         if frame == self.settings.base_frame:
             T = np.linalg.inv(T)   # the camera's pose in the base -> T_cam_base
