@@ -91,5 +91,8 @@ def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
 
 
 def build_val_datasets(config: TrainConfig, robot) -> dict[str, Dataset]:
-    return {Path(folder).name: dream_dataset(folder, robot, config, augment=False)
+    """Held-out folders at their original size: evaluation letterboxes frames itself, as the
+    node does (``max_eval_frames`` caps how many are scored)."""
+    from robotag_ros.data.dream_dataset import DreamDataset
+    return {Path(folder).name: DreamDataset(folder, robot, image_size=None, augment=False)
             for folder in config.data.val}

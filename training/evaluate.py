@@ -101,12 +101,14 @@ def evaluate_artifact(artifact: str, folder: str, device: str = 'auto', batch_si
     return evaluate_estimator(estimator, folder, batch_size, max_frames, print_table)
 
 
-def evaluate_model(model, robot, dataset, batch_size: int = 16, max_frames: int = 0) -> dict:
-    """During training: the in-memory model through the estimator path, on original frames."""
+def evaluate_model(model, robot, dataset, input_hw, batch_size: int = 16,
+                   max_frames: int = 0) -> dict:
+    """During training: the in-memory model through the estimator path, on the original
+    frames of a DreamDataset built with ``image_size=None``."""
     from robotag_ros.inference.estimator import Estimator
-    estimator = Estimator.from_model(model, input_hw=dataset.image_size)
-    raw = type(dataset)(dataset.root, robot, image_size=None, augment=False)
-    estimates, truths = predict_folder(estimator, raw, batch_size, max_frames, progress=False)
+    estimator = Estimator.from_model(model, input_hw=input_hw)
+    estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames,
+                                       progress=False)
     return score_estimates(estimates, truths, robot, estimator.joint_source)
 
 

@@ -243,6 +243,7 @@ class Trainer:
         results = {}
         for name, dataset in self.val_sets.items():
             metrics = evaluate_model(self.model, self.robot, dataset,
+                                     tuple(self.config.data.image_size),
                                      batch_size=self.config.optim.batch_size,
                                      max_frames=self.config.max_eval_frames)
             results[name] = metrics
