@@ -5,6 +5,7 @@ Stage 2: alignment losses only, on unlabelled images (rosbag2 files or image fol
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -209,6 +210,8 @@ class Trainer:
             if self.val_sets and not self.last_metrics:
                 self.last_metrics = self._evaluate(config.optim.epochs - 1)
             self.export_artifact()
+        if self.info.distributed:  # leave together: no rank tears down while rank 0 still writes
+            torch.distributed.barrier()
         return history
 
     def weights_digest(self) -> torch.Tensor:
@@ -281,4 +284,8 @@ class Trainer:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        # DDP's reducer holds the process group; drop it and collect now, so the gloo/NCCL
+        # worker threads end here and not during interpreter teardown (a SIGABRT seen on CI).
+        self.network = self.model
+        gc.collect()
         shutdown_distributed()
