@@ -1,20 +1,24 @@
 """Calibration benchmark: error of the aggregated camera<->base transform vs the number of frames.
 
-Synthetic sequences with a known ground truth and noisy per-frame estimates (the noise/outlier
-model of robotag_ros.calibration.synthetic), aggregated with and without outlier rejection, for 10,
-50 and 200 frames, over several random trials. Prints a table and writes
-benchmarks/results/calibration.json. The estimates are SIMULATED, not the model's:
-``estimates_source`` in the JSON says so. To measure the real model, pass an ``EstimateSource``
-returning its per-frame estimates to :func:`run_benchmark`.
+Per-frame camera<->base estimates with a known ground truth, aggregated with and without outlier
+rejection, for 10, 50 and 200 frames, over several trials. Two sources of estimates:
+
+- ``--model ARTIFACT``: the model's own estimates. Each trial renders a held-out synthetic
+  recording (robotag_ros.data.sample_sequence: one fixed camera, smooth arm motion, a seed never
+  used for training) and runs the Estimator on every frame. Writes
+  benchmarks/results/calibration_model.json.
+- otherwise SIMULATED estimates (the noise/outlier model of robotag_ros.calibration.synthetic),
+  which measure the aggregation alone. Writes benchmarks/results/calibration.json.
+
+``estimates_source`` in the JSON says which. Prints a table either way.
 
     PYTHONPATH=. python benchmarks/calibration.py [--trials 50] [--outlier-fraction 0.2]
+    PYTHONPATH=. python benchmarks/calibration.py --model models/panda_default --trials 5
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,27 +27,54 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine_name  # noqa: E402
+from robotag_ros.atomic_io import atomic_write_text  # noqa: E402
 from robotag_ros.calibration import aggregate_transforms  # noqa: E402
 from robotag_ros.calibration.synthetic import (  # noqa: E402
     NoiseModel, random_transform, simulate_estimates, transform_error,
 )
 
-RESULTS = Path(__file__).resolve().parent / 'results' / 'calibration.json'
+RESULTS_DIR = Path(__file__).resolve().parent / 'results'
+RESULTS = RESULTS_DIR / 'calibration.json'
+MODEL_RESULTS = RESULTS_DIR / 'calibration_model.json'
+# Trial seeds for the rendered recordings: far from the training seeds (1..4) and the sample bag's.
+MODEL_SEED_BASE = 7_000_000
 
-# (T_true (4, 4), num_frames, rng) -> (T_cam_base estimates (N, 4, 4), consistency (N,))
-EstimateSource = Callable[[np.ndarray, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+# (num_frames, rng) -> (T_true (4, 4), T_cam_base estimates (N, 4, 4), consistency (N,))
+EstimateSource = Callable[[int, np.random.Generator],
+                          tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def simulated_source(noise: NoiseModel) -> EstimateSource:
-    def source(T_true, num_frames, rng):
+    def source(num_frames, rng):
+        T_true = random_transform(rng)
+        T_true[:3, 3] = rng.uniform([-0.3, -0.3, 0.8], [0.3, 0.3, 2.0])  # base in view
         sim = simulate_estimates(T_true, num_frames, noise, rng)
-        return sim.T, sim.consistency
+        return T_true, sim.T, sim.consistency
     return source
 
 
-def machine() -> str:
-    return (f'{platform.node()} {platform.machine()} {platform.processor() or ""} '
-            f'{os.cpu_count()} cpus, python {platform.python_version()}').replace('  ', ' ')
+def model_source(artifact: str, backend: str = 'onnxruntime', stats: dict | None = None
+                 ) -> EstimateSource:
+    """The Estimator's estimates on freshly rendered held-out recordings (one camera each)."""
+    from robotag_ros.data.sample_sequence import SequenceRenderer
+    from robotag_ros.inference.estimator import load_estimator
+
+    estimator = load_estimator(artifact, backend=backend)
+    renderer = SequenceRenderer(estimator.robot)
+    stats = {} if stats is None else stats
+
+    def source(num_frames, rng):
+        seed = MODEL_SEED_BASE + int(rng.integers(1_000_000))
+        frames = renderer.render(seed=seed, num_frames=num_frames)
+        estimates = [estimator.estimate(f.rgb, f.K, with_points=False) for f in frames]
+        stats.setdefault('consistency', []).extend(e.consistency for e in estimates)
+        stats.setdefault('joint_error_deg', []).extend(
+            np.degrees(np.abs(e.joint_angles_rad - f.joint_angles_rad)).mean()
+            for e, f in zip(estimates, frames))
+        return (frames[0].T_cam_base, np.stack([e.T_cam_base for e in estimates]),
+                np.array([e.consistency for e in estimates]))
+    return source
 
 
 def run_benchmark(source: EstimateSource, frame_counts=(10, 50, 200), trials: int = 50,
@@ -55,9 +86,7 @@ def run_benchmark(source: EstimateSource, frame_counts=(10, 50, 200), trials: in
         errors = {True: [], False: []}
         used = []
         for _ in range(trials):
-            T_true = random_transform(rng)
-            T_true[:3, 3] = rng.uniform([-0.3, -0.3, 0.8], [0.3, 0.3, 2.0])  # base in view
-            estimates, consistency = source(T_true, num_frames, rng)
+            T_true, estimates, consistency = source(num_frames, rng)
             for reject in (True, False):
                 result = aggregate_transforms(
                     estimates, consistency if reject else None,
@@ -95,45 +124,66 @@ def format_table(results: dict, frame_counts) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, nargs='+', default=[10, 50, 200])
-    parser.add_argument('--trials', type=int, default=50)
+    parser.add_argument('--trials', type=int, default=None,
+                        help='trials per frame count (default 50 simulated, 5 with --model)')
+    parser.add_argument('--model', default=None,
+                        help='measure this artifact\'s own estimates on rendered recordings')
+    parser.add_argument('--backend', default='onnxruntime', help='Estimator backend (--model)')
     parser.add_argument('--translation-sigma-mm', type=float, default=5.0)
     parser.add_argument('--rotation-sigma-deg', type=float, default=0.5)
     parser.add_argument('--outlier-fraction', type=float, default=0.2)
     parser.add_argument('--min-consistency', type=float, default=0.0)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--output', type=Path, default=RESULTS)
+    parser.add_argument('--output', type=Path, default=None)
     args = parser.parse_args(argv)
 
-    noise = NoiseModel(translation_sigma_m=args.translation_sigma_mm / 1000.0,
-                       rotation_sigma_deg=args.rotation_sigma_deg,
-                       outlier_fraction=args.outlier_fraction)
-    results = run_benchmark(simulated_source(noise), args.frames, args.trials,
-                            args.min_consistency, args.seed)
+    if args.model:
+        trials = args.trials or 5
+        stats: dict = {}
+        results = run_benchmark(model_source(args.model, args.backend, stats), args.frames,
+                                trials, args.min_consistency, args.seed)
+        report = {
+            'estimates_source': f'the model\'s own estimates ({args.model}, {args.backend}) on '
+                                'rendered held-out recordings (sample_sequence: one fixed camera '
+                                'per trial, 640x480, smooth arm motion)',
+            'model': str(args.model),
+            'mean_per_frame_joint_error_deg': float(np.mean(stats['joint_error_deg'])),
+            'mean_per_frame_consistency': float(np.mean(stats['consistency'])),
+        }
+        output = args.output or MODEL_RESULTS
+    else:
+        trials = args.trials or 50
+        noise = NoiseModel(translation_sigma_m=args.translation_sigma_mm / 1000.0,
+                           rotation_sigma_deg=args.rotation_sigma_deg,
+                           outlier_fraction=args.outlier_fraction)
+        results = run_benchmark(simulated_source(noise), args.frames, trials,
+                                args.min_consistency, args.seed)
+        report = {
+            'estimates_source': 'simulated (robotag_ros.calibration.synthetic), NOT the model\'s '
+                                'estimates',
+            'noise_translation_sigma_mm': 1000.0 * noise.translation_sigma_m,
+            'noise_rotation_sigma_deg': noise.rotation_sigma_deg,
+            'noise_outlier_fraction': noise.outlier_fraction,
+            'noise_outlier_translation_min_mm': 1000.0 * noise.outlier_translation_range_m[0],
+            'noise_outlier_translation_max_mm': 1000.0 * noise.outlier_translation_range_m[1],
+            'noise_outlier_rotation': 'uniformly random',
+            'noise_inlier_consistency_range': list(noise.inlier_consistency_range),
+            'noise_outlier_consistency_range': list(noise.outlier_consistency_range),
+        }
+        output = args.output or RESULTS
     print(format_table(results, args.frames))
-    report = {
-        'estimates_source': 'simulated (robotag_ros.calibration.synthetic), NOT the model\'s '
-                            'estimates',
-        'noise_translation_sigma_mm': 1000.0 * noise.translation_sigma_m,
-        'noise_rotation_sigma_deg': noise.rotation_sigma_deg,
-        'noise_outlier_fraction': noise.outlier_fraction,
-        'noise_outlier_translation_min_mm': 1000.0 * noise.outlier_translation_range_m[0],
-        'noise_outlier_translation_max_mm': 1000.0 * noise.outlier_translation_range_m[1],
-        'noise_outlier_rotation': 'uniformly random',
-        'noise_inlier_consistency_range': list(noise.inlier_consistency_range),
-        'noise_outlier_consistency_range': list(noise.outlier_consistency_range),
-        'trials_per_frame_count': args.trials,
+    report.update({
+        'trials_per_frame_count': trials,
         'min_consistency': args.min_consistency,
         'outlier_rejection': 'median + 3 * 1.4826 * MAD on translation and geodesic rotation '
                              'distance, iterated; rotations averaged by Rotation.mean (chordal)',
         'no_rejection': 'plain mean of all frames (translation mean, chordal rotation mean)',
-        'machine': machine(),
+        'machine': machine_name(),
         **results,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(report, indent=2) + '\n')
-    os.replace(tmp, args.output)
-    print(f'wrote {args.output}')
+    })
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output, json.dumps(report, indent=2) + '\n')
+    print(f'wrote {output}')
     return 0
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine_name  # noqa: E402
 
 SETS = (('heldout', 2, 'config/synth/dr_default.yaml'),
         ('shifted', 4, 'config/synth/dr_shifted.yaml'))
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
                                              'default_model.json'))
     args = parser.parse_args(argv)
     results = {'model': str(Path(args.model).name),
-               'machine': f'{platform.node()} ({platform.processor() or platform.machine()})'}
+               'machine': machine_name()}
     for name, seed, config in SETS:
         folder = Path(args.data) / f'panda_{name}_{args.frames}'
         if not (folder / f'{args.frames - 1:06d}.json').exists():

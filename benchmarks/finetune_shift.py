@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,6 +25,10 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.machine import machine_name  # noqa: E402
+
 SHIFTED = REPO / 'config' / 'synth' / 'dr_shifted.yaml'
 RESULT = REPO / 'benchmarks' / 'results' / 'finetune_shift.json'
 TOPIC = '/camera/color/image_raw'
@@ -36,11 +38,6 @@ METRICS = {'add_auc': 'add_auc_percent', 'add_mean_mm': 'add_mean_mm',
            'camera_translation_error_mm': 'camera_translation_error_mm',
            'camera_rotation_error_deg': 'camera_rotation_error_deg',
            'mean_consistency': 'mean_consistency_score'}
-
-
-def machine() -> str:
-    return (f'{platform.node()} {platform.machine()} {platform.processor() or ""} '
-            f'{os.cpu_count()} cpus, python {platform.python_version()}').replace('  ', ' ')
 
 
 def fixed_camera_config(work_dir: Path, width: int, height: int, fov_y_deg: float) -> Path:
@@ -133,7 +130,7 @@ def main(argv=None) -> int:
                               print_table=False)
 
     result = {
-        'machine': machine(),
+        'machine': machine_name(),
         'device': args.device,
         'model': str(args.model),
         'smoke_test_numbers_meaningless': bool(args.smoke_test),

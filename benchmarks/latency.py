@@ -31,18 +31,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robotag_ros.inference.artifact import artifact_paths, load_sidecar  # noqa: E402
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import machine_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'latency.json'
 DEFAULT_MODEL = 'models/panda_default'
 STAGES = ('preprocess', 'inference', 'decode', 'total')
-
-
-def machine(device: str) -> str:
-    text = f'{cpu_model()}, {os.cpu_count()} cpus'
-    if device == 'cuda' and torch.cuda.is_available():
-        text += f', GPU {torch.cuda.get_device_name()}'
-    return text
 
 
 def standin_artifact(folder: Path, input_hw=(256, 256)) -> Path:
@@ -170,7 +163,7 @@ def main(argv=None) -> int:
     frame = benchmark_frame(args, robot)
     load_start = os.getloadavg()[0]
 
-    results = {'machine': machine(args.device), 'device': args.device,
+    results = {'machine': machine_name(), 'device': args.device,
                'torch_version': torch.__version__, 'python_version': platform.python_version(),
                'artifact': str(artifact_note),
                'artifact_training_epochs': sidecar.training.get('epochs', 'n/a'),

@@ -1,7 +1,11 @@
 """How the benchmarks name the machine they ran on (every results JSON carries it)."""
 from __future__ import annotations
 
+import os
 import platform
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -14,3 +18,27 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def gpu_name() -> str:
+    """The first GPU's name ('' without one): from torch when it is loaded, else nvidia-smi."""
+    torch = sys.modules.get('torch')
+    if torch is not None and torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    if shutil.which('nvidia-smi'):
+        query = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],
+                               capture_output=True, text=True)
+        if query.returncode == 0 and query.stdout.strip():
+            return query.stdout.strip().splitlines()[0]
+    return ''
+
+
+def machine_name() -> str:
+    """Host, CPU model, core count, Python (and torch when loaded), and the GPU if there is one."""
+    text = f'{platform.node()}: {cpu_model()}, {os.cpu_count()} cpus, python ' \
+           f'{platform.python_version()}'
+    torch = sys.modules.get('torch')
+    if torch is not None:
+        text += f', torch {torch.__version__}'
+    gpu = gpu_name()
+    return text + (f', GPU {gpu}' if gpu else '')

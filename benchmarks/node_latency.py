@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,21 +33,10 @@ sys.path.insert(0, str(REPO))
 
 from robotag_ros.ros.bundled import default_model_path  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import machine_name  # noqa: E402
 
 FAKE = 'robotag_ros.ros.fake_estimator:make_fake_estimator'
 FAKE_PREFIX = 'fake_estimator_'
-
-
-def machine_name() -> str:
-    """Host, CPU model, core count and GPU (if nvidia-smi answers)."""
-    cpu = cpu_model()
-    gpu = ''
-    if shutil.which('nvidia-smi'):
-        query = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],
-                               capture_output=True, text=True)
-        gpu = query.stdout.strip().splitlines()[0] if query.returncode == 0 else ''
-    return f'{platform.node()}: {cpu}, {os.cpu_count()} cores' + (f', {gpu}' if gpu else '')
 
 
 def parse_args(argv=None):

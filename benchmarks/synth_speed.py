@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from robotag_ros.data.dr_config import DRConfig  # noqa: E402
 from robotag_ros.data.dream_writer import write_frame  # noqa: E402
 from robotag_ros.data.synth import SyntheticFrameGenerator, encode_jpeg  # noqa: E402
 from robotag_ros.robot import load_robot  # noqa: E402
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import machine_name  # noqa: E402
 
 
 class StageTimer:
@@ -97,8 +96,8 @@ def main(argv=None) -> int:
     }
     stages_ms = {k: 1000.0 * v / args.frames for k, v in stages_ms.items()}
     result = {
-        'machine': f'{platform.node()}: {cpu_model()}, {os.cpu_count()} cores, '
-                   f'no GPU (MuJoCo {mujoco.__version__} EGL on Mesa llvmpipe)',
+        'machine': machine_name(),
+        'renderer': f'MuJoCo {mujoco.__version__} EGL ({os.environ.get("MUJOCO_GL", "")})',
         'robot': 'panda', 'width_px': width, 'height_px': height, 'frames': args.frames,
         'llvmpipe_threads': int(os.environ['LP_NUM_THREADS']), 'torch_threads': 1,
         'frames_per_s_per_core': args.frames / total_s,

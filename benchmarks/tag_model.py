@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,17 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine_name  # noqa: E402
 from robotag_ros.geometry import make_transform, project_points, transform_points  # noqa: E402
 from robotag_ros.losses import TAGLoss  # noqa: E402
 from robotag_ros.model import build_model, load_model_config  # noqa: E402
 from robotag_ros.robot import load_robot  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'tag_model.json'
-
-
-def machine() -> str:
-    return (f'{platform.node()} {platform.machine()} {os.cpu_count()} cpus, '
-            f'torch {torch.__version__}, python {platform.python_version()}')
 
 
 def labelled_batch(robot, batch: int, size: int) -> dict:
@@ -116,7 +111,8 @@ def main() -> int:
     device = torch.device(args.device)
     robot = load_robot('panda').to(device)
     gpu = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'none'
-    results = {'machine': machine(), 'device': args.device, 'gpu': gpu, 'threads': args.threads,
+    results = {'machine': machine_name(), 'device': args.device, 'gpu': gpu,
+               'threads': args.threads,
                'input_size_px': args.size, 'load_average_1min_start': os.getloadavg()[0]}
     for name in args.configs:
         results.update(run(name, robot, args.size, args.repeats, device))
