@@ -19,6 +19,7 @@ pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/inst
 from scipy.spatial.transform import Rotation  # noqa: E402
 
 from robotag_ros.calibration import read_calib  # noqa: E402
+from process_helpers import stop_process  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,8 +73,7 @@ def test_live_node_writes_calib_and_latches_tf_static(tmp_path):
              str(result_path)], env=env, capture_output=True, text=True, timeout=90)
         assert driver.returncode == 0, driver.stderr[-2000:]
     finally:
-        node.terminate()
-        node_log = node.communicate(timeout=10)[0]
+        node_log = stop_process(node)
     result = json.loads(result_path.read_text())
     assert result['calib_written'], node_log[-2000:]
 
@@ -125,8 +125,7 @@ def test_calibrate_cli_publish_static_latches_the_result(tmp_path):
             timeout=60)
         assert listener.returncode == 0, listener.stderr[-2000:]
     finally:
-        cli.terminate()
-        cli.wait(timeout=10)
+        stop_process(cli)
     received = json.loads((tmp_path / 'listened.json').read_text())['received']
     assert received, ''.join(log)
     assert (received[-1]['parent'], received[-1]['child']) == ('panda_link0', CAMERA_FRAME)

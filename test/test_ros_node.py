@@ -19,6 +19,7 @@ pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/inst
 
 from scipy.spatial.transform import Rotation  # noqa: E402
 
+from process_helpers import stop_process  # noqa: E402
 from robotag_ros.ros import fake_estimator as fake  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
 
@@ -90,12 +91,7 @@ def run(tmp_path_factory):
         listener.wait(timeout=20)
     finally:
         for process in (listener, node):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_process(process)
         node_log.close()
     return {'driven': json.loads((tmp / 'driven.json').read_text())['frames'],
             'listened': json.loads((tmp / 'listened.json').read_text()),

@@ -5,7 +5,6 @@ The node (fake estimator) records every n-th frame it estimates into the bounded
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
 
+from process_helpers import stop_process  # noqa: E402
 from robotag_ros.finetune import FrameBuffer  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
 
@@ -48,13 +48,7 @@ def test_node_records_every_nth_good_frame_into_a_bounded_buffer(tmp_path):
                        timeout=90)
         time.sleep(0.5)   # the recorder writes on its own thread
     finally:
-        node.send_signal(signal.SIGINT)   # Ctrl-C: the node's documented way to stop
-        try:
-            log = node.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            node.kill()
-            log = node.communicate()[0]
-            pytest.fail(f'the node did not stop within 20 s of SIGINT:\n{log}')
+        log = stop_process(node)   # Ctrl-C: the node's documented way to stop
     driven = json.loads((tmp_path / 'driven.json').read_text())['frames']
     estimated = [f for f in driven if f['answer'] and f['answer']['level'] == 0]
     assert len(estimated) == 9, log
