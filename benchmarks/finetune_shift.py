@@ -1,8 +1,9 @@
 """Benchmark: does stage-2 fine-tuning on unlabelled frames of a shifted domain help there?
 
 Renders, with config/synth/dr_shifted.yaml (farther, more top-down cameras, longer lenses, pale
-robots, distractors, blur and noise) and one fixed camera (as at a real site), an UNLABELLED set
-written as a rosbag2 and a LABELLED held-out set (other seeds). Evaluates the stage-1 artifact on
+robots, distractors, blur and noise) and one set of camera intrinsics (one CameraInfo serves the
+bag; camera poses stay randomised), an UNLABELLED set written as a rosbag2 and a LABELLED
+held-out set (other seeds). Evaluates the stage-1 artifact on
 the held-out set, fine-tunes it on the bag (robotag-finetune's code path: alignment losses only,
 no labels), evaluates the new artifact, prints the table and writes
 benchmarks/results/finetune_shift.json (flat keys, units in the names, the machine named).
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
         'device': args.device,
         'model': str(args.model),
         'smoke_test_numbers_meaningless': bool(args.smoke_test),
-        'domain': 'config/synth/dr_shifted.yaml, one fixed camera',
+        'domain': 'config/synth/dr_shifted.yaml, one set of intrinsics (camera poses randomised)',
         'camera_fov_y_deg': args.fov_y_deg,
         'image_width_px': width, 'image_height_px': height,
         'unlabelled_frames': report['frames_used'], 'heldout_frames': args.heldout,
