@@ -22,7 +22,7 @@ def generate_launch_description():
     """Arguments, the estimator (no per-frame TF: the calibrator publishes) and the calibrator."""
     arguments = [
         DeclareLaunchArgument('model', default_value='', description='Model artifact.'),
-        DeclareLaunchArgument('backend', default_value='torch'),
+        DeclareLaunchArgument('backend', default_value='auto'),
         DeclareLaunchArgument('device', default_value='cpu'),
         DeclareLaunchArgument('camera', default_value='camera'),
         DeclareLaunchArgument('image', default_value='image_raw'),

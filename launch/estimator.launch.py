@@ -19,8 +19,9 @@ def generate_launch_description():
     arguments = [
         DeclareLaunchArgument('model', default_value='',
                               description="Model artifact; '' = the bundled default."),
-        DeclareLaunchArgument('backend', default_value='torch',
-                              description='torch | onnxruntime | tensorrt'),
+        DeclareLaunchArgument('backend', default_value='auto',
+                              description='auto (onnxruntime on cpu, torch on cuda) | torch | '
+                                          'onnxruntime | tensorrt'),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N'),
         DeclareLaunchArgument('robot', default_value='',
                               description="Robot name or YAML; '' = the model's robot."),

@@ -5,7 +5,7 @@ import yaml
 
 from inference_fixtures import INPUT_HW, make_tiny_artifact, sample_frames
 from robotag_ros.inference.artifact import ArtifactError, artifact_paths, load_model
-from robotag_ros.inference.backends import BackendUnavailable
+from robotag_ros.inference.backends import BackendUnavailable, resolve_backend
 from robotag_ros.export.onnx_export import export_onnx
 from robotag_ros.inference.estimator import Estimator
 
@@ -79,6 +79,17 @@ def test_tensorrt_backend_reports_what_to_install(artifact, panda):
         pass
     with pytest.raises(BackendUnavailable, match='TensorRT is not installed.*pip install'):
         Estimator.from_artifact(artifact, backend='tensorrt', robot=panda)
+
+
+def test_auto_backend_is_onnxruntime_on_cpu_and_torch_on_cuda(artifact, onnx_file, panda):
+    assert resolve_backend('auto', 'cpu') == 'onnxruntime'
+    assert resolve_backend('auto', 'cuda:1') == 'torch'
+    assert resolve_backend('tensorrt', 'cpu') == 'tensorrt'   # an explicit choice is kept
+    estimator = Estimator.from_artifact(artifact, backend='auto', onnx_path=onnx_file,
+                                        robot=panda)
+    assert estimator.backend_name == 'onnxruntime'
+    with pytest.raises(ValueError, match='backend must be one of'):
+        Estimator.from_artifact(artifact, backend='openvino', robot=panda)
 
 
 def test_without_points_and_batched(artifact, frame, panda):

@@ -189,7 +189,8 @@ def test_estimates_are_within_tolerance_of_the_ground_truth(run):
 def test_node_matches_the_estimator_run_offline(run):
     """Every published joint vector and camera pose equals the Estimator's on the same image."""
     from robotag_ros.inference.estimator import Estimator
-    estimator = Estimator.from_artifact(str(default_model_path()))
+    # The node's default backend ('auto'), so both run the same network graph.
+    estimator = Estimator.from_artifact(str(default_model_path()), backend='auto')
     joints = {m['stamp']: m for m in run['listened']['joint_states']}
     poses = {m['stamp']: m for m in run['listened']['camera_pose']}
     checked = 0

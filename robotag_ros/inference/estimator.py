@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from robotag_ros.inference.artifact import artifact_paths, load_model
-from robotag_ros.inference.backends import (BACKENDS, BackendUnavailable, OnnxRuntimeBackend,
-                                            TensorRTBackend, TorchBackend)
+from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
+                                            OnnxRuntimeBackend, TensorRTBackend, TorchBackend,
+                                            resolve_backend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
@@ -83,17 +84,18 @@ class Estimator:
                       robot=None) -> 'Estimator':
         """An Estimator for a model artifact (``models/panda_default`` or either of its files).
 
-        ``backend``: 'torch' (``device`` cpu/cuda, ``precision`` fp32/fp16/bf16 on CUDA,
-        ``compile_mode`` e.g. 'reduce-overhead' for CUDA graphs), 'onnxruntime' (``device``
-        cpu/cuda/tensorrt execution providers; ``threads`` 0 = ONNX Runtime's default) or
-        'tensorrt' (an engine cached per TensorRT version, GPU and model; fp16 unless
-        ``precision`` is fp32). The ONNX file is exported and cached on first use unless
-        ``onnx_path`` names one. ``joint_source`` overrides the sidecar's
-        ``training.joint_source`` (default '2d'). ``robot``: an already loaded RobotModel
-        (checked against the sidecar) instead of loading the sidecar's.
+        ``backend``: 'auto' (ONNX Runtime on CPU, PyTorch on CUDA), 'torch' (``device`` cpu/cuda,
+        ``precision`` fp32/fp16/bf16 on CUDA, ``compile_mode`` e.g. 'reduce-overhead' for CUDA
+        graphs), 'onnxruntime' (``device`` cpu/cuda/tensorrt execution providers; ``threads`` 0 =
+        ONNX Runtime's default) or 'tensorrt' (an engine cached per TensorRT version, GPU and
+        model; fp16 unless ``precision`` is fp32). The ONNX file is exported and cached on first
+        use unless ``onnx_path`` names one. ``joint_source`` overrides the sidecar's
+        ``training.joint_source`` (default '2d'). ``robot``: an already loaded RobotModel (checked
+        against the sidecar) instead of loading the sidecar's.
         """
-        if backend not in BACKENDS:
-            raise ValueError(f'backend must be one of {BACKENDS}, not {backend!r}')
+        if backend not in BACKEND_CHOICES:
+            raise ValueError(f'backend must be one of {BACKEND_CHOICES}, not {backend!r}')
+        backend = resolve_backend(backend, device)
         if backend == 'tensorrt':  # fail before the (slow) ONNX export when it cannot run
             from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
             try:

@@ -41,7 +41,9 @@ def parse_args(argv=None):
                              f'{default_model_path()}')
     parser.add_argument('--bag', type=Path, default=sample_bag_path(), help='sample rosbag2')
     parser.add_argument('--out', type=Path, default=Path('out/demo'), help='output folder')
-    parser.add_argument('--backend', default='torch', help='torch | onnxruntime | tensorrt')
+    parser.add_argument('--backend', default='auto',
+                        help='auto (onnxruntime on cpu, torch on cuda) | torch | onnxruntime '
+                        '| tensorrt')
     parser.add_argument('--device', default='cpu', help='cpu | cuda | cuda:N')
     parser.add_argument('--stride', type=int, default=1, help='play every N-th frame')
     parser.add_argument('--max-frames', type=int, default=0, help='0 = all')

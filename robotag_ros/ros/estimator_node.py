@@ -33,6 +33,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from robotag_ros.inference.artifact import ArtifactError
+from robotag_ros.inference.backends import BACKEND_CHOICES
 from robotag_ros.ros import messages
 from robotag_ros.ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
@@ -49,7 +50,6 @@ try:   # else the message type, built locally by scripts/install_ros.sh
 except ImportError:
     TFMessage = None
 
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 RELIABILITIES = ('best_effort', 'reliable')
 TF_PARENTS = ('camera', 'base')
 WARN_PERIOD_S = 5.0
@@ -76,8 +76,9 @@ PARAMETERS = {
     'model_path': ('', _descriptor(
         "Model artifact (weights + sidecar, path without suffix) loaded by the estimator "
         "factory; '' = the bundled default models/panda_default.", read_only=True)),
-    'backend': ('torch', _descriptor(
-        f'Inference backend: one of {", ".join(BACKENDS)}.', read_only=True)),
+    'backend': ('auto', _descriptor(
+        f'Inference backend: one of {", ".join(BACKEND_CHOICES)}; auto = onnxruntime on cpu, '
+        'torch on cuda.', read_only=True)),
     'device': ('cpu', _descriptor("Inference device: 'cpu', 'cuda' or 'cuda:N'.",
                                   read_only=True)),
     'robot': ('', _descriptor(
@@ -129,8 +130,8 @@ PARAMETERS = {
 
 def validate_parameter(name: str, value) -> str | None:
     """Return why ``value`` is invalid for parameter ``name``, or None if it is valid."""
-    if name == 'backend' and value not in BACKENDS:
-        return f'backend must be one of {BACKENDS}, got {value!r}'
+    if name == 'backend' and value not in BACKEND_CHOICES:
+        return f'backend must be one of {BACKEND_CHOICES}, got {value!r}'
     if name == 'device' and not (value == 'cpu' or value == 'cuda'
                                  or (value.startswith('cuda:') and value[5:].isdigit())):
         return f"device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}"
@@ -246,7 +247,8 @@ class EstimatorNode(Node):
         self._worker = threading.Thread(target=self._work, name='estimator_worker', daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f'estimator ready: backend={p("backend")} device={p("device")} '
+            f'estimator ready: backend={getattr(self._estimator, "backend_name", p("backend"))} '
+            f'device={p("device")} '
             f'model={model_path} factory={p("estimator_factory") or "default"}')
 
     # -- parameters ---------------------------------------------------------------------------
