@@ -7,7 +7,7 @@ from inference_fixtures import INPUT_HW, make_tiny_artifact, sample_frames
 from robotag_ros.inference.artifact import ArtifactError, artifact_paths, load_model
 from robotag_ros.inference.backends import BackendUnavailable, resolve_backend
 from robotag_ros.export.onnx_export import export_onnx
-from robotag_ros.inference.estimator import Estimator
+from robotag_ros.inference.estimator import Estimator, onnx_cache_path
 
 TIMINGS = {'preprocess_ms', 'inference_ms', 'decode_ms', 'total_ms'}
 
@@ -174,3 +174,13 @@ def test_onnx_backend_runs_batches_through_a_batch_one_export(artifact, frame, o
         np.testing.assert_allclose(estimate.joint_angles_rad,
                                    estimates['onnxruntime'].joint_angles_rad, atol=1e-6)
     assert not np.allclose(batch[1].keypoints_2d_px, batch[0].keypoints_2d_px)
+
+
+def test_onnx_cache_falls_back_to_the_temp_dir_when_unwritable(tmp_path, monkeypatch, artifact):
+    blocker = tmp_path / 'not_a_folder'
+    blocker.write_text('a file where the cache folder should be')
+    monkeypatch.setenv('ROBOTAG_CACHE', str(blocker / 'cache'))
+    path = onnx_cache_path(artifact)
+    assert not path.is_relative_to(blocker) and path.parent.name == 'onnx'
+    monkeypatch.setenv('ROBOTAG_CACHE', str(tmp_path / 'cache'))
+    assert onnx_cache_path(artifact).is_relative_to(tmp_path / 'cache')
