@@ -1,6 +1,7 @@
 """Rotations, transforms, projection/unprojection and Chamfer distances."""
 import math
 
+import pytest
 import torch
 
 from robotag_ros.geometry import (chamfer_distance, crop_intrinsics, geodesic_angle,
@@ -87,6 +88,41 @@ def test_chamfer_distance_known_values_and_masks():
                           torch.tensor([0.5]))
 
 
+
+def _chamfer_through_full_matrix(a, b, bidirectional, mask_a, mask_b):
+    """The textbook form: autograd through min over the whole distance matrix."""
+    def mean(values, mask):
+        return values.mean(-1) if mask is None else (
+            (values * mask.to(values.dtype)).sum(-1) / mask.to(values.dtype).sum(-1))
+    squared = torch.cdist(a, b).square()
+    if mask_b is not None:
+        squared = squared + (~mask_b)[:, None, :].to(a.dtype) * 1e6
+    a_to_b = mean(squared.min(2).values, mask_a)
+    if not bidirectional:
+        return a_to_b
+    if mask_a is not None:
+        squared = squared + (~mask_a)[:, :, None].to(a.dtype) * 1e6
+    return a_to_b + mean(squared.min(1).values, mask_b)
+
+
+@pytest.mark.parametrize('bidirectional', [True, False])
+@pytest.mark.parametrize('masked', [True, False])
+def test_chamfer_distance_values_and_gradients_equal_the_full_matrix_form(bidirectional, masked):
+    # The nearest pairs are searched without autograd; value and gradient must not change.
+    generator = torch.Generator().manual_seed(3)
+    a = torch.randn(3, 40, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    b = torch.randn(3, 60, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    mask_a = torch.rand(3, 40, generator=generator) > 0.3 if masked else None
+    mask_b = torch.rand(3, 60, generator=generator) > 0.3 if masked else None
+    fast = chamfer_distance(a, b, bidirectional, mask_a, mask_b)
+    fast_grads = torch.autograd.grad(fast.sum(), (a, b))
+    full = _chamfer_through_full_matrix(a, b, bidirectional, mask_a, mask_b)
+    full_grads = torch.autograd.grad(full.sum(), (a, b))
+    assert torch.allclose(fast, full, atol=1e-12)
+    for fast_grad, full_grad in zip(fast_grads, full_grads):
+        assert fast_grad.abs().sum() > 0
+        assert torch.allclose(fast_grad, full_grad, atol=1e-12)
+
 def test_camera_pose_gradients_flow():
     rot_6d = torch.randn(2, 6, requires_grad=True)
     translation = torch.tensor([[0.0, 0.0, 1.5], [0.1, 0.0, 2.0]], requires_grad=True)
@@ -94,3 +130,21 @@ def test_camera_pose_gradients_flow():
     pixels = project_points(transform_points(T, torch.rand(2, 5, 3) * 0.2), _intrinsics(2).float())
     pixels.sum().backward()
     assert (rot_6d.grad.abs() > 0).any() and (translation.grad.abs() > 0).all()
+
+
+def test_chamfer_nearest_search_paths_agree_with_masks():
+    # The k-d tree (CPU) and the matrix search (GPU) pick the same neighbours, invalid targets
+    # never, and an item without any valid target falls back to its geometric nearest one.
+    from robotag_ros.geometry.chamfer import (INVALID_PENALTY, _nearest_index_kdtree,
+                                              _nearest_index_matrix)
+    generator = torch.Generator().manual_seed(5)
+    queries = torch.randn(3, 30, 3, dtype=torch.float64, generator=generator)
+    targets = torch.randn(3, 50, 3, dtype=torch.float64, generator=generator)
+    valid = torch.rand(3, 50, generator=generator) > 0.5
+    valid[2] = False
+    penalty = (~valid).to(targets.dtype) * INVALID_PENALTY
+    by_tree = _nearest_index_kdtree(queries, targets, valid)
+    by_matrix = _nearest_index_matrix(queries, targets, penalty)
+    assert torch.equal(by_tree, by_matrix)
+    assert bool(valid[0][by_tree[0]].all()) and bool(valid[1][by_tree[1]].all())
+    assert torch.equal(by_tree[2], torch.cdist(queries[2], targets[2]).argmin(1))
