@@ -88,7 +88,6 @@ def test_chamfer_distance_known_values_and_masks():
                           torch.tensor([0.5]))
 
 
-
 def _chamfer_through_full_matrix(a, b, bidirectional, mask_a, mask_b):
     """The textbook form: autograd through min over the whole distance matrix."""
     def mean(values, mask):
@@ -122,6 +121,7 @@ def test_chamfer_distance_values_and_gradients_equal_the_full_matrix_form(bidire
     for fast_grad, full_grad in zip(fast_grads, full_grads):
         assert fast_grad.abs().sum() > 0
         assert torch.allclose(fast_grad, full_grad, atol=1e-12)
+
 
 def test_camera_pose_gradients_flow():
     rot_6d = torch.randn(2, 6, requires_grad=True)

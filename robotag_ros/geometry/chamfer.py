@@ -40,7 +40,7 @@ def _nearest_index_kdtree(queries: torch.Tensor, targets: torch.Tensor,
 
 def _nearest_index_matrix(queries: torch.Tensor, targets: torch.Tensor,
                           penalty: Optional[torch.Tensor]) -> torch.Tensor:
-    """(B, N) index of the nearest target by |t|^2 - 2 q.t + penalty (|q|^2 is constant per row)."""
+    """(B, N) index of the nearest target by |t|^2 - 2 q.t + penalty (|q|^2: same in a row)."""
     target_cost = targets.square().sum(-1)
     if penalty is not None:
         target_cost = target_cost + penalty
