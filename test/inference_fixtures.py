@@ -11,13 +11,14 @@ TINY_CONFIG = dict(width_2d=8, width_3d=8, head_width=16, num_unproj_points=64)
 INPUT_HW = (96, 96)
 
 
-def make_tiny_artifact(path: Path, robot, seed: int = 0, training: dict | None = None) -> Path:
+def make_tiny_artifact(path: Path, robot, seed: int = 0, training: dict | None = None,
+                       **config_overrides) -> Path:
     """Write ``<path>.safetensors`` + ``<path>.yaml`` for a randomly initialised tiny TAGModel."""
     from robotag_ros.inference.artifact import Sidecar, save_artifact
     from robotag_ros.model import build_model
     from robotag_ros.model.config import ModelConfig
     torch.manual_seed(seed)
-    config = ModelConfig(**TINY_CONFIG)
+    config = ModelConfig(**dict(TINY_CONFIG, **config_overrides))
     model = build_model(robot, config)
     sidecar = Sidecar(robot=robot.name, joint_names=list(robot.joint_names),
                       keypoint_names=list(robot.keypoint_names), input_size=list(INPUT_HW),

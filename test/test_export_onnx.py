@@ -46,6 +46,18 @@ def test_export_passes_checker_and_matches_torch_on_real_frames(model, onnx_file
     assert image.shape == (2, 3, *INPUT_HW) and float(image[:, :, :8].abs().max()) == 0.0
 
 
+def test_keypoint_pooled_joint_head_exports_and_matches_torch(tmp_path, panda, real_inputs):
+    artifact = make_tiny_artifact(tmp_path / 'keypoint_joints', panda, seed=1,
+                                  joint_features='keypoints')
+    model = load_model(artifact, robot=panda)[0]
+    assert model.config.joint_features == 'keypoints'
+    onnx_file = export_onnx(model, INPUT_HW, tmp_path / 'keypoint_joints.onnx',
+                            external_data=False)
+    report = compare_with_torch(model, onnx_file, inputs=real_inputs, atol=1e-4, rtol=1e-4,
+                                verbose=False)
+    assert max(report.values()) < 1e-3
+
+
 def test_parity_failure_names_the_outputs(model, onnx_file, real_inputs):
     perturbed = type(model)(model.robot, model.config)
     perturbed.load_state_dict(model.state_dict())

@@ -196,3 +196,27 @@ def test_build_model_from_sidecar_dict_and_overrides(robot):
     model = build_model(robot, config.to_dict())
     assert model.config == config
     assert 'align_joints' not in model.graph.active_terms()
+
+
+def test_keypoint_pooled_features_read_f_under_each_heatmap():
+    from robotag_ros.model.heads import keypoint_pooled_features
+    features = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    logits = torch.full((2, 2, 16, 16), -1e4)        # heatmaps 4x finer than f
+    logits[:, 0, 5, 9] = 0.0                          # keypoint 0 in f's cell (1, 2)
+    logits[:, 1, 12:16, 0:4] = 0.0                    # keypoint 1 spread over f's cell (3, 0)
+    pooled = keypoint_pooled_features(features, logits.requires_grad_())
+    assert pooled.shape == (2, 2 * 3)
+    assert torch.allclose(pooled[:, :3], features[:, :, 1, 2])
+    assert torch.allclose(pooled[:, 3:], features[:, :, 3, 0])
+    assert not pooled.requires_grad  # f carries no grad here; the heatmaps' weights never do
+
+
+def test_joint_features_option_builds_and_rejects_unknown(robot):
+    model = TAGModel(robot, ModelConfig(**TINY, joint_features='keypoints')).eval()
+    out = model(torch.rand(2, 3, 64, 64), camera(2, 64, 64))
+    assert out.joint_angles_2d.shape == (2, robot.num_joints)
+    limits = robot.joint_limits
+    inside = (out.joint_angles_2d >= limits[:, 0]) & (out.joint_angles_2d <= limits[:, 1])
+    assert bool(inside.all())
+    with pytest.raises(ValueError, match='joint_features'):
+        ModelConfig(joint_features='attention')

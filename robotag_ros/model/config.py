@@ -15,6 +15,7 @@ from robotag_ros.atomic_io import atomic_write_text
 
 BACKBONES_2D = ('small', 'resnet18', 'resnet50')
 BACKBONES_3D = ('small', 'depth_anything')
+JOINT_FEATURES = ('mean', 'keypoints')
 # Bundled configs: the source tree's config/model, or where setup.py's data_files install them.
 CONFIG_DIRS = (Path(__file__).resolve().parents[2] / 'config' / 'model',
                Path(sys.prefix) / 'share' / 'robotag_ros' / 'config' / 'model')
@@ -62,6 +63,10 @@ class ModelConfig:
     # A_real of Holistic Robot Pose's k = sqrt(fx*fy*A_real/A_img): the square metres that the
     # image would cover at depth k; the heads predict a correction factor around 1.
     reference_area_m2: float = 1.0
+    # What the 2D joint head p² reads: 'mean' = the globally averaged features f; 'keypoints' =
+    # also f pooled under each 2D keypoint's heatmap (where each link is, which mean-pooling
+    # loses). 'mean' stays the default so that artifacts written before this option still load.
+    joint_features: str = 'mean'
     loops_off: list[str] = field(default_factory=list)   # loop kinds switched off (ablation)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -70,6 +75,9 @@ class ModelConfig:
             raise ValueError(f'backbone_2d {self.backbone_2d!r} unknown; choose {BACKBONES_2D}')
         if self.backbone_3d not in BACKBONES_3D:
             raise ValueError(f'backbone_3d {self.backbone_3d!r} unknown; choose {BACKBONES_3D}')
+        if self.joint_features not in JOINT_FEATURES:
+            raise ValueError(f'joint_features {self.joint_features!r} unknown; choose '
+                             f'{JOINT_FEATURES}')
         if self.depth_anything_input_size % 14:
             raise ValueError('depth_anything_input_size must be a multiple of 14, got '
                              f'{self.depth_anything_input_size}')

@@ -78,6 +78,21 @@ class JointHead(nn.Module):
         return bounded(self.mlp(pooled), self.joint_limits)
 
 
+def keypoint_pooled_features(features: torch.Tensor,
+                             heatmap_logits: torch.Tensor) -> torch.Tensor:
+    """f (B, C, h, w) averaged under each keypoint's heatmap (B, K, H, W) -> (B, K * C).
+
+    The heatmap's softmax, summed onto f's coarser grid, weights f: a descriptor of the image
+    around each keypoint. The weights are detached: the joint loss reads the heatmaps, it does
+    not train them (the keypoint losses do).
+    """
+    batch, keypoints = heatmap_logits.shape[:2]
+    prob = torch.softmax(heatmap_logits.detach().flatten(2), dim=-1).reshape(heatmap_logits.shape)
+    ratio = heatmap_logits.shape[-1] // features.shape[-1]  # heatmap cells per cell of f
+    prob = F.avg_pool2d(prob, ratio) * ratio ** 2            # summed onto f's grid: sums to 1
+    return torch.einsum('bkhw,bchw->bkc', prob, features).reshape(batch, -1)
+
+
 class RotationHead(nn.Module):
     """Pooled features -> R_cam_base (B, 3, 3) via the continuous 6D representation."""
 

@@ -10,7 +10,8 @@ from robotag_ros.model.backbones import build_backbone_2d, build_backbone_3d
 from robotag_ros.model.config import ModelConfig
 from robotag_ros.model.heads import (DepthRegulatorHead, Head3DEncoder, JointHead,
                                      Keypoint2DHead, Keypoint3DHead2D, Keypoint3DHead3D, MaskHead,
-                                     RotationHead, TranslationHead, focal_depth_scale)
+                                     RotationHead, TranslationHead, focal_depth_scale,
+                                     keypoint_pooled_features)
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.model.prior_states import prior_states
 from robotag_ros.robot import RobotModel
@@ -50,7 +51,8 @@ class TAGModel(nn.Module):
         c2d, w, hidden = self.backbone_2d.out_channels, config.head_width, 4 * config.head_width
         steps = _upsample_steps(self.backbone_2d.stride, config.heatmap_stride)
         self.depth_regulator_head = DepthRegulatorHead(c2d, hidden)
-        self.joint_head_2d = JointHead(c2d, hidden, limits)
+        joint_in = c2d * (1 + k) if config.joint_features == 'keypoints' else c2d
+        self.joint_head_2d = JointHead(joint_in, hidden, limits)
         self.rotation_head = RotationHead(c2d, hidden)
         self.translation_head = TranslationHead(c2d, hidden)
         self.keypoint_2d_head = Keypoint2DHead(c2d, w, steps, k)
@@ -80,6 +82,9 @@ class TAGModel(nn.Module):
         pooled = features.mean((2, 3))
         regulator = self.depth_regulator_head(pooled, scale_m)
         keypoints_2d, heatmaps = self.keypoint_2d_head(features, image_hw)
+        joint_input = pooled
+        if self.config.joint_features == 'keypoints':
+            joint_input = torch.cat([pooled, keypoint_pooled_features(features, heatmaps)], 1)
 
         depth_raw, depth_features = self.backbone_3d(normalised)
         depth_raw = F.interpolate(depth_raw, size=depth_hw, mode='bilinear', align_corners=False)
@@ -99,7 +104,7 @@ class TAGModel(nn.Module):
             'depth_regulator': regulator,
             'depth_metric': depth_metric,
             'robot_mask': mask,
-            'joint_angles_2d': self.joint_head_2d(pooled),
+            'joint_angles_2d': self.joint_head_2d(joint_input),
             'rotation': self.rotation_head(pooled),
             'translation': self.translation_head(pooled, intrinsics, scale_m, image_hw),
             'keypoints_2d': keypoints_2d,
