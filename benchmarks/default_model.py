@@ -10,7 +10,6 @@ benchmarks/results/default_model.json (flat keys, units in the names, the machin
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import machine_name  # noqa: E402
+from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 SETS = (('heldout', 2, 'config/synth/dr_default.yaml'),
         ('shifted', 4, 'config/synth/dr_shifted.yaml'))
@@ -54,9 +53,7 @@ def main(argv=None) -> int:
             results[f'{name}_{key}'] = metrics[key]
         for joint, error in metrics['per_joint_error_deg'].items():
             results[f'{name}_{joint}_error_deg'] = error
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f'wrote {args.out}')
+    write_results(args.out, results)
     return 0
 
 

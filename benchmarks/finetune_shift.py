@@ -16,7 +16,6 @@ benchmarks/results/finetune_shift.json (flat keys, units in the names, the machi
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.machine import machine_name  # noqa: E402
+from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 SHIFTED = REPO / 'config' / 'synth' / 'dr_shifted.yaml'
 RESULT = REPO / 'benchmarks' / 'results' / 'finetune_shift.json'
@@ -152,9 +151,7 @@ def main(argv=None) -> int:
         result['note'] = ('smoke test: a tiny model, a dozen frames and two epochs prove the '
                           'pipeline runs; these numbers say nothing about fine-tuning')
     print(format_table(result, title='finetune_shift: stage 1 vs stage 2 on the shifted domain'))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + '\n')
-    print(f'wrote {args.json}')
+    write_results(args.json, result)
     return 0
 
 

@@ -13,7 +13,6 @@ Prints a table and writes benchmarks/results/learnability.json.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import machine_name  # noqa: E402
+from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 # Model overrides per variant (robotag_ros.model.config.ModelConfig fields).
 VARIANTS = {
@@ -129,9 +128,7 @@ def main(argv=None) -> int:
                             (('add_auc', 9), ('pck_auc', 9), ('camera_translation_error_mm', 8),
                              ('camera_rotation_error_deg', 8)))
         print(line)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f'wrote {args.out}')
+    write_results(args.out, results)
     return 0
 
 

@@ -42,3 +42,15 @@ def machine_name() -> str:
         text += f', torch {torch.__version__}'
     gpu = gpu_name()
     return text + (f', GPU {gpu}' if gpu else '')
+
+
+def write_results(path, results: dict) -> Path:
+    """Write a benchmark's flat results dict as JSON, atomically (a killed run leaves the old
+    file whole), and say where."""
+    import json
+    from robotag_ros.atomic_io import atomic_write_text
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(results, indent=2) + '\n')
+    print(f'wrote {path}')
+    return path

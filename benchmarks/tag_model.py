@@ -14,11 +14,9 @@ the 1-minute load averages at start and end are recorded with them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import machine_name  # noqa: E402
+from benchmarks.machine import machine_name, write_results  # noqa: E402
 from robotag_ros.geometry import make_transform, project_points, transform_points  # noqa: E402
 from robotag_ros.losses import TAGLoss  # noqa: E402
 from robotag_ros.model import build_model, load_model_config  # noqa: E402
@@ -121,13 +119,7 @@ def main() -> int:
     for key, value in results.items():
         shown = f'{value:.2f}' if isinstance(value, float) else str(value)
         print(f'{key:<{width}}  {shown}')
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=RESULTS.parent, suffix='.tmp')
-    with os.fdopen(handle, 'w') as stream:
-        json.dump(results, stream, indent=2)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, RESULTS)
-    print(f'wrote {RESULTS}')
+    write_results(RESULTS, results)
     return 0
 
 
