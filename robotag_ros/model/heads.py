@@ -86,7 +86,7 @@ def keypoint_pooled_features(features: torch.Tensor,
     around each keypoint. The weights are detached: the joint loss reads the heatmaps, it does
     not train them (the keypoint losses do).
     """
-    batch, keypoints = heatmap_logits.shape[:2]
+    batch = heatmap_logits.shape[0]
     prob = torch.softmax(heatmap_logits.detach().flatten(2), dim=-1).reshape(heatmap_logits.shape)
     ratio = heatmap_logits.shape[-1] // features.shape[-1]  # heatmap cells per cell of f
     prob = F.avg_pool2d(prob, ratio) * ratio ** 2            # summed onto f's grid: sums to 1
