@@ -48,8 +48,8 @@ def render(folder: Path, frames: int, seed: int, size: int) -> None:
 
 def joint_labels(folder: Path, robot) -> np.ndarray:
     from robotag_ros.data.dream_dataset import DreamDataset
-    dataset = DreamDataset(str(folder), robot)
-    return np.stack([np.asarray(dataset[i]['joint_angles']) for i in range(len(dataset))])
+    # The index scan already parsed every label: no need to decode the images.
+    return np.stack([record['joint_angles'] for record in DreamDataset(str(folder), robot).frames])
 
 
 def train_variant(name: str, overrides: dict, train: Path, val: Path, run_dir: Path,
