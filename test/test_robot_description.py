@@ -23,8 +23,11 @@ def _variant(tmp_path, **changes):
 def test_bundled_robots_load():
     assert {'panda', 'kuka_iiwa'} <= set(bundled_robots())
     panda = load_description('panda')
-    assert panda.keypoint_names == ['panda_link0', 'panda_link2', 'panda_link3', 'panda_link4',
-                                    'panda_link6', 'panda_link7', 'panda_hand']
+    # DREAM's 7 first (its names and order), then ours, which make every joint observable.
+    assert panda.keypoint_names[:7] == ['panda_link0', 'panda_link2', 'panda_link3',
+                                        'panda_link4', 'panda_link6', 'panda_link7', 'panda_hand']
+    assert len(panda.keypoint_names) == 15 and panda.dream['num_keypoints'] == 7
+    assert all(any(k.offset_m) for k in panda.keypoints[7:])
     assert panda.joints[3].name == 'panda_joint4' and panda.joints[3].upper == 0.0
 
 

@@ -48,8 +48,13 @@ def test_keypoints_are_link_origins_and_points_follow_links(panda):
     joint_angles = panda.sample_joint_angles(3, generator=torch.Generator().manual_seed(1))
     keypoints, points = panda.keypoints_and_points(joint_angles)
     poses = panda.link_poses(joint_angles)
-    for k, link in enumerate(panda.keypoint_links):
-        assert torch.allclose(keypoints[:, k], poses[link][:, :3, 3], atol=1e-6)
+    for k, (link, spec) in enumerate(zip(panda.keypoint_links, panda.description.keypoints)):
+        # DREAM's keypoints are link origins; the extra ones sit at an offset in the link frame.
+        offset = torch.tensor(spec.offset_m, dtype=keypoints.dtype)
+        expected = poses[link][:, :3, :3] @ offset + poses[link][:, :3, 3]
+        assert torch.allclose(keypoints[:, k], expected, atol=1e-6)
+        if k < 7:
+            assert not any(spec.offset_m)
     assert points.shape == (3, panda.num_points, 3)
     # Moving only the last joint leaves every point on links before it where it was.
     moved = joint_angles.clone()
@@ -64,7 +69,8 @@ def test_keypoints_are_link_origins_and_points_follow_links(panda):
 def test_panda_reach_is_physical(panda):
     """The hand never lies further from the base than the arm can reach (~1.2 m incl. hand)."""
     keypoints = panda.keypoints(panda.sample_joint_angles(500))
-    assert keypoints[:, -1].norm(dim=-1).max() < 1.25
+    hand = panda.keypoint_names.index('panda_hand')
+    assert keypoints[:, hand].norm(dim=-1).max() < 1.25
     assert torch.allclose(keypoints[:, 1], torch.tensor([0.0, 0.0, 0.333]).expand(500, 3),
                           atol=1e-6)
 

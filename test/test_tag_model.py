@@ -153,7 +153,10 @@ def test_pretrained_transformers_dir_loads_and_mismatch_is_clear(robot, tmp_path
 def test_model_config_yaml_round_trip_and_errors(tmp_path):
     from robotag_ros.model import load_model_config, save_model_config
     assert load_model_config('large').backbone_3d == 'depth_anything'
-    assert load_model_config('default') == ModelConfig()
+    # ModelConfig's defaults are the small from-scratch model (older artifacts' sidecars rely on
+    # them); the bundled default config is the pretrained EfficientNet one.
+    assert load_model_config('small') == ModelConfig()
+    assert load_model_config('default').backbone_2d == 'efficientnet_lite0'
     config = ModelConfig(loops_off=['keypoints'], num_unproj_points=128)
     config.loss.alpha['alpha3'] = 0.25
     save_model_config(config, tmp_path / 'model.yaml')

@@ -28,6 +28,13 @@ class DataConfig:
     augment: bool = True
     num_workers: int = 2
     max_frames: int = 0                                  # 0 = all; caps each folder (quick runs)
+    # Train on robot-centred crops (and some whole frames), as the estimator's second pass sees.
+    robot_crop: bool = False
+    # The CPU recipe: freeze the pretrained trunk and run it once per view, caching its outputs
+    # (training/feature_cache.py). Needs an EfficientNet backbone and backbone_3d: shared.
+    cache_trunk: bool = False
+    cache_views_per_frame: int = 2
+    cache_dir: str = 'data/trunk_cache'
 
 
 @dataclass
@@ -65,6 +72,10 @@ class TrainConfig:
     max_steps_per_epoch: int = 0          # 0 = full epoch (tests and smoke runs cap it)
     time_budget_minutes: float = 0.0      # >0: stop after the epoch that crosses this budget
     max_eval_frames: int = 0              # cap the per-epoch evaluation (0 = every val frame)
+    keep_epoch_checkpoints: bool = False  # also keep checkpoint_epochNNN.pt (learning curves)
+    # Keep a pretrained trunk (EfficientNet) fixed, weights and BatchNorm statistics: what the
+    # cached recipe does, and stage 2's default on a CPU (no effect on other backbones).
+    freeze_trunk: bool = False
 
 
 def _merge(instance: Any, updates: dict, where: str) -> Any:

@@ -26,9 +26,14 @@ def _cap(dataset: Dataset, max_frames: int) -> Dataset:
 
 
 def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dataset:
-    from robotag_ros.data.dream_dataset import DreamDataset
+    from robotag_ros.data.dream_dataset import DreamDataset, RobotCrop
+    crop = RobotCrop() if config.data.robot_crop and augment else None
+    # A seeded dataset draws the same views for the same (epoch, index): the trunk cache's
+    # views are reproducible and a resumed run sees what the killed one would have.
+    seed = config.seed if config.data.cache_trunk else None
     return _cap(DreamDataset(folder, robot, image_size=tuple(config.data.image_size),
-                             augment=augment), config.data.max_frames)
+                             augment=augment, robot_crop=crop, seed=seed),
+                config.data.max_frames)
 
 
 def buffer_dataset(folder: str, image_size_hw: tuple, sizes: tuple) -> Dataset:

@@ -47,7 +47,8 @@ def metrics_for(estimates, truths, robot, joint_source: Optional[str] = None) ->
     if joint_source is not None:
         estimates = [_with_joints(e, joint_source) for e in estimates]
     return evaluate(estimates, truths, robot.joint_names,
-                    keypoints_base_fn=_keypoints_base_fn(robot))
+                    keypoints_base_fn=_keypoints_base_fn(robot),
+                    add_keypoints=robot.description.dream.get('num_keypoints'))
 
 
 def _with_joints(estimate, joint_source):
@@ -67,6 +68,14 @@ def score_estimates(estimates, truths, robot, joint_source: str) -> dict:
         metrics[f'joint_source_{source}_add_auc'] = branch['add_auc']
     metrics['joint_source'] = joint_source
     metrics['mean_consistency'] = float(np.mean([e.consistency for e in estimates]))
+    # The network's own 2D keypoints (heatmap peaks), before the fit re-projects the robot.
+    detected = [e for e in estimates if e.keypoints_2d_detected_px is not None]
+    if len(detected) == len(estimates) and estimates:
+        from robotag_ros.metrics.pose_metrics import keypoint_2d_median_error_px
+        metrics['detected_keypoint_2d_median_error_px'] = keypoint_2d_median_error_px(
+            np.stack([e.keypoints_2d_detected_px for e in estimates]),
+            np.stack([t.keypoints_2d_px for t in truths]),
+            np.stack([t.image_size_hw for t in truths]))
     return metrics
 
 
@@ -85,7 +94,10 @@ def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames:
     estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames)
     metrics = score_estimates(estimates, truths, estimator.robot, estimator.joint_source)
     metrics['skipped_frames'] = dataset.num_skipped
-    metrics['crop'] = 'full image (letterboxed), as the node'
+    metrics['crop'] = ('two passes: whole frame letterboxed, then a box around the robot found '
+                       'there, as the node' if estimator.two_pass else
+                       'full image (letterboxed), as the node')
+    metrics['fit'] = bool(estimator.fit)
     if print_table:
         print(format_table(metrics, title=f'{Path(folder).name} ({len(estimates)} frames)'))
     return metrics
@@ -103,10 +115,11 @@ def evaluate_artifact(artifact: str, folder: str, device: str = 'auto', batch_si
 
 def evaluate_model(model, robot, dataset, input_hw, batch_size: int = 16,
                    max_frames: int = 0) -> dict:
-    """During training: the in-memory model through the estimator path, on the original
-    frames of a DreamDataset built with ``image_size=None``."""
+    """During training: the in-memory model through the estimator path (both passes, the direct
+    heads: the fit is measured on the artifact), on the original frames of a DreamDataset
+    built with ``image_size=None``."""
     from robotag_ros.inference.estimator import Estimator
-    estimator = Estimator.from_model(model, input_hw=input_hw)
+    estimator = Estimator.from_model(model, input_hw=input_hw, fit=False)
     estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames,
                                        progress=False)
     return score_estimates(estimates, truths, robot, estimator.joint_source)

@@ -21,7 +21,7 @@ from robotag_ros.training.config import TrainConfig, load_config
 # Stage-2 settings when no experiment YAML is given: small steps keep stage 1's skills while the
 # branches align on the new domain (config/train/panda_stage2.yaml holds the paper's schedule).
 FINETUNE_DEFAULTS = ('optim.lr=1.0e-5', 'optim.epochs=5', 'optim.warmup_steps=0',
-                     'optim.batch_size=16', 'data.num_workers=0')
+                     'optim.batch_size=16', 'data.num_workers=0', 'freeze_trunk=true')
 
 
 def check_output(model: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> None:

@@ -9,6 +9,7 @@ import gc
 import logging
 import math
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -52,6 +53,7 @@ class Trainer:
         from robotag_ros.model import build_model, load_model_config
 
         self.config = config
+        self.started = time.time()   # wall time from here (trunk cache included) to the artifact
         self.info = dist_info or init_distributed(config.device)
         self.run_dir = Path(config.run_dir)
         seed_everything(config.seed + self.info.rank)
@@ -62,7 +64,12 @@ class Trainer:
         self.criterion = TAGLoss(self.model.graph, self.model_config, robot=self.robot)
         self.supervised = config.stage == 1
 
+        if config.freeze_trunk and hasattr(self.model.backbone_2d, 'freeze_trunk'):
+            self.model.backbone_2d.freeze_trunk()
         self.train_set, fingerprint = build_train_dataset(config, self.robot)
+        self.image_hw = tuple(config.data.image_size)
+        if config.data.cache_trunk:
+            self.train_set = self._trunk_cache(fingerprint)
         self.val_sets = build_val_datasets(config, self.robot) if self.info.is_main else {}
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size,
                                           rank=self.info.rank, shuffle=True, seed=config.seed,
@@ -76,7 +83,8 @@ class Trainer:
             raise ValueError(f'the training set has {len(self.train_set)} frames, fewer than one '
                              f'batch of {config.optim.batch_size} per process')
 
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr,
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
+                                           lr=config.optim.lr,
                                            weight_decay=config.optim.weight_decay)
         self.start_epoch, self.epoch, self.step = 0, 0, 0
         if resume and (self.run_dir / LAST_CHECKPOINT).is_file():
@@ -96,12 +104,34 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(self.run_dir / 'tensorboard'))
 
+    def _trunk_cache(self, fingerprint: str):
+        """The frozen trunk's outputs for every training view, built once (feature_cache.py)."""
+        from robotag_ros.training.feature_cache import build_trunk_cache, cache_key
+        backbone = self.model.backbone_2d
+        if not hasattr(backbone, 'trunk_features') or self.model_config.backbone_3d != 'shared':
+            raise ValueError('data.cache_trunk needs an EfficientNet backbone_2d and '
+                             'backbone_3d: shared (the cache holds the only image features)')
+        backbone.freeze_trunk()
+        key = cache_key(f'{fingerprint}:{len(self.train_set)}',
+                        self.config.data.cache_views_per_frame, self.image_hw,
+                        self.model_config.to_dict(), self.config.seed,
+                        self.robot.keypoint_names)
+        folder = Path(self.config.data.cache_dir) / key
+        if self.info.is_main:
+            print(f'[train] trunk cache: {folder}')
+        return build_trunk_cache(self.model, self.train_set, folder,
+                                 self.config.data.cache_views_per_frame, self.image_hw,
+                                 self.info.device, batch_size=self.config.optim.batch_size,
+                                 num_workers=self.config.data.num_workers)
+
     # -- weights ------------------------------------------------------------------------------
     def _resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path, map_location=self.info.device)
         self.model.load_state_dict(checkpoint['model'])
         self.optimizer.load_state_dict(checkpoint['optimizer'])
         self.start_epoch, self.step = checkpoint['epoch'] + 1, checkpoint['step']
+        # Wall time continues across resumes (a run split over sessions reports its total).
+        self.started -= 60.0 * float((checkpoint.get('extra') or {}).get('wall_minutes', 0.0))
         if self.info.is_main:
             print(f'[train] resumed from {path} at epoch {self.start_epoch}, step {self.step}')
 
@@ -131,7 +161,12 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group['lr'] = self.learning_rate()
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
-            outputs = self.network(batch['image'], batch['K'])
+            if 'trunk_0' in batch:   # cached trunk outputs (data.cache_trunk)
+                trunk = [batch[f'trunk_{level}'] for level in range(4)]
+                outputs = self.network(None, batch['K'], trunk_features=trunk,
+                                       image_hw=self.image_hw)
+            else:
+                outputs = self.network(batch['image'], batch['K'])
         # Losses in fp32: Chamfer and FK terms lose too much in bf16.
         losses = self.criterion(outputs, batch, supervised=self.supervised)
         total = losses['total']
@@ -146,7 +181,8 @@ class Trainer:
         self.step += 1
         losses = {k: v.detach() for k, v in losses.items()}
         losses['grad_norm'] = grad_norm.detach()
-        if self.info.is_main and self.step % self.config.overlay_every_steps == 0:
+        if self.info.is_main and self.step % self.config.overlay_every_steps == 0 \
+                and 'image' in batch:   # cached-trunk batches hold no image to draw on
             self._log_overlay(batch, outputs)
         return losses
 
@@ -236,10 +272,23 @@ class Trainer:
                 f'DDP ranks hold different weights: {[g.tolist() for g in gathered]}')
         return agree
 
+    @property
+    def wall_minutes(self) -> float:
+        return (time.time() - self.started) / 60.0
+
+    @property
+    def samples_seen(self) -> int:
+        return self.step * self.config.optim.batch_size * self.info.world_size
+
     def _save_checkpoint(self, epoch: int) -> None:
+        progress = {'wall_minutes': self.wall_minutes,
+                    'samples_seen': self.samples_seen}
         save_checkpoint(self.run_dir / LAST_CHECKPOINT, model_state=self.model.state_dict(),
                         optimizer_state=self.optimizer.state_dict(), epoch=epoch,
-                        step=self.step, config=config_to_dict(self.config))
+                        step=self.step, config=config_to_dict(self.config), extra=progress)
+        if self.config.keep_epoch_checkpoints:  # the learning curve's points
+            shutil.copyfile(self.run_dir / LAST_CHECKPOINT,
+                            self.run_dir / f'checkpoint_epoch{epoch + 1:03d}.pt')
 
     def _evaluate(self, epoch: int) -> dict:
         from robotag_ros.training.evaluate import evaluate_model
@@ -273,10 +322,15 @@ class Trainer:
             robot=self.config.robot, joint_names=list(self.robot.joint_names),
             keypoint_names=list(self.robot.keypoint_names),
             input_size=list(self.config.data.image_size),
-            model_config=self.model_config.to_dict(), config_hash=config_hash(config_dict),
+            model_config=dict(self.model_config.to_dict(), joint_limits=[
+                [float(v) for v in row] for row in self.model.joint_head_2d.joint_limits]),
+            config_hash=config_hash(config_dict),
             training={'stage': self.config.stage, 'epochs': self.config.optim.epochs,
                       'steps': self.step, 'run_dir': str(self.run_dir),
-                      'joint_source': joint_source}, metrics=metrics)
+                      'joint_source': joint_source, 'device': str(self.info.device),
+                      'wall_minutes': round(self.wall_minutes, 1),
+                      'samples_seen': self.samples_seen,
+                      'train_frames': len(self.train_set)}, metrics=metrics)
         path = save_artifact(target, self.model.state_dict(), sidecar)
         print(f'[train] wrote artifact {path}')
         return path

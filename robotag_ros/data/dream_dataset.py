@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 import re
 import warnings
 from pathlib import Path
@@ -38,7 +39,8 @@ from torch.utils.data import Dataset
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
                                            IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE)
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
-from robotag_ros.inference.preprocess import letterbox_image, plan_letterbox
+from robotag_ros.inference.preprocess import (Letterbox, letterbox_image, plan_crop,
+                                              plan_letterbox, warp_image)
 
 LOG = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r'^(lbr_iiwa_|iiwa7_|iiwa_)')
@@ -107,7 +109,7 @@ class DreamDataset(Dataset):
     def __init__(self, root, robot, image_size=None, location_unit: str = 'auto',
                  augment: bool = False, keypoint_name_map: dict | None = None,
                  joint_name_map: dict | None = None, seed: int | None = None,
-                 max_scale_jitter: float = 0.15):
+                 max_scale_jitter: float = 0.15, robot_crop: 'RobotCrop | None' = None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f'DREAM folder {self.root} does not exist')
@@ -116,6 +118,7 @@ class DreamDataset(Dataset):
         self.robot = robot
         self.image_size = tuple(image_size) if image_size is not None else None
         self.augment, self.seed, self.max_scale_jitter = augment, seed, max_scale_jitter
+        self.robot_crop = robot_crop
         self.epoch = 0
         self._keypoint_map = {normalise_name(k): normalise_name(v)
                               for k, v in (keypoint_name_map or {}).items()}
@@ -123,12 +126,15 @@ class DreamDataset(Dataset):
                            for k, v in (joint_name_map or {}).items()}
         self._robot_keypoints = [normalise_name(n) for n in robot.keypoint_names]
         self._robot_joints = [normalise_name(n) for n in robot.joint_names]
+        dream_count = robot.description.dream.get('num_keypoints')
+        self._extra_keypoints = self._robot_keypoints[dream_count:] if dream_count else []
         self.set_K = self._read_camera_settings()
         self.skipped: list[tuple[str, str]] = []   # (file, reason) found by the index scan
         self.failed_at_load: list[tuple[str, str]] = []  # (file, reason) found by __getitem__
         self.frames = self._scan()
         self.location_unit = self._decide_unit(location_unit)
         self.scale_to_m = _UNIT_SCALE_TO_M[self.location_unit]
+        self._fill_missing_keypoints()
 
     # ----------------------------------------------------------------------------- index scan
     def _read_camera_settings(self) -> np.ndarray | None:
@@ -193,12 +199,16 @@ class DreamDataset(Dataset):
             name = normalise_name(keypoint['name'])
             by_name[self._keypoint_map.get(name, name)] = keypoint
         missing = [n for n in self._robot_keypoints if n not in by_name]
-        if missing:
+        if any(n not in self._extra_keypoints for n in missing):
+            # Only our extra keypoints may be absent (DREAM's own sets lack them): they are
+            # filled from forward kinematics where the frame has joints and camera pose.
             raise DreamFrameError(f'{len(obj["keypoints"])} keypoints, missing {missing} of '
                                   f'{self.robot.name}')
-        locations = np.array([by_name[n]['location'] for n in self._robot_keypoints], float)
-        pixels = np.array([by_name[n]['projected_location'] for n in self._robot_keypoints],
-                          float)
+        absent = {'location': [np.nan] * 3, 'projected_location': [np.nan] * 2}
+        locations = np.array([by_name.get(n, absent)['location']
+                              for n in self._robot_keypoints], float)
+        pixels = np.array([by_name.get(n, absent)['projected_location']
+                           for n in self._robot_keypoints], float)
         if locations.shape != (len(self._robot_keypoints), 3) or pixels.shape[1] != 2:
             raise DreamFrameError(f'keypoint arrays of shape {locations.shape}/{pixels.shape}')
         record = {'json_path': json_path, 'keypoints_file': locations, 'keypoints_2d': pixels,
@@ -241,7 +251,7 @@ class DreamDataset(Dataset):
             points = record['keypoints_file']
             for i, j, distance_m in pairs:
                 ratios.append(np.linalg.norm(points[i] - points[j]) / distance_m)
-        ratio = float(np.median(ratios))
+        ratio = float(np.nanmedian(ratios))
         for unit, per_m in (('m', 1.0), ('cm', 100.0)):
             if 0.8 * per_m <= ratio <= 1.25 * per_m:
                 LOG.info('%s: keypoint locations in %s (measured %.3f file units per metre on '
@@ -250,6 +260,25 @@ class DreamDataset(Dataset):
         raise DreamFrameError(f'{self.root}: keypoint distances are {ratio:.3g}x those of '
                               f'{self.robot.name}: neither metres nor centimetres; pass '
                               'location_unit if the robot is right')
+
+    def _fill_missing_keypoints(self) -> None:
+        """Keypoints a file lacks (our extra ones, in DREAM's sets) from forward kinematics where
+        the frame has joints and camera pose; otherwise they stay NaN (``keypoints_valid``)."""
+        todo = [r for r in self.frames if np.isnan(r['keypoints_2d']).any()
+                and 'joint_angles' in r and 'R_cam_base' in r]
+        if not todo:
+            return
+        with torch.no_grad():
+            base = self.robot.keypoints(torch.as_tensor(
+                np.stack([r['joint_angles'] for r in todo]), dtype=torch.float32)).double().numpy()
+        for record, keypoints_base in zip(todo, base):
+            camera = keypoints_base @ record['R_cam_base'].T + record['location_file'] \
+                * self.scale_to_m
+            pixels = camera @ record['K'].T
+            pixels = pixels[:, :2] / pixels[:, 2:3]
+            missing = np.isnan(record['keypoints_2d']).any(1)
+            record['keypoints_2d'][missing] = pixels[missing]
+            record['keypoints_file'][missing] = camera[missing] / self.scale_to_m
 
     # -------------------------------------------------------------------------------- loading
     def set_epoch(self, epoch: int) -> None:
@@ -326,6 +355,9 @@ class DreamDataset(Dataset):
         keypoints_2d = torch.as_tensor(record['keypoints_2d'], dtype=torch.float32)
         rng = self._augmentation_rng(index)
 
+        if rng is not None and self.robot_crop is not None and self.image_size is not None \
+                and rng.uniform() >= self.robot_crop.full_frame_prob:
+            return self._load_robot_crop(record, image, mask, depth_mm, rng)
         # Crop box (geometry augmentation), then letterbox to image_size; K and keypoints follow.
         left, top, crop_w, crop_h = 0, 0, width, height
         if rng is not None and self.max_scale_jitter > 0:
@@ -347,17 +379,44 @@ class DreamDataset(Dataset):
                                                               left:left + crop_w]),
                                    plan, interpolation=interpolation)
 
-        image = warp(image)
+        return self._sample(record, warp(image), warp(mask, cv2.INTER_NEAREST)
+                            if mask is not None else None,
+                            warp(depth_mm, cv2.INTER_NEAREST) if depth_mm is not None else None,
+                            K_new, keypoints_2d, rng)
+
+    def _load_robot_crop(self, record, image, mask, depth_mm, rng) -> dict:
+        """The second pass's view in training: a square box around the labelled keypoints with
+        random size and offset (inference boxes come from the first pass, never from labels)."""
+        crop = self.robot_crop
+        keypoints = record['keypoints_2d']
+        low, high = np.nanmin(keypoints, 0), np.nanmax(keypoints, 0)
+        size = max(float((high - low).max()), crop.min_size_px) * rng.uniform(*crop.scale)
+        centre = (low + high) / 2 + rng.uniform(-crop.shift, crop.shift, 2) * size
+        plan = plan_crop(centre, size, self.image_size)
+        plan = Letterbox(tuple(image.shape[:2]), plan.target_hw, plan.scale, plan.pad_left_px,
+                         plan.pad_top_px)
+        K_new = torch.as_tensor(plan.adjust_intrinsics(record['K']), dtype=torch.float32)
+        keypoints_2d = torch.as_tensor(plan.to_target_px(keypoints), dtype=torch.float32)
+        return self._sample(record, warp_image(np.ascontiguousarray(image), plan),
+                            warp_image(mask, plan, nearest=True) if mask is not None else None,
+                            warp_image(depth_mm, plan, nearest=True)
+                            if depth_mm is not None else None, K_new, keypoints_2d, rng)
+
+    def _sample(self, record, image, mask, depth_mm, K_new, keypoints_2d, rng) -> dict:
+        """The sample dict from an image (and mask, depth) already placed in the output frame."""
+        out_h, out_w = image.shape[:2]
         if rng is not None:
             image = colour_jitter(image, rng, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-10.0, 10.0))
             if rng.uniform() < 0.5:
                 image = gaussian_noise(image, rng, rng.uniform(0.0, 0.03))
+        valid = torch.as_tensor(np.isfinite(record['keypoints_2d']).all(1))
+        keypoints_3d = np.nan_to_num(record['keypoints_file'] * self.scale_to_m)
         sample = {
             'image': torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255,
             'K': K_new,
-            'keypoints_2d': keypoints_2d,
-            'keypoints_3d': torch.as_tensor(record['keypoints_file'] * self.scale_to_m,
-                                            dtype=torch.float32),
+            'keypoints_2d': torch.nan_to_num(keypoints_2d),
+            'keypoints_valid': valid,
+            'keypoints_3d': torch.as_tensor(keypoints_3d, dtype=torch.float32),
             'joint_angles': torch.zeros(self.robot.num_joints),
             'T_cam_base': torch.zeros(4, 4),
             'mask': torch.zeros(1, out_h, out_w),
@@ -377,8 +436,19 @@ class DreamDataset(Dataset):
             T[:3, 3] = record['location_file'] * self.scale_to_m
             sample['T_cam_base'] = torch.as_tensor(T, dtype=torch.float32)
         if mask is not None:
-            sample['mask'][0] = torch.from_numpy(warp(mask, cv2.INTER_NEAREST) > 127).float()
+            sample['mask'][0] = torch.from_numpy(mask > 127).float()
         if depth_mm is not None:
-            depth = warp(depth_mm, cv2.INTER_NEAREST).astype(np.float32) / 1000.0
-            sample['depth'][0] = torch.from_numpy(depth)
+            sample['depth'][0] = torch.from_numpy(depth_mm.astype(np.float32) / 1000.0)
         return sample
+
+
+@dataclass(frozen=True)
+class RobotCrop:
+    """How training draws robot-centred crops: box side = the keypoints' extent (at least
+    ``min_size_px``) times U(``scale``), centre shifted by U(±``shift``) box sides; a fraction
+    ``full_frame_prob`` of samples stays whole (letterboxed), as the first pass sees frames."""
+
+    scale: tuple[float, float] = (1.15, 1.6)
+    shift: float = 0.08
+    min_size_px: float = 64.0
+    full_frame_prob: float = 0.2

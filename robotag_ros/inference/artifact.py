@@ -117,7 +117,8 @@ def load_model(path: str | os.PathLike, robot: Optional[Any] = None, device: str
     sidecar = load_sidecar(path)
     robot = robot if robot is not None else load_robot(sidecar.robot)
     check_robot_matches(sidecar, robot, where=str(artifact_paths(path)[0]))
-    model = build_model(robot, sidecar.model_config)
+    # The artifact holds every weight: no pretrained backbone file is read (or needed) to load.
+    model = build_model(robot, dict(sidecar.model_config, pretrained_2d=None, pretrained_3d=None))
     state = load_weights(path)
     try:
         model.load_state_dict(state, strict=True)

@@ -23,7 +23,8 @@ from robotag_ros.inference.preprocess import Letterbox
 # The network outputs decoding needs, in the order the exported graph returns them.
 INFERENCE_OUTPUT_NAMES = (
     'depth_regulator', 'depth_metric', 'robot_mask', 'joint_angles_2d', 'rotation', 'translation',
-    'keypoints_2d', 'keypoints_3d_2d', 'joint_angles_3d', 'keypoints_3d_3d')
+    'keypoints_2d', 'keypoints_2d_peak', 'keypoints_2d_confidence', 'keypoints_3d_2d',
+    'joint_angles_3d', 'keypoints_3d_3d')
 
 JOINT_SOURCES = ('2d', '3d', 'mean')
 
@@ -40,6 +41,7 @@ class ConsistencyScales:
     keypoints_3d_m: float = 0.05
     reprojection_px: float = 10.0
     point_cloud_m: float = 0.03
+    fit_residual_px: float = 5.0
 
 
 def point_cloud_residual_m(points_unproj: torch.Tensor, points_fk: torch.Tensor,
@@ -58,7 +60,7 @@ def point_cloud_residual_m(points_unproj: torch.Tensor, points_fk: torch.Tensor,
 
 def consistency_terms(states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per-frame residuals of the alignment edges of eqs. (14)-(17): (B,) each, SI units."""
-    return {
+    terms = {
         'joints_rad': (states['joint_angles_2d'] - states['joint_angles_3d']).abs().mean(-1),
         'keypoints_3d_m': (states['keypoints_3d_2d'] - states['keypoints_3d_3d'])
         .norm(dim=-1).mean(-1),
@@ -70,6 +72,9 @@ def consistency_terms(states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
                                                 states['points_fk_2d'],
                                                 states['points_unproj_valid']),
     }
+    if 'fit_residual_px' in states:  # the loops closed at inference (inference/loop_closing.py)
+        terms['fit_residual_px'] = states['fit_residual_px']
+    return terms
 
 
 def consistency_score(terms: dict[str, torch.Tensor],
@@ -78,7 +83,8 @@ def consistency_score(terms: dict[str, torch.Tensor],
     scale_of = {'joints_rad': scales.joints_rad, 'keypoints_3d_m': scales.keypoints_3d_m,
                 'keypoints_3d_fk_m': scales.keypoints_3d_m,
                 'reprojection_px': scales.reprojection_px,
-                'point_cloud_m': scales.point_cloud_m}
+                'point_cloud_m': scales.point_cloud_m,
+                'fit_residual_px': scales.fit_residual_px}
     normalised = torch.stack([terms[k] / scale_of[k] for k in terms], dim=-1)
     return torch.exp(-normalised.mean(-1))
 
@@ -150,7 +156,7 @@ def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Lette
     # One device->host copy per tensor for the whole batch, then numpy per frame.
     host = {name: states[name].detach().double().cpu().numpy() for name in (
         'joint_angles', 'T_cam_base', 'keypoints_2d_final', 'keypoints_3d', 'joint_angles_2d',
-        'joint_angles_3d')}
+        'joint_angles_3d', 'keypoints_2d_peak', 'keypoints_2d_confidence')}
     terms_host = {k: v.double().cpu().numpy() for k, v in terms.items()}
     scores_host = scores.double().cpu().numpy()
     if with_points:
@@ -169,7 +175,9 @@ def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Lette
             consistency_terms={k: float(v[b]) for k, v in terms_host.items()},
             points_3d_m=points_all[b][valid_all[b]] if with_points else None,
             branch_joint_angles_rad={'2d': host['joint_angles_2d'][b],
-                                     '3d': host['joint_angles_3d'][b]}))
+                                     '3d': host['joint_angles_3d'][b]},
+            keypoints_2d_detected_px=letterbox.to_source_px(host['keypoints_2d_peak'][b]),
+            keypoint_confidence=host['keypoints_2d_confidence'][b]))
     return estimates
 
 

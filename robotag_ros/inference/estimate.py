@@ -26,6 +26,12 @@ class Estimate:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # Each branch's own joint angles ('2d': p², '3d': p³), before the pick of the reported ones.
     branch_joint_angles_rad: dict[str, np.ndarray] = field(default_factory=dict)
+    # The network's own 2D keypoints (heatmap peaks, source pixels) and their confidence (0..1),
+    # before the fit: ``keypoints_2d_px`` are the projections of the reported robot.
+    keypoints_2d_detected_px: np.ndarray | None = None
+    keypoint_confidence: np.ndarray | None = None
+    # The box of the source image the network looked at (two-pass estimation), or None.
+    robot_box: object | None = None
 
     @property
     def T_base_cam(self) -> np.ndarray:

@@ -19,7 +19,8 @@ from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
-from robotag_ros.inference.preprocess import preprocess
+from robotag_ros.inference.preprocess import preprocess, preprocess_crop
+from robotag_ros.inference.two_pass import CropPolicy, RobotBox, robot_box
 
 COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel order
 
@@ -76,7 +77,9 @@ class Estimator:
     """
 
     def __init__(self, model, input_hw, backend, joint_source: str = '2d',
-                 decode_device: str | torch.device = 'cpu', sidecar=None):
+                 decode_device: str | torch.device = 'cpu', sidecar=None,
+                 two_pass: bool = True, fit: bool = True,
+                 crop_policy: CropPolicy = CropPolicy(), fit_config=None):
         if joint_source not in JOINT_SOURCES:
             raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
         self.model, self.sidecar, self.backend = model, sidecar, backend
@@ -87,6 +90,13 @@ class Estimator:
         # Decoding (FK, projection, scoring) runs where the network's tensors land.
         self.decode_device = torch.device(decode_device)
         self.robot.to(self.decode_device)
+        # two_pass: find the robot on the whole frame, then look again at a box around it.
+        # fit: close the TAG's loops at inference (inference/loop_closing.py).
+        self.two_pass, self.fit, self.crop_policy = two_pass, fit, crop_policy
+        if fit_config is None and fit:
+            from robotag_ros.inference.loop_closing import LoopClosingConfig
+            fit_config = LoopClosingConfig()
+        self.fit_config = fit_config
 
     @classmethod
     def from_artifact(cls, artifact: str | os.PathLike, backend: str = 'torch',
@@ -94,7 +104,7 @@ class Estimator:
                       onnx_path: Optional[str] = None, compile_mode: Optional[str] = None,
                       joint_source: Optional[str] = None,
                       force_engine_rebuild: bool = False, threads: int = 0,
-                      robot=None) -> 'Estimator':
+                      robot=None, two_pass: bool = True, fit: bool = True) -> 'Estimator':
         """An Estimator for a model artifact (``models/panda_default`` or either of its files).
 
         ``backend``: 'auto' (ONNX Runtime on CPU, PyTorch on CUDA), 'torch' (``device`` cpu/cuda,
@@ -104,7 +114,9 @@ class Estimator:
         model; fp16 unless ``precision`` is fp32). The ONNX file is exported and cached on first
         use unless ``onnx_path`` names one. ``joint_source`` overrides the sidecar's
         ``training.joint_source`` (default '2d'). ``robot``: an already loaded RobotModel (checked
-        against the sidecar) instead of loading the sidecar's.
+        against the sidecar) instead of loading the sidecar's. ``two_pass`` and ``fit``: see
+        :meth:`estimate_batch` (both on by default; off gives the direct heads on the whole
+        frame, the ablation's baseline).
         """
         if backend not in BACKEND_CHOICES:
             raise ValueError(f'backend must be one of {BACKEND_CHOICES}, not {backend!r}')
@@ -131,14 +143,15 @@ class Estimator:
                                          force_rebuild=force_engine_rebuild)
         return cls(model, input_hw, runner,
                    joint_source or sidecar.training.get('joint_source', '2d'),
-                   decode_device=device if backend == 'torch' else 'cpu', sidecar=sidecar)
+                   decode_device=device if backend == 'torch' else 'cpu', sidecar=sidecar,
+                   two_pass=two_pass, fit=fit)
 
     @classmethod
-    def from_model(cls, model, input_hw, joint_source: str = '2d') -> 'Estimator':
+    def from_model(cls, model, input_hw, joint_source: str = '2d', **options) -> 'Estimator':
         """Wrap an in-memory model (torch backend, on the model's device)."""
         device = next(model.parameters()).device
         return cls(model, input_hw, TorchBackend(model, device=str(device)), joint_source,
-                   decode_device=device)
+                   decode_device=device, **options)
 
     @staticmethod
     def _ensure_onnx(model, artifact, input_hw) -> Path:
@@ -148,40 +161,86 @@ class Estimator:
             export_onnx(model, input_hw, path)
         return path
 
-    @torch.inference_mode()
-    def estimate_batch(self, images_rgb: Sequence[np.ndarray],
-                       intrinsics: Sequence[np.ndarray], with_points: bool = True
-                       ) -> list[Estimate]:
-        """Several frames (HxWx3 uint8 RGB each, 3x3 K each) in one network call."""
-        started = time.perf_counter()
-        prepared = [preprocess(image, np.asarray(K, dtype=np.float64), self.input_hw)
-                    for image, K in zip(images_rgb, intrinsics)]
+    def _run(self, prepared) -> tuple[dict[str, torch.Tensor], np.ndarray]:
         batch_image = np.concatenate([p[0] for p in prepared])
         batch_K = np.concatenate([p[1] for p in prepared])
-        letterboxes = [p[2] for p in prepared]
-        preprocessed = time.perf_counter()
         network = as_tensors(self.backend.run(batch_image, batch_K), self.decode_device)
         if self.decode_device.type == 'cuda':
             torch.cuda.synchronize()
+        return network, batch_K
+
+    def find_robots(self, images_rgb: Sequence[np.ndarray],
+                    intrinsics: Sequence[np.ndarray]) -> list[RobotBox]:
+        """The first pass: the whole frames letterboxed, a box around each robot's keypoints."""
+        prepared = [preprocess(image, np.asarray(K, dtype=np.float64), self.input_hw)
+                    for image, K in zip(images_rgb, intrinsics)]
+        network, _ = self._run(prepared)
+        peaks = network['keypoints_2d_peak'].double().cpu().numpy()
+        confidence = network['keypoints_2d_confidence'].double().cpu().numpy()
+        return [robot_box(p[2].to_source_px(peaks[b]), confidence[b], self.crop_policy)
+                for b, p in enumerate(prepared)]
+
+    @torch.inference_mode()
+    def estimate_batch(self, images_rgb: Sequence[np.ndarray],
+                       intrinsics: Sequence[np.ndarray], with_points: bool = True,
+                       boxes: Optional[Sequence[Optional[RobotBox]]] = None) -> list[Estimate]:
+        """Several frames (HxWx3 uint8 RGB each, 3x3 K each) in one network call per pass.
+
+        With ``two_pass`` the network first sees each whole frame (letterboxed) to find the
+        robot, then a square box around it; ``boxes`` (e.g. each camera's previous
+        ``Estimate.robot_box``) skip the first pass for the frames that have one. With ``fit``
+        the reported joints and camera come from closing the loops (loop_closing.py).
+        """
+        started = time.perf_counter()
+        intrinsics = [np.asarray(K, dtype=np.float64) for K in intrinsics]
+        if self.two_pass:
+            boxes = list(boxes) if boxes is not None else [None] * len(images_rgb)
+            missing = [i for i, box in enumerate(boxes) if box is None]
+            if missing:
+                found = self.find_robots([images_rgb[i] for i in missing],
+                                         [intrinsics[i] for i in missing])
+                for i, box in zip(missing, found):
+                    boxes[i] = box
+            prepared = [preprocess_crop(image, K, box.centre_px, box.size_px, self.input_hw)
+                        for image, K, box in zip(images_rgb, intrinsics, boxes)]
+        else:
+            boxes = [None] * len(images_rgb)
+            prepared = [preprocess(image, K, self.input_hw)
+                        for image, K in zip(images_rgb, intrinsics)]
+        preprocessed = time.perf_counter()
+        network, batch_K = self._run(prepared)
         inferred = time.perf_counter()
+        letterboxes = [p[2] for p in prepared]
         K_t = torch.as_tensor(batch_K, device=self.decode_device)
         with _cpu_threads(1 if self.decode_device.type == 'cpu' else 0):
             states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
                                    self.joint_source)
+            if self.fit:
+                from robotag_ros.inference.loop_closing import close_loops
+                states = close_loops(states, self.robot, K_t, self.fit_config,
+                                     lifter=self.model.keypoint_lifter)
             estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),
                    'inference_ms': 1e3 * (inferred - preprocessed),
                    'decode_ms': 1e3 * (decoded - inferred),
                    'total_ms': 1e3 * (decoded - started)}
-        for estimate in estimates:
+        for estimate, box in zip(estimates, boxes):
             estimate.timings_ms = dict(timings)
+            estimate.robot_box = box
         return estimates
 
-    def estimate(self, image_rgb: np.ndarray, K: np.ndarray, with_points: bool = True
-                 ) -> Estimate:
+    def next_box(self, estimate: Estimate) -> Optional[RobotBox]:
+        """Where to look in the next frame of the same camera: around this frame's robot, if
+        the estimate is trustworthy (else None: the next frame runs the first pass)."""
+        if not self.two_pass or not estimate.is_finite() or estimate.consistency < 0.3:
+            return None
+        return robot_box(estimate.keypoints_2d_px, None, self.crop_policy)
+
+    def estimate(self, image_rgb: np.ndarray, K: np.ndarray, with_points: bool = True,
+                 box: Optional[RobotBox] = None) -> Estimate:
         """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate."""
-        return self.estimate_batch([image_rgb], [K], with_points=with_points)[0]
+        return self.estimate_batch([image_rgb], [K], with_points=with_points, boxes=[box])[0]
 
 
 def load_estimator(model_path: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',

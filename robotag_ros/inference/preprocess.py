@@ -57,6 +57,42 @@ def plan_letterbox(source_hw: Sequence[int], target_hw: Sequence[int]) -> Letter
                      (target_w - resized_w) // 2, (target_h - resized_h) // 2)
 
 
+def plan_crop(center_px: Sequence[float], size_px: float, target_hw: Sequence[int]) -> Letterbox:
+    """A square box of ``size_px`` source pixels centred at ``center_px`` (u, v), scaled to fill
+    ``target_hw``: the robot-centred view of the second pass. The box may reach past the
+    image's borders (padded); ``source_hw`` is left to :func:`warp_image` to fill in."""
+    target_h, target_w = int(target_hw[0]), int(target_hw[1])
+    scale = min(target_h, target_w) / max(float(size_px), 1.0)
+    return Letterbox((0, 0), (target_h, target_w), scale,
+                     target_w / 2.0 - float(center_px[0]) * scale,
+                     target_h / 2.0 - float(center_px[1]) * scale)
+
+
+def warp_image(image: np.ndarray, plan: Letterbox, pad_value: int = 0,
+               nearest: bool = False) -> np.ndarray:
+    """Any uniform scale + shift ``plan`` (a crop box or a letterbox) applied to an image.
+
+    Shrinking goes through an area filter first (as :func:`letterbox_image`), then one affine
+    warp at the exact residual scale places the region, padding whatever lies outside.
+    """
+    source_h, source_w = image.shape[:2]
+    target_h, target_w = plan.target_hw
+    scale_x = scale_y = 1.0
+    if plan.scale < 1.0 and not nearest:
+        small_w = max(1, round(source_w * plan.scale))
+        small_h = max(1, round(source_h * plan.scale))
+        image = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        scale_x, scale_y = small_w / source_w, small_h / source_h
+    # Continuous coordinates (pixel centres at +0.5) -> OpenCV's (centres at integers).
+    sx, sy = plan.scale / scale_x, plan.scale / scale_y
+    matrix = np.array([[sx, 0.0, plan.pad_left_px + 0.5 * sx - 0.5],
+                       [0.0, sy, plan.pad_top_px + 0.5 * sy - 0.5]])
+    flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    border = (pad_value,) * (image.shape[2] if image.ndim == 3 else 1)
+    return cv2.warpAffine(image, matrix, (target_w, target_h), flags=flags,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
 def letterbox_image(image: np.ndarray, plan: Letterbox, pad_value: int = 0,
                     interpolation: int | None = None) -> np.ndarray:
     """Resize (area filter when shrinking, unless ``interpolation`` is given: nearest for masks
@@ -90,6 +126,18 @@ def preprocess(image_rgb: np.ndarray, K: np.ndarray, input_hw: Sequence[int]):
                          f'{image_rgb.dtype}')
     plan = plan_letterbox(image_rgb.shape[:2], input_hw)
     network_image = to_network_input(letterbox_image(image_rgb, plan))
+    network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
+    return network_image, network_K, plan
+
+
+def preprocess_crop(image_rgb: np.ndarray, K: np.ndarray, center_px: Sequence[float],
+                    size_px: float, input_hw: Sequence[int]):
+    """The second pass's input: a square box around the robot, scaled to the network's size;
+    returns the same triple as :func:`preprocess` (the plan maps keypoints back)."""
+    plan = plan_crop(center_px, size_px, input_hw)
+    plan = Letterbox(tuple(image_rgb.shape[:2]), plan.target_hw, plan.scale, plan.pad_left_px,
+                     plan.pad_top_px)
+    network_image = to_network_input(warp_image(image_rgb, plan))
     network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
     return network_image, network_K, plan
 

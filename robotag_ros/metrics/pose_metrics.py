@@ -117,6 +117,18 @@ def keypoint_2d_error_px(keypoints_pred_px: np.ndarray, keypoints_gt_px: np.ndar
         return np.where(count > 0, (distance * inside).sum(axis=1) / count, np.nan)
 
 
+def keypoint_2d_median_error_px(keypoints_pred_px: np.ndarray, keypoints_gt_px: np.ndarray,
+                                image_size_hw) -> float:
+    """Median pixel error over every ground-truth keypoint inside its image (all images)."""
+    pred = np.asarray(keypoints_pred_px, dtype=np.float64)
+    gt = np.asarray(keypoints_gt_px, dtype=np.float64)
+    size_hw = np.broadcast_to(np.asarray(image_size_hw, dtype=np.float64), (gt.shape[0], 2))
+    inside = ((gt[..., 0] >= 0) & (gt[..., 0] <= size_hw[:, 1:2]) & (gt[..., 1] >= 0)
+              & (gt[..., 1] <= size_hw[:, 0:1]))
+    distance = np.linalg.norm(pred - gt, axis=-1)[inside]
+    return float(np.median(distance)) if distance.size else float('nan')
+
+
 def pck_auc_percent(errors_px: np.ndarray) -> float:
     """2D PCK AUC in percent over images with a defined error (thresholds 0..20 px, step 0.01).
 

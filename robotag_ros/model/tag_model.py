@@ -11,13 +11,15 @@ from robotag_ros.model.config import ModelConfig
 from robotag_ros.model.heads import (DepthRegulatorHead, Head3DEncoder, JointHead,
                                      Keypoint2DHead, Keypoint3DHead2D, Keypoint3DHead3D, MaskHead,
                                      RotationHead, TranslationHead, focal_depth_scale,
-                                     keypoint_pooled_features)
+                                     keypoint_pooled_features, peak_soft_argmax_px)
+from robotag_ros.model.lifter import KeypointLifter
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.model.prior_states import prior_states
 from robotag_ros.robot import RobotModel
 from robotag_ros.tag.graph import TAGGraph
 
-# ImageNet statistics: what the transformers backbones' pretrained weights expect.
+# ImageNet statistics: what the transformers backbones' pretrained weights expect (a backbone
+# trained with other statistics says so in its image_mean / image_std attributes).
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 
@@ -25,7 +27,8 @@ IMAGE_STD = (0.229, 0.224, 0.225)
 NETWORK_OUTPUT_NAMES = (
     'features_2d', 'depth_relative', 'depth_regulator', 'depth_metric', 'robot_mask',
     'joint_angles_2d', 'rotation', 'translation', 'keypoints_2d', 'keypoints_2d_heatmaps',
-    'keypoints_3d_2d', 'joint_angles_3d', 'keypoints_3d_3d')
+    'keypoints_2d_peak', 'keypoints_2d_confidence', 'keypoints_3d_2d', 'joint_angles_3d',
+    'keypoints_3d_3d')
 
 
 class TAGModel(nn.Module):
@@ -40,30 +43,43 @@ class TAGModel(nn.Module):
         self.robot = robot
         self.graph = TAGGraph(config.loops_off)  # the loops this model's losses use
         n, k = robot.num_joints, robot.num_keypoints
-        limits = robot.joint_limits.detach().cpu().float()
-        self.register_buffer('image_mean', torch.tensor(IMAGE_MEAN)[None, :, None, None],
-                             persistent=False)
-        self.register_buffer('image_std', torch.tensor(IMAGE_STD)[None, :, None, None],
-                             persistent=False)
-
+        # The joint heads map a sigmoid onto these ranges: an artifact keeps the ones it was
+        # trained with (model_config.joint_limits), so a robot YAML that later narrows its
+        # limits does not shift what the trained heads mean.
+        limits = robot.joint_limits.detach().cpu().float() if config.joint_limits is None \
+            else torch.tensor(config.joint_limits, dtype=torch.float32)
+        if limits.shape != (n, 2):
+            raise ValueError(f'model_config.joint_limits has shape {tuple(limits.shape)}, the '
+                             f'robot has {n} joints')
         self.backbone_2d = build_backbone_2d(config)
-        self.backbone_3d = build_backbone_3d(config)
+        self.register_buffer('image_mean', torch.tensor(getattr(
+            self.backbone_2d, 'image_mean', IMAGE_MEAN))[None, :, None, None], persistent=False)
+        self.register_buffer('image_std', torch.tensor(getattr(
+            self.backbone_2d, 'image_std', IMAGE_STD))[None, :, None, None], persistent=False)
         c2d, w, hidden = self.backbone_2d.out_channels, config.head_width, 4 * config.head_width
+        # The global heads read a pooled vector: the mean of f, or the backbone's own (wider) one.
+        c_pool = getattr(self.backbone_2d, 'pooled_channels', c2d)
+        self.backbone_3d = build_backbone_3d(config, c2d)
         steps = _upsample_steps(self.backbone_2d.stride, config.heatmap_stride)
-        self.depth_regulator_head = DepthRegulatorHead(c2d, hidden)
-        joint_in = c2d * (1 + k) if config.joint_features == 'keypoints' else c2d
+        self.depth_regulator_head = DepthRegulatorHead(c_pool, hidden)
+        joint_in = c_pool + c2d * k if config.joint_features == 'keypoints' else c_pool
         self.joint_head_2d = JointHead(joint_in, hidden, limits)
-        self.rotation_head = RotationHead(c2d, hidden)
-        self.translation_head = TranslationHead(c2d, hidden)
+        self.rotation_head = RotationHead(c_pool, hidden)
+        self.translation_head = TranslationHead(c_pool, hidden)
         self.keypoint_2d_head = Keypoint2DHead(c2d, w, steps, k)
-        self.keypoint_3d_head_2d = Keypoint3DHead2D(c2d, w, steps, k, hidden)
+        self.keypoint_3d_head_2d = Keypoint3DHead2D(c2d, w, steps, k, hidden, c_pool)
         self.mask_head = MaskHead(self.backbone_3d.feature_channels, w // 2)
         self.head_3d_encoder = Head3DEncoder(w)
         self.joint_head_3d = JointHead(w, hidden, limits)
         self.keypoint_3d_head_3d = Keypoint3DHead3D(w, hidden, k)
         self.num_joints, self.num_keypoints = n, k
+        # Not part of forward_network (nor of the exported graph): the decoder runs it on the
+        # decoded keypoints to start the fit (inference/loop_closing.py).
+        self.keypoint_lifter = KeypointLifter(k, limits, config.lifting_hypotheses) \
+            if config.lifting_hypotheses else None
         # Heatmap and depth cells must tile the image exactly, or pixel coordinates drift.
-        self.input_multiple = max(self.backbone_2d.stride, config.depth_stride)
+        self.input_multiple = max(self.backbone_2d.stride, config.depth_stride,
+                                  getattr(self.backbone_2d, 'input_multiple', 1))
 
     def depth_grid_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
         """Size (h, w) of D, D' and the mask for an input of ``image_hw`` pixels."""
@@ -74,19 +90,33 @@ class TAGModel(nn.Module):
                         intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
         """The learned part only: (B, 3, H, W) in [0, 1], K (B, 3, 3) -> NETWORK_OUTPUT_NAMES."""
         image_hw = (int(image.shape[-2]), int(image.shape[-1]))
-        depth_hw = self.depth_grid_hw(image_hw)
         normalised = (image - self.image_mean) / self.image_std
-        scale_m = focal_depth_scale(intrinsics, image_hw, self.config.reference_area_m2)
-
         features = self.backbone_2d(normalised)
-        pooled = features.mean((2, 3))
+        features, pooled = features if isinstance(features, tuple) else \
+            (features, features.mean((2, 3)))
+        depth_input = features if self.config.backbone_3d == 'shared' else normalised
+        return self._heads(features, pooled, self.backbone_3d(depth_input), intrinsics,
+                           image_hw)
+
+    def forward_from_trunk(self, trunk_features: list[torch.Tensor], intrinsics: torch.Tensor,
+                           image_hw: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """The network tensors from a frozen trunk's cached outputs (``backbone_3d: shared``
+        only): the cached-feature training recipe runs the neck and every head, not the trunk."""
+        features, pooled = self.backbone_2d.neck(trunk_features)
+        return self._heads(features, pooled, self.backbone_3d(features), intrinsics, image_hw)
+
+    def _heads(self, features, pooled, depth_backbone_out, intrinsics, image_hw):
+        depth_hw = self.depth_grid_hw(image_hw)
+        scale_m = focal_depth_scale(intrinsics, image_hw, self.config.reference_area_m2)
         regulator = self.depth_regulator_head(pooled, scale_m)
         keypoints_2d, heatmaps = self.keypoint_2d_head(features, image_hw)
+        peaks, confidence = peak_soft_argmax_px(heatmaps, image_hw,
+                                                self.config.peak_window_cells)
         joint_input = pooled
         if self.config.joint_features == 'keypoints':
             joint_input = torch.cat([pooled, keypoint_pooled_features(features, heatmaps)], 1)
 
-        depth_raw, depth_features = self.backbone_3d(normalised)
+        depth_raw, depth_features = depth_backbone_out
         depth_raw = F.interpolate(depth_raw, size=depth_hw, mode='bilinear', align_corners=False)
         depth_features = F.interpolate(depth_features, size=depth_hw, mode='bilinear',
                                        align_corners=False)
@@ -109,6 +139,8 @@ class TAGModel(nn.Module):
             'translation': self.translation_head(pooled, intrinsics, scale_m, image_hw),
             'keypoints_2d': keypoints_2d,
             'keypoints_2d_heatmaps': heatmaps,
+            'keypoints_2d_peak': peaks,
+            'keypoints_2d_confidence': confidence,
             'keypoints_3d_2d': self.keypoint_3d_head_2d(features, pooled, intrinsics, scale_m,
                                                         image_hw),
             'joint_angles_3d': self.joint_head_3d(features_3d.mean((2, 3))),
@@ -122,14 +154,23 @@ class TAGModel(nn.Module):
                               self.config.num_unproj_points, self.config.mask_threshold)
         return TAGOutputs(**network, **states, image_hw=image_hw)
 
-    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor) -> TAGOutputs:
-        """Image (B, 3, H, W) RGB in [0, 1] and K (B, 3, 3) pixels -> TAGOutputs."""
-        _check_inputs(image, intrinsics, self.input_multiple)
-        image_hw = (int(image.shape[-2]), int(image.shape[-1]))
-        network = self.forward_network(image, intrinsics)
+    def forward(self, image: torch.Tensor | None, intrinsics: torch.Tensor,
+                trunk_features: list[torch.Tensor] | None = None,
+                image_hw: tuple[int, int] | None = None) -> TAGOutputs:
+        """Image (B, 3, H, W) RGB in [0, 1] and K (B, 3, 3) pixels -> TAGOutputs.
+
+        Training over cached trunk outputs passes ``trunk_features`` and ``image_hw`` instead of
+        the image (through forward, so DistributedDataParallel sees the call).
+        """
+        if trunk_features is not None:
+            network = self.forward_from_trunk(trunk_features, intrinsics, image_hw)
+        else:
+            _check_inputs(image, intrinsics, self.input_multiple)
+            image_hw = (int(image.shape[-2]), int(image.shape[-1]))
+            network = self.forward_network(image, intrinsics)
         # The robot prior (FK, projection, unprojection) runs in float32 even under mixed
         # precision: bf16 FK errs by centimetres at a metre's reach.
-        with torch.autocast(image.device.type, enabled=False):
+        with torch.autocast(intrinsics.device.type, enabled=False):
             network = {k: v.float() for k, v in network.items()}
             return self.assemble(network, intrinsics.float(), image_hw)
 

@@ -101,6 +101,10 @@ PARAMETERS = {
         'Frames whose consistency score (0..1) is below this are not published '
         '(diagnostics still are).',
         floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)])),
+    'track_robot': (True, _descriptor(
+        "Look for the robot in the next frame where this frame found it (skips the estimator's "
+        'whole-frame first pass while estimates stay consistent; estimators without '
+        'next_box() ignore it).')),
     'intrinsics': ([0.0, 0.0, 0.0, 0.0], _descriptor(
         'Fallback intrinsics [fx, fy, cx, cy] in pixels used until a valid camera_info '
         'arrives; all zeros = wait for camera_info.')),
@@ -210,6 +214,8 @@ class EstimatorNode(Node):
         self._info_size: tuple[int, int] | None = None   # (width, height) of the camera_info
         self._last_warning_s: dict[str, float] = {}
         self._frames_processed = 0
+        # Where the robot was in the last frame (two-pass estimators skip their first pass).
+        self._robot_box, self._robot_box_hw = None, None
         self._frames_published = 0
         self._frames_skipped = 0   # overwritten by a newer frame before inference
         self._drops: dict[str, int] = {}
@@ -337,11 +343,19 @@ class EstimatorNode(Node):
             self._drop(frame, 'bad_image', str(error))
             return
         start = time.perf_counter()
+        tracking = self._param('track_robot') and hasattr(self._estimator, 'next_box')
+        box = self._robot_box if tracking and self._robot_box_hw == image_rgb.shape[:2] \
+            else None
+        self._robot_box = None   # kept only when this frame gives a trustworthy one
         try:
-            estimate = self._estimator.estimate(image_rgb, K)
+            estimate = self._estimator.estimate(image_rgb, K, box=box) if tracking \
+                else self._estimator.estimate(image_rgb, K)
         except Exception as error:   # noqa: BLE001 - a model failure drops this frame only
             self._drop(frame, 'inference_error', f'{type(error).__name__}: {error}')
             return
+        if tracking:
+            self._robot_box = self._estimator.next_box(estimate)
+            self._robot_box_hw = image_rgb.shape[:2]
         inference_ms = (time.perf_counter() - start) * 1000.0
         self._online.record(image_rgb, K, _stamp_ns(image.header.stamp))   # queued, no disk wait
         if not estimate.is_finite():

@@ -1,0 +1,81 @@
+"""Learning curve of the CPU recipe: error against samples seen and against wall minutes.
+
+Reads the per-epoch checkpoints of a training run (``keep_epoch_checkpoints: true``, or
+``checkpoint_epochNNN.pt`` files), evaluates each on held-out 640x480 frames through the
+estimator as the node runs it (two passes; the direct heads and the fit), and writes one row per
+checkpoint to benchmarks/results/learning_curve.json (flat keys: ``epochN_<metric>``).
+
+    PYTHONPATH=. python benchmarks/learning_curve.py --run runs/panda_stage1 [--frames 100]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.default_model import SETS, render_eval_set  # noqa: E402
+from benchmarks.machine import machine_name, write_results  # noqa: E402
+
+KEYS = ('add_auc', 'mean_joint_error_j1_6_deg', 'keypoint_2d_median_error_px',
+        'detected_keypoint_2d_median_error_px', 'camera_translation_error_mm')
+
+
+def main(argv=None) -> int:
+    import torch
+    from robotag_ros.inference.estimator import Estimator
+    from robotag_ros.model import build_model, load_model_config
+    from robotag_ros.robot import load_robot
+    from robotag_ros.training.checkpoint import load_checkpoint
+    from robotag_ros.training.evaluate import evaluate_estimator
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--run', required=True)
+    parser.add_argument('--frames', type=int, default=100)
+    parser.add_argument('--data', default=str(ROOT / 'data' / 'benchmark'))
+    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' /
+                                             'learning_curve.json'))
+    args = parser.parse_args(argv)
+    checkpoints = sorted(Path(args.run).glob('checkpoint_epoch*.pt'))
+    if not checkpoints:
+        parser.error(f'{args.run} has no checkpoint_epochNNN.pt (train with '
+                     'keep_epoch_checkpoints=true)')
+    name, seed, config = SETS[0]
+    folder = Path(args.data) / f'panda_{name}_640x480_{args.frames}'
+    render_eval_set(folder, args.frames, seed, config)
+    results = {'run': Path(args.run).name, 'machine': machine_name(), 'frames': args.frames}
+    print('epoch | samples | wall min | ' + ' | '.join(f'{k} (direct/fit)' for k in KEYS))
+    for path in checkpoints:
+        checkpoint = load_checkpoint(path)
+        train_config = checkpoint['config']
+        robot = load_robot(train_config['robot'])
+        model_config = load_model_config(train_config['model'],
+                                         dict(train_config.get('model_overrides') or {},
+                                              pretrained_2d=None))
+        model = build_model(robot, model_config)
+        model.load_state_dict(checkpoint['model'])
+        model.eval()
+        epoch = int(checkpoint['epoch']) + 1
+        extra = checkpoint.get('extra') or {}
+        row = {'samples_seen': extra.get('samples_seen', checkpoint['step'] *
+                                         train_config['optim']['batch_size']),
+               'wall_minutes': extra.get('wall_minutes', float('nan'))}
+        for fit in (False, True):
+            estimator = Estimator.from_model(model, tuple(train_config['data']['image_size']),
+                                             fit=fit)
+            with torch.inference_mode():
+                metrics = evaluate_estimator(estimator, str(folder), print_table=False)
+            for key in KEYS:
+                row[f'{"fit" if fit else "direct"}_{key}'] = metrics.get(key, float('nan'))
+        for key, value in row.items():
+            results[f'epoch{epoch}_{key}'] = value
+        print(f"{epoch} | {row['samples_seen']} | {row['wall_minutes']:.1f} | " + ' | '.join(
+            f"{row[f'direct_{k}']:.1f}/{row[f'fit_{k}']:.1f}" for k in KEYS))
+    write_results(args.out, results)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

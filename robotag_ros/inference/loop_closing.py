@@ -1,0 +1,106 @@
+"""The TAG's loops closed at inference: the robot prior fitted to the network's own keypoints.
+
+The fit moves joints and camera until the robot prior's projected keypoints meet the 2D
+keypoints the heatmaps found (each weighted by its heatmap's confidence, robust to outliers),
+within joint limits. A fit from one start lands in whichever minimum is nearest (an elbow
+flipped, a wrist turned half a turn), so it starts from many: the network's own joints (p², p³)
+and a fixed quasi-random spread of joint configurations, each with the camera PnP finds for it;
+a few iterations rank them, the best few are refined. Every backend's tensors go through it (it
+is part of the shared decoder); ``fit=False`` in the estimator reports the direct heads instead
+(the ablation in benchmarks/results/fitting_ablation.json).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from robotag_ros.geometry import project_points
+from robotag_ros.inference.fitting import FitConfig, camera_from_joints_pnp, fit_robot_pose
+
+
+@dataclass(frozen=True)
+class LoopClosingConfig:
+    """How many starts, how they are screened, and the fit itself."""
+
+    fit: FitConfig = field(default_factory=FitConfig)
+    random_starts: int = 8           # Sobol-spread joint configurations (fixed seed)
+    screening_iterations: int = 4    # iterations every start gets before the ranking
+    finalists: int = 3               # starts per frame refined with fit.iterations
+    pnp_min_confidence: float = 0.05  # keypoints PnP uses for each start's camera
+
+
+def spread_joint_starts(robot, count: int) -> torch.Tensor:
+    """(count, n) joint configurations spread over the limits (scrambled Sobol, fixed seed)."""
+    if count <= 0:
+        return robot.joint_limits.new_zeros((0, robot.num_joints))
+    engine = torch.quasirandom.SobolEngine(robot.num_joints, scramble=True, seed=0)
+    unit = engine.draw(count).to(robot.joint_limits)
+    limits = robot.joint_limits
+    return limits[:, 0] + unit * (limits[:, 1] - limits[:, 0])
+
+
+def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
+            config: LoopClosingConfig, lifter=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S, n) joints and (B, S, 4, 4) cameras: the network's joints with its regressed camera,
+    then every joint start (p², p³, the lifter's hypotheses, the spread) with the camera PnP
+    finds for it (the regressed one where PnP fails)."""
+    peaks, confidence = states['keypoints_2d_peak'], states['keypoints_2d_confidence']
+    batch = peaks.shape[0]
+    spread = spread_joint_starts(robot, config.random_starts).to(peaks)
+    candidates = [states['joint_angles_2d'][:, None], states['joint_angles_3d'][:, None],
+                  spread[None].expand(batch, -1, -1)]
+    if lifter is not None:
+        candidates.append(lifter(peaks, confidence, intrinsics).to(peaks))
+    joints = torch.cat(candidates, 1)                                       # (B, S, n)
+    count = joints.shape[1]
+    pnp = camera_from_joints_pnp(
+        robot, joints.reshape(batch * count, -1), peaks.repeat_interleave(count, 0),
+        confidence.repeat_interleave(count, 0), intrinsics.repeat_interleave(count, 0),
+        min_weight=config.pnp_min_confidence).reshape(batch, count, 4, 4)
+    regressed = states['T_cam_base'][:, None].expand(-1, count, -1, -1)
+    failed = ~torch.isfinite(pnp).flatten(2).all(-1)
+    cameras = torch.where(failed[..., None, None], regressed, pnp)
+    joints = torch.cat([states['joint_angles_2d'][:, None], joints], 1)
+    cameras = torch.cat([states['T_cam_base'][:, None], cameras], 1)
+    return joints, cameras
+
+
+def _screen(states, robot, intrinsics, joints, cameras, config) -> tuple[torch.Tensor, ...]:
+    """A few iterations from every start; the ``finalists`` lowest-cost results per frame."""
+    batch, count = joints.shape[:2]
+    peaks = states['keypoints_2d_peak'].repeat_interleave(count, 0)
+    weights = states['keypoints_2d_confidence'].repeat_interleave(count, 0)
+    short = replace(config.fit, iterations=config.screening_iterations)
+    screened = fit_robot_pose(robot, peaks, weights, intrinsics.repeat_interleave(count, 0),
+                              joints.reshape(batch * count, 1, -1),
+                              cameras.reshape(batch * count, 1, 4, 4), short)
+    keep = min(config.finalists, count)
+    best = screened.cost.reshape(batch, count).topk(keep, dim=1, largest=False).indices
+    rows = (torch.arange(batch, device=best.device)[:, None] * count + best).reshape(-1)
+    return (screened.joint_angles[rows].reshape(batch, keep, -1),
+            screened.T_cam_base[rows].reshape(batch, keep, 4, 4))
+
+
+def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
+                config: LoopClosingConfig = LoopClosingConfig(),
+                lifter=None) -> dict[str, torch.Tensor]:
+    """Decoded states -> the same with the reported joints, camera and keypoints from the fit,
+    plus ``fit_residual_px`` (B,): the confidence-weighted mean reprojection residual.
+    ``lifter``: the model's KeypointLifter (its hypotheses join the starts), or None."""
+    joints, cameras = _starts(states, robot, intrinsics, config, lifter)
+    joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config)
+    weights = states['keypoints_2d_confidence']
+    result = fit_robot_pose(robot, states['keypoints_2d_peak'], weights, intrinsics, joints,
+                            cameras, config.fit)
+    fitted = dict(states)
+    fitted['joint_angles'] = result.joint_angles.to(states['joint_angles'].dtype)
+    fitted['T_cam_base'] = result.T_cam_base.to(states['T_cam_base'].dtype)
+    keypoints_base = robot.keypoints(fitted['joint_angles'])
+    rotation = fitted['T_cam_base'][:, :3, :3]
+    keypoints_cam = keypoints_base @ rotation.transpose(1, 2) + fitted['T_cam_base'][:, None, :3, 3]
+    fitted['keypoints_3d'] = keypoints_cam
+    fitted['keypoints_2d_final'] = project_points(keypoints_cam, intrinsics)
+    residual = result.residual_px.to(weights.dtype)
+    fitted['fit_residual_px'] = (residual * weights).sum(-1) / weights.sum(-1).clamp(min=1e-6)
+    return fitted
