@@ -25,15 +25,33 @@ def test_bundled_robots_load():
     panda = load_description('panda')
     assert panda.keypoint_names == ['panda_link0', 'panda_link2', 'panda_link3', 'panda_link4',
                                     'panda_link6', 'panda_link7', 'panda_hand']
-    assert panda.joints[3].name == 'panda_joint4' and panda.joints[3].upper == 0.0
+    # Franka's published limits from the YAML, not pybullet's URDF (joint 4 up to 0.0 there).
+    assert panda.joints[3].name == 'panda_joint4'
+    assert (panda.joints[3].lower, panda.joints[3].upper) == (-3.0718, -0.0698)
+    assert all(joint.limits_from == 'yaml' for joint in panda.joints)
 
 
-def test_yaml_joint_limits_override_the_urdf(tmp_path):
-    limits = {'panda_joint4': [-3.0718, -0.0698]}
-    description = load_description(_variant(tmp_path, joint_limits=limits))
-    assert (description.joints[3].lower, description.joints[3].upper) == (-3.0718, -0.0698)
-    assert description.joints[3].limits_from == 'yaml'
-    assert (description.joints[0].upper, description.joints[0].limits_from) == (2.9671, 'urdf')
+def test_yaml_joint_limits_bound_sampling_and_clamping(panda):
+    import torch
+    limits = panda.joint_limits.double()
+    expected = torch.tensor([[-2.8973, 2.8973], [-1.7628, 1.7628], [-2.8973, 2.8973],
+                             [-3.0718, -0.0698], [-2.8973, 2.8973], [-0.0175, 3.7525],
+                             [-2.8973, 2.8973]], dtype=torch.float64)
+    torch.testing.assert_close(limits, expected, atol=1e-6, rtol=0)
+    q = panda.sample_joint_angles(4096, generator=torch.Generator().manual_seed(0))
+    assert (q >= panda.joint_limits[:, 0]).all() and (q <= panda.joint_limits[:, 1]).all()
+    clamped = panda.clamp_to_limits(torch.zeros(1, 7))
+    assert float(clamped[0, 3]) == pytest.approx(-0.0698) and float(clamped[0, 5]) == \
+        pytest.approx(0.0)
+
+
+def test_urdf_limits_apply_where_the_yaml_gives_none(tmp_path):
+    """A YAML limit replaces the URDF's for that joint only."""
+    data = yaml.safe_load(PANDA_YAML.read_text())
+    del data['joint_limits']['panda_joint4']
+    description = load_description(_variant(tmp_path, joint_limits=data['joint_limits']))
+    assert (description.joints[3].upper, description.joints[3].limits_from) == (0.0, 'urdf')
+    assert description.joints[0].limits_from == 'yaml'
 
 
 @pytest.mark.parametrize('changes, named', [
