@@ -3,7 +3,10 @@
 Per set: ``_camera_settings.json`` and ``_object_settings.json``. Per frame: ``NNNNNN.rgb.jpg``,
 our extras (``NNNNNN.robot_mask.png``, ``NNNNNN.depth_mm.png``) and, written last, ``NNNNNN.json``:
 a frame is finished when its JSON exists. Lengths are written in centimetres, as in DREAM's
-synthetic sets; per-frame intrinsics go in ``camera_data.intrinsics`` (our reader prefers them).
+synthetic sets. Every frame of a folder must project with the K of ``_camera_settings.json``
+(DREAM's and Holistic's readers take it for every frame); ``camera_data.intrinsics`` repeats it
+per frame (our reader prefers it, so folders of older robotag-synth versions, made with a K per
+frame, still load right).
 """
 from __future__ import annotations
 
