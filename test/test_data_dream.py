@@ -1,5 +1,6 @@
 """DREAM writer <-> reader: round trip, projection consistency, determinism, resume, corruption."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -123,6 +124,54 @@ def test_camera_settings_K_reprojects_every_frame_and_joints_stay_in_limits(robo
     other = DRConfig()
     assert not np.allclose(set_intrinsics(other, HEIGHT, WIDTH, SEED),
                            set_intrinsics(other, HEIGHT, WIDTH, SEED + 1))
+
+
+def test_one_image_per_frame_with_the_extension_dreams_loader_picks(synth_set):
+    """DREAM takes the image extension that most names in the folder end with (png on a tie);
+    Holistic globs *.jpg. Masks and depth (on by default) must not tip that count."""
+    assert DRConfig().save_mask and DRConfig().save_depth
+    names = os.listdir(synth_set)
+    frames = sorted(n[:-len('.json')] for n in names if n.endswith('.json') and n[0].isdigit())
+    assert len(frames) == NUM
+    counts = {ext: sum(n.endswith(ext) for n in names) for ext in ('png', 'jpg')}
+    assert counts['jpg'] > counts['png'], counts                   # DREAM picks jpg
+    images = sorted(n for n in names if n.endswith(('png', 'jpg')))
+    assert images == [f'{frame}.rgb.jpg' for frame in frames]      # exactly one per frame
+    assert sorted(p.name for p in synth_set.glob('*.jpg')) == images   # what Holistic reads
+    extras = sorted(os.listdir(synth_set / 'robotag_extras'))
+    assert extras == sorted([f'{f}.robot_mask.png' for f in frames]
+                            + [f'{f}.depth_mm.png' for f in frames])
+
+
+def test_folders_of_the_older_layout_still_load(robot, synth_set, tmp_path):
+    """Older robotag-synth folders: extras beside the frames, a K per frame in the JSON."""
+    old = tmp_path / 'old_layout'
+    shutil.copytree(synth_set, old)
+    for extra in (old / 'robotag_extras').iterdir():
+        extra.rename(old / extra.name)
+    (old / 'robotag_extras').rmdir()
+    frame_K = None
+    for json_path in sorted(old.glob('[0-9]*.json')):   # a K of its own per frame, as before
+        annotation = json.loads(json_path.read_text())
+        scale = 1.0 + 0.05 * int(json_path.name[:6])
+        for keypoint in annotation['objects'][0]['keypoints']:
+            u, v = keypoint['projected_location']
+            intrinsics = annotation['camera_data']['intrinsics']
+            keypoint['projected_location'] = [intrinsics['cx'] + scale * (u - intrinsics['cx']),
+                                              intrinsics['cy'] + scale * (v - intrinsics['cy'])]
+        intrinsics['fx'] *= scale
+        intrinsics['fy'] *= scale
+        frame_K = intrinsics
+        json_path.write_text(json.dumps(annotation))
+    new, older = DreamDataset(synth_set, robot), DreamDataset(old, robot)
+    assert len(older) == NUM and older.num_skipped == 0
+    for index in range(NUM):
+        a, b = new[index], older[index]
+        assert bool(b['has_mask']) and bool(b['has_depth'])
+        assert torch.equal(a['mask'], b['mask']) and torch.equal(a['depth'], b['depth'])
+        uvw = b['keypoints_3d'] @ b['K'].T          # each frame's own K labels it
+        np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], b['keypoints_2d'], atol=1e-3)
+    assert float(older[NUM - 1]['K'][0, 0]) == pytest.approx(frame_K['fx'], rel=1e-6)
 
 
 def test_intrinsics_px_is_the_K_of_the_set(tmp_path, capsys):
