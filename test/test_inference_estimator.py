@@ -184,3 +184,43 @@ def test_onnx_cache_falls_back_to_the_temp_dir_when_unwritable(tmp_path, monkeyp
     assert not path.is_relative_to(blocker) and path.parent.name == 'onnx'
     monkeypatch.setenv('ROBOTAG_CACHE', str(tmp_path / 'cache'))
     assert onnx_cache_path(artifact).is_relative_to(tmp_path / 'cache')
+
+
+def test_damaged_cached_onnx_export_is_exported_again(tmp_path, monkeypatch, artifact, frame,
+                                                      panda, caplog):
+    monkeypatch.setenv('ROBOTAG_CACHE', str(tmp_path / 'cache'))
+    path = onnx_cache_path(artifact)
+    first = Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+    reference = first.estimate(frame.image_rgb, frame.K).joint_angles_rad
+    exported = path.read_bytes()
+    digest = path.with_name(path.name + '.sha256')
+    assert digest.is_file()
+    for damage in ('bit_flip', 'truncated_without_digest'):
+        data = bytearray(exported)
+        if damage == 'bit_flip':      # still parses: only the digest shows it
+            data[len(data) // 2] ^= 0xFF
+        else:
+            data = data[:len(data) // 3]
+        path.write_bytes(bytes(data))
+        if damage == 'truncated_without_digest':   # a cache written before digests were kept
+            digest.unlink()
+        with caplog.at_level('WARNING'):
+            estimator = Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+        assert 'exporting it again' in caplog.text, damage
+        caplog.clear()
+        assert path.read_bytes() == exported, damage
+        np.testing.assert_allclose(estimator.estimate(frame.image_rgb, frame.K).joint_angles_rad,
+                                   reference, atol=1e-6)
+    # An intact cache is reused as it is: no export, no warning.
+    before = path.stat().st_mtime_ns
+    with caplog.at_level('WARNING'):
+        Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+    assert path.stat().st_mtime_ns == before and 'exporting' not in caplog.text
+
+
+@pytest.mark.parametrize('height, width', [(1, 4000), (4000, 1)])
+def test_images_too_thin_for_the_network_input_are_refused(artifact, panda, height, width):
+    estimator = Estimator.from_artifact(artifact, backend='torch', robot=panda)
+    K = np.array([[500.0, 0.0, width / 2], [0.0, 500.0, height / 2], [0.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match=f'a {width}x{height} image .* cannot be used'):
+        estimator.estimate(np.zeros((height, width, 3), np.uint8), K)
