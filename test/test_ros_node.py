@@ -28,6 +28,7 @@ HARNESS = REPO / 'test' / 'ros_harness.py'
 CAMERA_FRAME = 'test_camera_optical_frame'
 K = [[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]]
 GOOD_INFO = {'K': K, 'width': 64, 'height': 48}
+K_4K = [[2000.0, 0.0, 1920.0], [0.0, 2000.0, 1080.0], [0.0, 0.0, 1.0]]
 
 
 def _info_with(changes):
@@ -65,6 +66,9 @@ SCENARIO = [
     ('1x4000 image', {'camera_info': {'K': K, 'width': 0, 'height': 0}, 'width': 4000,
                       'height': 1}, 'bad_image'),
     ('4000x1 image', {'width': 1, 'height': 4000}, 'bad_image'),
+    ('4K rgb8 frame (within the shared-memory transport limit)',
+     {'camera_info': {'K': K_4K, 'width': 3840, 'height': 2160}, 'width': 3840,
+      'height': 2160}, 'ok'),
     ('good once more', {'camera_info': GOOD_INFO}, 'ok'),
     ('NaN from the model', {'top_left_rgb': list(fake.NAN_PIXEL_RGB)}, 'non_finite_estimate'),
     ('exception in inference', {'top_left_rgb': list(fake.RAISE_PIXEL_RGB)}, 'inference_error'),
@@ -82,7 +86,7 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('ros_node')
     env = local_ros_env(domain_id=20 + os.getpid() % 80, pythonpath=str(REPO))
     scenario = {'frame_id': CAMERA_FRAME, 'image_topic': '/camera/image_raw',
-                'camera_info_topic': '/camera/camera_info',
+                'camera_info_topic': '/camera/camera_info', 'answer_timeout_s': 8.0,
                 'frames': [dict(index=i, **fields) for i, (_, fields, _) in enumerate(SCENARIO)]}
     (tmp / 'scenario.json').write_text(json.dumps(scenario))
     node_log = open(tmp / 'node.log', 'w')

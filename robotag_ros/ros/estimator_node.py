@@ -10,12 +10,15 @@ subscribes, ``~/debug_image``, ``~/keypoints`` (MarkerArray) and ``~/points`` (P
 Only the newest frame is kept: the subscription callback stores it, a worker thread infers on it,
 so slow inference drops frames instead of building a backlog. Bad input drops the frame with a
 throttled warning naming the cause; the node goes on. A CameraInfo whose K is no plausible pinhole
-camera is ignored with a warning per kind of fault, naming the field.
+camera is ignored with a warning per kind of fault, naming the field. When camera_info keeps
+arriving but images do not (a wrong topic, or frames over the DDS transport's message size), the
+node says so in a warning and on /diagnostics.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 import threading
 import time
@@ -54,6 +57,9 @@ except ImportError:
 RELIABILITIES = ('best_effort', 'reliable')
 TF_PARENTS = ('camera', 'base')
 WARN_PERIOD_S = 5.0
+# camera_info messages in a row, over at least this many seconds, without an image: warn.
+IMAGE_SILENCE_S = 3.0
+IMAGE_SILENCE_INFOS = 3
 DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
 DIAGNOSTIC_NAME = 'robotag_ros: estimator'
 
@@ -220,6 +226,9 @@ class EstimatorNode(Node):
         self._frames_skipped = 0   # overwritten by a newer frame before inference
         self._drops: dict[str, int] = {}
         self._camera_info_refused: dict[str, int] = {}   # kind -> count
+        self._last_image_s = time.monotonic()   # start-up counts as "the last image"
+        self._infos_since_image = 0
+        self._last_info_stamp = None
 
         depth = p('image_qos_depth')
         reliability = (ReliabilityPolicy.BEST_EFFORT if p('image_qos_reliability') == 'best_effort'
@@ -227,8 +236,9 @@ class EstimatorNode(Node):
         sensor_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                                 reliability=reliability,
                                 durability=qos_profile_sensor_data.durability)
-        self.create_subscription(Image, 'image', self._on_image, sensor_qos)
+        self._image_sub = self.create_subscription(Image, 'image', self._on_image, sensor_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+        self.create_timer(1.0, self._check_image_silence)
 
         self._joint_pub = self.create_publisher(JointState, 'joint_states', 10)
         self._pose_pub = self.create_publisher(PoseStamped, '~/camera_pose', 10)
@@ -277,9 +287,13 @@ class EstimatorNode(Node):
             if self._latest is not None:
                 self._frames_skipped += 1
             self._latest = frame
+            self._last_image_s, self._infos_since_image = time.monotonic(), 0
             self._lock.notify()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._infos_since_image += 1
+            self._last_info_stamp = msg.header.stamp
         try:
             K = camera_info_to_K(msg)
         except CameraInfoError as error:
@@ -292,6 +306,24 @@ class EstimatorNode(Node):
         with self._lock:
             self._K_from_info = K
             self._info_size = (msg.width, msg.height)
+
+    def _check_image_silence(self) -> None:
+        """camera_info keeps coming but images do not: say why that may be, once per period."""
+        with self._lock:
+            silent_s = time.monotonic() - self._last_image_s
+            infos, stamp = self._infos_since_image, self._last_info_stamp
+        if infos < IMAGE_SILENCE_INFOS or silent_s < IMAGE_SILENCE_S:
+            return
+        transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', '')
+        text = (f'{infos} camera_info messages but no image on {self._image_sub.topic_name} for '
+                f'{silent_s:.0f} s: check the image topic, and that frames fit the DDS '
+                'transport\'s message size'
+                + (f' (FASTDDS_BUILTIN_TRANSPORTS={transports})' if transports else '')
+                + '; larger frames are lost without an error (see docs/node.md)')
+        if self._warn('no_images', text):
+            self._publish_diagnostics(stamp, DiagnosticStatus.WARN, f'no images: {text}',
+                                      {'seconds_without_image': round(silent_s, 1),
+                                       'camera_infos_without_image': infos})
 
     def _warn(self, cause: str, text: str) -> bool:
         """Log at most one warning per cause every WARN_PERIOD_S seconds; True if logged."""
