@@ -37,6 +37,10 @@ def synth_set(tmp_path_factory):
 def test_round_trip_writer_reader(robot, synth_set):
     generator = SyntheticFrameGenerator(robot, DRConfig(), HEIGHT, WIDTH,
                                         K=set_intrinsics(DRConfig(), HEIGHT, WIDTH, SEED))
+    # Joints are drawn between the robot YAML's limits exactly (Franka's, for the Panda).
+    assert generator.joint_lower.tolist() == [j.lower for j in robot.description.joints]
+    assert generator.joint_upper.tolist() == [j.upper for j in robot.description.joints]
+    assert generator.joint_upper[3] == -0.0698
     try:
         frames = [generator.generate(SEED, i) for i in range(NUM)]
     finally:
@@ -115,7 +119,8 @@ def _max_reprojection_px(folder, K):
 def test_camera_settings_K_reprojects_every_frame_and_joints_stay_in_limits(robot, synth_set):
     """What DREAM's and Holistic's loaders assume: one K, _camera_settings.json's, per folder."""
     assert _max_reprojection_px(synth_set, _settings_K(synth_set)) < 0.5
-    lower, upper = robot.joint_limits.double().numpy().T
+    lower = np.array([joint.lower for joint in robot.description.joints])   # the YAML's
+    upper = np.array([joint.upper for joint in robot.description.joints])
     for json_path in sorted(synth_set.glob('[0-9]*.json')):
         joints = json.loads(json_path.read_text())['sim_state']['joints']
         angles = np.array([j['position'] for j in joints])

@@ -70,7 +70,9 @@ class SyntheticFrameGenerator:
         self.robot, self.config = robot, config
         self.height, self.width = int(height), int(width)
         self.K = None if K is None else np.asarray(K, dtype=np.float64).reshape(3, 3)
-        limits = robot.joint_limits.detach().cpu().double().numpy()
+        # The description's limits (float64, as the YAML or URDF gives them), not the model's
+        # float32 copy: a sample never lies past a limit, not even by a rounding.
+        limits = np.array([[joint.lower, joint.upper] for joint in robot.description.joints])
         self.joint_lower, self.joint_upper = limits[:, 0], limits[:, 1]
         self.renderer = MujocoRobotRenderer(
             robot, self.height, self.width,
