@@ -7,7 +7,7 @@
 # Idempotent: each step is skipped when its result is already importable. Needs cmake, a C/C++
 # compiler and the venv's Python headers. No system ROS 2 may be sourced (it would shadow the wheels).
 # Run-time environment afterwards: AMENT_PREFIX_PATH=$VENV (ament_index_python) and, for DDS on this
-# machine only, FASTDDS_BUILTIN_TRANSPORTS='SHM?max_msg_size=8MB&sockets_size=16MB' (plain SHM
+# machine only, FASTDDS_BUILTIN_TRANSPORTS='SHM?max_msg_size=32MB&sockets_size=128MB' (plain SHM
 # silently loses messages over its 512 KB segment, e.g. 640x480 images) plus a ROS_DOMAIN_ID
 # (0..101) of your own; robotag_ros.ros.local_dds.local_ros_env() builds that environment.
 set -euo pipefail

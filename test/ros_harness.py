@@ -2,11 +2,14 @@
 
     python test/ros_harness.py drive  SCENARIO.json RESULT.json
     python test/ros_harness.py listen RESULT.json STOP_FILE READY_FILE
+    python test/ros_harness.py infos  TOPIC SECONDS RESULT.json
 
 `drive` publishes each scenario frame (camera_info first when given, then the image) and waits
 for the node's /diagnostics answer carrying that frame's stamp before the next one, so every frame
 is really processed (the node keeps only the newest frame). `listen` records joint_states, /tf,
 ~/camera_pose, ~/debug_image, ~/keypoints, ~/points and /diagnostics until STOP_FILE exists.
+`infos` publishes a valid CameraInfo on TOPIC at 5 Hz for SECONDS and no image (what a node
+sees when frames are lost on the way) and records the /diagnostics statuses meanwhile.
 The caller sets FASTDDS_BUILTIN_TRANSPORTS=SHM and a ROS_DOMAIN_ID of its own.
 """
 from __future__ import annotations
@@ -201,6 +204,36 @@ def listen(result_path: str, stop_file: str, ready_file: str) -> int:
         rclpy.try_shutdown()
 
 
+def infos(topic: str, seconds: str, result_path: str) -> int:
+    """Publish CameraInfo only; write the node's /diagnostics statuses seen meanwhile."""
+    rclpy.init()
+    node = rclpy.create_node('robotag_test_infos')
+    statuses = []
+    try:
+        publisher = node.create_publisher(CameraInfo, topic, 5)
+        node.create_subscription(
+            DiagnosticArray, '/diagnostics', lambda m: statuses.extend(
+                {'level': int.from_bytes(s.level, 'little'), 'message': s.message,
+                 'values': {kv.key: kv.value for kv in s.values}} for s in m.status), 50)
+        deadline = time.monotonic() + 20.0
+        while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        K = np.array([[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]])
+        end = time.monotonic() + float(seconds)
+        while time.monotonic() < end:
+            header = Header(frame_id='camera')
+            header.stamp = node.get_clock().now().to_msg()
+            publisher.publish(K_to_camera_info(K, 64, 48, header))
+            pause = time.monotonic() + 0.2
+            while time.monotonic() < pause:
+                rclpy.spin_once(node, timeout_sec=0.02)
+        _write_json(result_path, {'statuses': statuses})
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
 def _write_json(path: str, data) -> None:
     tmp = f'{path}.tmp'
     with open(tmp, 'w') as f:
@@ -210,4 +243,4 @@ def _write_json(path: str, data) -> None:
 
 if __name__ == '__main__':
     mode, *arguments = sys.argv[1:]
-    sys.exit({'drive': drive, 'listen': listen}[mode](*arguments))
+    sys.exit({'drive': drive, 'listen': listen, 'infos': infos}[mode](*arguments))

@@ -113,6 +113,15 @@ def test_truncated_bag_gives_a_clear_error(tmp_path, storage):
         list(iter_bag_images(bag, '/camera/image_raw'))
 
 
+def test_bag_read_short_of_its_metadata_is_refused(tmp_path):
+    from bag_helpers import damage_mcap_mid_file
+    bag = write_image_bag(tmp_path / 'bag', _frames(6), K, storage='mcap')
+    damage_mcap_mid_file(bag, fraction=0.5)
+    with pytest.raises(BagReadError, match=r'is damaged: read \d+ of the 6 messages its '
+                                           r'metadata lists on /camera/'):
+        list(iter_bag_images(bag, '/camera/image_raw'))
+
+
 def test_undecodable_image_is_skipped_counted_and_warned(tmp_path, caplog):
     from rosbags.rosbag2 import Writer
     from rosbags.typesys import Stores, get_typestore

@@ -11,14 +11,14 @@ from robotag_ros.calibration.estimates_io import (
     EstimateSeries, load_estimates_csv, read_estimates_bag, save_estimates_json,
 )
 from robotag_ros.calibration.synthetic import NoiseModel, simulate_estimates, transform_error
-from bag_helpers import write_messages_bag
+from bag_helpers import damage_mcap_mid_file, write_messages_bag
 
 T_CAM_BASE = np.eye(4)
 T_CAM_BASE[:3, :3] = Rotation.from_euler('xyz', [-120, 5, 30], degrees=True).as_matrix()
 T_CAM_BASE[:3, 3] = [0.05, 0.3, 1.2]
 
 
-def _node_bag(path, T_cam_base, consistency, use_tf=False):
+def _node_bag(path, T_cam_base, consistency, use_tf=False, storage='sqlite3'):
     """What the estimator node publishes: camera pose (or /tf camera->base) + /diagnostics."""
     from rosbags.typesys import Stores, get_typestore
 
@@ -54,7 +54,7 @@ def _node_bag(path, T_cam_base, consistency, use_tf=False):
         diagnostics = types['diagnostic_msgs/msg/DiagnosticArray'](header=header, status=[status])
         messages.append(('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', stamp + 1000,
                          diagnostics))
-    write_messages_bag(path, messages)
+    write_messages_bag(path, messages, storage=storage)
     return path
 
 
@@ -102,6 +102,33 @@ def test_tf_bag_needs_the_camera_frame(tmp_path, capsys):
     assert not (tmp_path / 'x.calib').exists()
     series = read_estimates_bag(bag, 'panda_link0', camera_frame='camera_color_optical_frame')
     np.testing.assert_allclose(series.T_cam_base, sim.T, atol=1e-9)
+
+
+def test_a_bag_damaged_mid_file_is_refused_unless_accepted(tmp_path, capsys):
+    """The bag reads short without an error (58 of 120 messages in the report that found it):
+    the counts in its metadata show it. Refused, nothing written; accepted, said loudly."""
+    sim = simulate_estimates(T_CAM_BASE, 30, NoiseModel(0.002, 0.2, 0.0),
+                             np.random.default_rng(4))
+    bag = _node_bag(tmp_path / 'bag', sim.T, np.full(30, 0.9), storage='mcap')
+    hidden = damage_mcap_mid_file(bag, fraction=0.5)
+    assert hidden == 30
+    output, summary = tmp_path / 'robotag.calib', tmp_path / 'summary.json'
+    output.write_text('an earlier calibration\n')
+    summary.write_text('{"earlier": true}\n')
+    argv = ['--bag', str(bag), '--output', str(output), '--summary-json', str(summary)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    assert f'rosbag2 {bag} is damaged: read ' in err and 'of the 30 messages' in err
+    assert '--accept-damaged-bag' in err
+    assert output.read_text() == 'an earlier calibration\n'
+    assert summary.read_text() == '{"earlier": true}\n'
+    assert main(argv + ['--accept-damaged-bag']) == 0
+    err = capsys.readouterr().err
+    assert 'WARNING' in err and 'is damaged' in err
+    assert 'is damaged' in json.loads(summary.read_text())['input_damaged']
+    assert json.loads(summary.read_text())['frames_total'] < 30
+    assert transform_error(read_calib(output).T_cam_reference, T_CAM_BASE)[0] < 5.0
 
 
 def test_missing_inputs_give_clear_errors(tmp_path, capsys):

@@ -1,5 +1,6 @@
 """DREAM writer <-> reader: round trip, projection consistency, determinism, resume, corruption."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from robotag_ros.data.dr_config import DRConfig, load_dr_config
 from robotag_ros.data.dream_dataset import DreamDataset
 from robotag_ros.data.dream_format import R_NORMAL_UE
 from robotag_ros.data.synth import SyntheticFrameGenerator
-from robotag_ros.data.synth_cli import generate_set, main as synth_main
+from robotag_ros.data.synth_cli import generate_set, main as synth_main, set_intrinsics
 from robotag_ros.robot import load_robot
 
 HEIGHT, WIDTH = 96, 128
@@ -34,7 +35,12 @@ def synth_set(tmp_path_factory):
 
 
 def test_round_trip_writer_reader(robot, synth_set):
-    generator = SyntheticFrameGenerator(robot, DRConfig(), HEIGHT, WIDTH)
+    generator = SyntheticFrameGenerator(robot, DRConfig(), HEIGHT, WIDTH,
+                                        K=set_intrinsics(DRConfig(), HEIGHT, WIDTH, SEED))
+    # Joints are drawn between the robot YAML's limits exactly (Franka's, for the Panda).
+    assert generator.joint_lower.tolist() == [j.lower for j in robot.description.joints]
+    assert generator.joint_upper.tolist() == [j.upper for j in robot.description.joints]
+    assert generator.joint_upper[3] == -0.0698
     try:
         frames = [generator.generate(SEED, i) for i in range(NUM)]
     finally:
@@ -90,6 +96,120 @@ def test_json_projected_keypoints_match_locations_and_pose(robot, synth_set):
         np.testing.assert_allclose(T_ctrnet[:3, 3], np.array(obj['location']) / 100, atol=1e-7)
         names = [j['name'] for j in annotation['sim_state']['joints']]
         assert names == [f'panda/{j}' for j in robot.joint_names]
+
+
+def _settings_K(folder):
+    intrinsics = json.loads((folder / '_camera_settings.json').read_text())[
+        'camera_settings'][0]['intrinsic_settings']
+    fx, fy, cx, cy = (intrinsics[key] for key in ('fx', 'fy', 'cx', 'cy'))
+    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+
+
+def _max_reprojection_px(folder, K):
+    worst = 0.0
+    for json_path in sorted(folder.glob('[0-9]*.json')):
+        keypoints = json.loads(json_path.read_text())['objects'][0]['keypoints']
+        locations = np.array([k['location'] for k in keypoints])
+        stored = np.array([k['projected_location'] for k in keypoints])
+        uvw = locations @ K.T
+        worst = max(worst, float(np.abs(uvw[:, :2] / uvw[:, 2:] - stored).max()))
+    return worst
+
+
+def test_camera_settings_K_reprojects_every_frame_and_joints_stay_in_limits(robot, synth_set):
+    """What DREAM's and Holistic's loaders assume: one K, _camera_settings.json's, per folder."""
+    assert _max_reprojection_px(synth_set, _settings_K(synth_set)) < 0.5
+    lower = np.array([joint.lower for joint in robot.description.joints])   # the YAML's
+    upper = np.array([joint.upper for joint in robot.description.joints])
+    for json_path in sorted(synth_set.glob('[0-9]*.json')):
+        joints = json.loads(json_path.read_text())['sim_state']['joints']
+        angles = np.array([j['position'] for j in joints])
+        assert ((angles >= lower) & (angles <= upper)).all(), json_path.name
+    # Another seed, another lens: intrinsics vary between sets, never within one.
+    other = DRConfig()
+    assert not np.allclose(set_intrinsics(other, HEIGHT, WIDTH, SEED),
+                           set_intrinsics(other, HEIGHT, WIDTH, SEED + 1))
+
+
+def test_one_image_per_frame_with_the_extension_dreams_loader_picks(synth_set):
+    """DREAM takes the image extension that most names in the folder end with (png on a tie);
+    Holistic globs *.jpg. Masks and depth (on by default) must not tip that count."""
+    assert DRConfig().save_mask and DRConfig().save_depth
+    names = os.listdir(synth_set)
+    frames = sorted(n[:-len('.json')] for n in names if n.endswith('.json') and n[0].isdigit())
+    assert len(frames) == NUM
+    counts = {ext: sum(n.endswith(ext) for n in names) for ext in ('png', 'jpg')}
+    assert counts['jpg'] > counts['png'], counts                   # DREAM picks jpg
+    images = sorted(n for n in names if n.endswith(('png', 'jpg')))
+    assert images == [f'{frame}.rgb.jpg' for frame in frames]      # exactly one per frame
+    assert sorted(p.name for p in synth_set.glob('*.jpg')) == images   # what Holistic reads
+    extras = sorted(os.listdir(synth_set / 'robotag_extras'))
+    assert extras == sorted([f'{f}.robot_mask.png' for f in frames]
+                            + [f'{f}.depth_mm.png' for f in frames])
+
+
+def test_folders_of_the_older_layout_still_load(robot, synth_set, tmp_path):
+    """Older robotag-synth folders: extras beside the frames, a K per frame in the JSON."""
+    old = tmp_path / 'old_layout'
+    shutil.copytree(synth_set, old)
+    for extra in (old / 'robotag_extras').iterdir():
+        extra.rename(old / extra.name)
+    (old / 'robotag_extras').rmdir()
+    frame_K = None
+    for json_path in sorted(old.glob('[0-9]*.json')):   # a K of its own per frame, as before
+        annotation = json.loads(json_path.read_text())
+        scale = 1.0 + 0.05 * int(json_path.name[:6])
+        for keypoint in annotation['objects'][0]['keypoints']:
+            u, v = keypoint['projected_location']
+            intrinsics = annotation['camera_data']['intrinsics']
+            keypoint['projected_location'] = [intrinsics['cx'] + scale * (u - intrinsics['cx']),
+                                              intrinsics['cy'] + scale * (v - intrinsics['cy'])]
+        intrinsics['fx'] *= scale
+        intrinsics['fy'] *= scale
+        frame_K = intrinsics
+        json_path.write_text(json.dumps(annotation))
+    new, older = DreamDataset(synth_set, robot), DreamDataset(old, robot)
+    assert len(older) == NUM and older.num_skipped == 0
+    for index in range(NUM):
+        a, b = new[index], older[index]
+        assert bool(b['has_mask']) and bool(b['has_depth'])
+        assert torch.equal(a['mask'], b['mask']) and torch.equal(a['depth'], b['depth'])
+        uvw = b['keypoints_3d'] @ b['K'].T          # each frame's own K labels it
+        np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], b['keypoints_2d'], atol=1e-3)
+    assert float(older[NUM - 1]['K'][0, 0]) == pytest.approx(frame_K['fx'], rel=1e-6)
+
+
+def test_intrinsics_px_is_the_K_of_the_set(tmp_path, capsys):
+    config = DRConfig()
+    config.camera.intrinsics_px = [101.5, 99.0, 61.0, 47.5]
+    out = tmp_path / 'known_camera'
+    generate_set('panda', out, 2, SEED, config, HEIGHT, WIDTH, progress=False)
+    K = _settings_K(out)
+    np.testing.assert_array_equal(K, [[101.5, 0, 61.0], [0, 99.0, 47.5], [0, 0, 1]])
+    assert _max_reprojection_px(out, K) < 0.5
+    config.camera.intrinsics_px = [0.0, 99.0, 61.0, 47.5]
+    with pytest.raises(ValueError, match='intrinsics_px'):
+        set_intrinsics(config, HEIGHT, WIDTH, SEED)
+    bad_config = tmp_path / 'bad.yaml'
+    bad_config.write_text('camera: {intrinsics_px: [0.0, 99.0, 61.0, 47.5]}\n')
+    assert synth_main(['--robot', 'panda', '--out', str(tmp_path / 'never'), '--num', '1',
+                       '--config', str(bad_config), '--no-progress']) == 2
+    assert 'intrinsics_px' in capsys.readouterr().err
+    assert not (tmp_path / 'never').exists()
+
+
+def test_folder_of_an_older_layout_is_not_resumed_with_the_new_one(synth_set, tmp_path, capsys):
+    import yaml
+    old = tmp_path / 'old'
+    shutil.copytree(synth_set, old)
+    record = yaml.safe_load((old / '_robotag_synth.yaml').read_text())
+    del record['layout'], record['intrinsics_px']
+    (old / '_robotag_synth.yaml').write_text(yaml.safe_dump(record, sort_keys=False))
+    before = (old / '_camera_settings.json').read_bytes()
+    with pytest.raises(SystemExit, match='older robotag-synth'):
+        generate_set('panda', old, NUM + 1, SEED, DRConfig(), HEIGHT, WIDTH, progress=False)
+    assert (old / '_camera_settings.json').read_bytes() == before
+    assert not (old / f'{NUM:06d}.json').exists()
 
 
 def test_same_seed_same_bytes_across_shards_and_resume(synth_set, tmp_path):

@@ -28,7 +28,33 @@ def test_bundled_robots_load():
                                         'panda_link4', 'panda_link6', 'panda_link7', 'panda_hand']
     assert len(panda.keypoint_names) == 15 and panda.dream['num_keypoints'] == 7
     assert all(any(k.offset_m) for k in panda.keypoints[7:])
-    assert panda.joints[3].name == 'panda_joint4' and panda.joints[3].upper == 0.0
+    # Franka's published limits from the YAML, not pybullet's URDF (joint 4 up to 0.0 there).
+    assert panda.joints[3].name == 'panda_joint4'
+    assert (panda.joints[3].lower, panda.joints[3].upper) == (-3.0718, -0.0698)
+    assert all(joint.limits_from == 'yaml' for joint in panda.joints)
+
+
+def test_yaml_joint_limits_bound_sampling_and_clamping(panda):
+    import torch
+    limits = panda.joint_limits.double()
+    expected = torch.tensor([[-2.8973, 2.8973], [-1.7628, 1.7628], [-2.8973, 2.8973],
+                             [-3.0718, -0.0698], [-2.8973, 2.8973], [-0.0175, 3.7525],
+                             [-2.8973, 2.8973]], dtype=torch.float64)
+    torch.testing.assert_close(limits, expected, atol=1e-6, rtol=0)
+    q = panda.sample_joint_angles(4096, generator=torch.Generator().manual_seed(0))
+    assert (q >= panda.joint_limits[:, 0]).all() and (q <= panda.joint_limits[:, 1]).all()
+    clamped = panda.clamp_to_limits(torch.zeros(1, 7))
+    assert float(clamped[0, 3]) == pytest.approx(-0.0698) and float(clamped[0, 5]) == \
+        pytest.approx(0.0)
+
+
+def test_urdf_limits_apply_where_the_yaml_gives_none(tmp_path):
+    """A YAML limit replaces the URDF's for that joint only."""
+    data = yaml.safe_load(PANDA_YAML.read_text())
+    del data['joint_limits']['panda_joint4']
+    description = load_description(_variant(tmp_path, joint_limits=data['joint_limits']))
+    assert (description.joints[3].upper, description.joints[3].limits_from) == (0.0, 'urdf')
+    assert description.joints[0].limits_from == 'yaml'
 
 
 @pytest.mark.parametrize('changes, named', [
@@ -39,10 +65,78 @@ def test_bundled_robots_load():
     ({'mesh_points': {'links': ['panda_link8']}}, 'panda_link8'),            # link without mesh
     ({'fixed_joint_positions': {'gripper_joint': 0.0}}, 'gripper_joint'),
     ({'urdf': 'missing/robot.urdf'}, 'robot.urdf'),
+    ({'joints': ['panda_joint1', 'panda_joint2', 'panda_joint1']},
+     r"\['panda_joint1'\] listed more than once"),
+    ({'joints': 'panda_joint1'}, 'expected a list of names'),
+    ({'fixed_joint_positions': {'panda_joint2': 0.0, 'panda_finger_joint1': 0.04}},
+     "'panda_joint2' is both estimated .* and fixed"),
+    ({'fixed_joint_positions': {'panda_finger_joint1': float('nan')}},
+     "'panda_finger_joint1': nan is not a finite number"),
+    ({'fixed_joint_positions': {'panda_finger_joint1': 'open'}},
+     "'panda_finger_joint1': 'open' is not a number"),
+    ({'joint_limits': {'panda_joint4': [0.5, -0.5]}}, "'panda_joint4': lower 0.5 is not below"),
+    ({'joint_limits': {'panda_joint4': [-1.0]}}, r"'panda_joint4': expected \[lower, upper\]"),
+    ({'joint_limits': {'panda_joint4': [-1.0, float('inf')]}}, 'not a finite number'),
+    ({'joint_limits': {'panda_finger_joint1': [0.0, 0.04]}},
+     "'panda_finger_joint1': not one of the estimated joints"),
 ])
 def test_mismatched_yaml_is_refused_naming_the_item(tmp_path, changes, named):
     with pytest.raises(RobotDescriptionError, match=named):
         load_description(_variant(tmp_path, **changes))
+
+
+BROKEN_URDFS = {
+    'truncated': None,   # the Panda's URDF cut in the middle of an element
+    'not_xml': 'garbage\n',
+    'empty': '',
+    'not_a_robot': '<sdf version="1.6"><model name="x"/></sdf>\n',
+    'joint_without_child': '<robot name="x"><link name="a"/><joint name="j" type="revolute">'
+                           '<parent link="a"/></joint></robot>\n',
+    'joint_to_a_missing_link': '<robot name="x"><link name="a"/><joint name="j" type="fixed">'
+                               '<parent link="a"/><child link="b"/></joint></robot>\n',
+    'limit_not_a_number': '<robot name="x"><link name="a"/><link name="b"/><joint name="j" '
+                          'type="revolute"><parent link="a"/><child link="b"/><limit '
+                          'lower="low" upper="1"/></joint></robot>\n',
+}
+BROKEN_URDF_MESSAGES = {
+    'truncated': r'not well-formed XML \(.*: line \d+, column \d+\)',
+    'not_xml': 'not well-formed XML', 'empty': 'not well-formed XML',
+    'not_a_robot': 'root element is <sdf>, not <robot>',
+    'joint_without_child': "joint 'j' has no <child link=...>",
+    'joint_to_a_missing_link': "joint 'j' names child link 'b', which is not a <link>",
+    'limit_not_a_number': "joint 'j' has <limit lower=\"low\">, not a number",
+}
+
+
+@pytest.mark.parametrize('kind', sorted(BROKEN_URDFS))
+def test_broken_urdf_is_refused_naming_the_fault(tmp_path, capsys, kind):
+    import pybullet_data
+    text = BROKEN_URDFS[kind]
+    if text is None:
+        full = (Path(pybullet_data.getDataPath()) / 'franka_panda' / 'panda.urdf').read_text()
+        text = full[:len(full) // 3]
+    (tmp_path / 'broken.urdf').write_text(text)
+    yaml_path = _variant(tmp_path, urdf='broken.urdf')
+    with pytest.raises(RobotDescriptionError, match=BROKEN_URDF_MESSAGES[kind]):
+        load_description(yaml_path)
+    assert robot_cli(['check', str(yaml_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ''
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith('error: ') and 'broken.urdf' in line and 'NoneType' not in line
+
+
+def test_cli_check_refuses_contradictory_joints(tmp_path, capsys):
+    cases = [({'joints': ['panda_joint1'] * 2}, 'listed more than once'),
+             ({'fixed_joint_positions': {'panda_joint7': 0.0}}, 'both estimated'),
+             ({'fixed_joint_positions': {'panda_finger_joint1': '.nan'}}, 'not a finite number')]
+    for changes, message in cases:
+        path = _variant(tmp_path, **changes)
+        if changes.get('fixed_joint_positions', {}).get('panda_finger_joint1') == '.nan':
+            path.write_text(path.read_text().replace("'.nan'", '.nan'))   # YAML's NaN
+        assert robot_cli(['check', str(path)]) == 1
+        captured = capsys.readouterr()
+        assert 'OK' not in captured.out and message in captured.err, captured
 
 
 def test_unknown_robot_name_lists_the_bundled_ones():

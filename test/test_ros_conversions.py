@@ -82,8 +82,25 @@ def test_camera_info_round_trip_and_refusals():
         camera_info_to_K(K_to_camera_info(bad, 640, 480))
     bad = K.copy()
     bad[1, 1] = -1.0
-    with pytest.raises(CameraInfoError, match='focal lengths'):
+    with pytest.raises(CameraInfoError, match=r'fy = K\[1\]\[1\] = -1 is not positive'):
         camera_info_to_K(K_to_camera_info(bad, 640, 480))
+
+
+@pytest.mark.parametrize('changes, kind, named', [
+    ({(0, 0): 1e-9, (1, 1): 1e-9}, 'focal', r'fx = K\[0\]\[0\] = 1e-09 px gives a 180 deg'),
+    ({(1, 1): 1e9}, 'focal', r'fy = K\[1\]\[1\] = 1e\+09 px'),
+    ({(2, 2): 0.0}, 'not_pinhole', r'K\[2\]\[2\] = 0, not 1'),
+    ({(2, 0): 0.5}, 'not_pinhole', r'K\[2\]\[0\] = 0.5, not 0'),
+    ({(0, 2): 900.0}, 'principal_point', r'cx = K\[0\]\[2\] = 900 lies outside'),
+    ({(1, 0): np.inf}, 'non_finite', r'K\[1\]\[0\] = inf'),
+])
+def test_implausible_camera_info_is_refused_naming_the_field(changes, kind, named):
+    K = np.array([[500.0, 0, 320], [0, 510.0, 240], [0, 0, 1]])
+    for (row, col), value in changes.items():
+        K[row, col] = value
+    with pytest.raises(CameraInfoError, match=named) as caught:
+        camera_info_to_K(K_to_camera_info(K, 640, 480))
+    assert caught.value.kind == kind
 
 
 def _random_transform():

@@ -28,6 +28,16 @@ HARNESS = REPO / 'test' / 'ros_harness.py'
 CAMERA_FRAME = 'test_camera_optical_frame'
 K = [[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]]
 GOOD_INFO = {'K': K, 'width': 64, 'height': 48}
+K_4K = [[2000.0, 0.0, 1920.0], [0.0, 2000.0, 1080.0], [0.0, 0.0, 1.0]]
+
+
+def _info_with(changes):
+    """GOOD_INFO with some entries of K changed: {(row, col): value}."""
+    K_changed = [list(row) for row in K]
+    for (row, col), value in changes.items():
+        K_changed[row][col] = value
+    return {'K': K_changed, 'width': 64, 'height': 48}
+
 
 # (name, frame fields, expected: 'ok' or the node's drop cause)
 SCENARIO = [
@@ -48,6 +58,18 @@ SCENARIO = [
     ('good 640x480 frame (over the default shared-memory segment)',
      {'camera_info': {'K': K, 'width': 640, 'height': 480}, 'width': 640, 'height': 480}, 'ok'),
     ('good again', {'camera_info': GOOD_INFO}, 'ok'),
+    # Implausible CameraInfo is ignored (the last good K stays), each kind warned about.
+    ('camera_info with fx = fy = 1e-9',
+     {'camera_info': _info_with({(0, 0): 1e-9, (1, 1): 1e-9})}, 'ok'),
+    ('camera_info with K[2][2] = 0', {'camera_info': _info_with({(2, 2): 0.0})}, 'ok'),
+    ('camera_info with NaN in K', {'camera_info': _info_with({(0, 2): float('nan')})}, 'ok'),
+    ('1x4000 image', {'camera_info': {'K': K, 'width': 0, 'height': 0}, 'width': 4000,
+                      'height': 1}, 'bad_image'),
+    ('4000x1 image', {'width': 1, 'height': 4000}, 'bad_image'),
+    ('4K rgb8 frame (within the shared-memory transport limit)',
+     {'camera_info': {'K': K_4K, 'width': 3840, 'height': 2160}, 'width': 3840,
+      'height': 2160}, 'ok'),
+    ('good once more', {'camera_info': GOOD_INFO}, 'ok'),
     ('NaN from the model', {'top_left_rgb': list(fake.NAN_PIXEL_RGB)}, 'non_finite_estimate'),
     ('exception in inference', {'top_left_rgb': list(fake.RAISE_PIXEL_RGB)}, 'inference_error'),
     ('next good frame', {}, 'ok'),
@@ -64,7 +86,7 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('ros_node')
     env = local_ros_env(domain_id=20 + os.getpid() % 80, pythonpath=str(REPO))
     scenario = {'frame_id': CAMERA_FRAME, 'image_topic': '/camera/image_raw',
-                'camera_info_topic': '/camera/camera_info',
+                'camera_info_topic': '/camera/camera_info', 'answer_timeout_s': 8.0,
                 'frames': [dict(index=i, **fields) for i, (_, fields, _) in enumerate(SCENARIO)]}
     (tmp / 'scenario.json').write_text(json.dumps(scenario))
     node_log = open(tmp / 'node.log', 'w')
@@ -123,12 +145,26 @@ def test_drops_name_their_cause_in_diagnostics_and_throttled_warnings(run):
     assert 'yuv422' in messages['unknown encoding']
     assert 'shorter than height x step' in messages['data shorter than height x step']
     assert 'RuntimeError' in messages['exception in inference']
+    assert 'a 4000x1 image (width x height) cannot be used' in messages['1x4000 image']
+    assert 'a 1x4000 image (width x height) cannot be used' in messages['4000x1 image']
     # One warning per cause per throttle period: the second bad_image frame within it is quiet.
     log = run['node_log']
     for text in ('16UC1', 'K is all zeros', 'no valid camera_info', 'NaN', 'RuntimeError',
                  '640x480'):
         assert text in log, f'no warning naming {text!r} in the node log:\n{log}'
     assert 'yuv422' not in log
+    # Each kind of CameraInfo refusal warns on its own (within one throttle period), naming the
+    # field; the counts are in the diagnostics.
+    for text in ('ignoring camera_info: camera_info K is all zeros',
+                 'ignoring camera_info: camera_info focal length fx = K[0][0] = 1e-09 px',
+                 'ignoring camera_info: camera_info K[2][2] = 0, not 1',
+                 'ignoring camera_info: camera_info K holds NaN or infinite values (K[0][2] = '
+                 'nan)'):
+        assert text in log, f'no warning {text!r} in the node log:\n{log}'
+    values = next(frame['answer']['values'] for frame, (name, _, _) in
+                  zip(run['driven'], SCENARIO) if name == 'camera_info with NaN in K')
+    assert (values['camera_info_refused_focal'], values['camera_info_refused_not_pinhole'],
+            values['camera_info_refused_non_finite']) == ('1', '1', '1')
 
 
 def test_joint_states_match_the_estimate_and_only_good_frames(run):

@@ -94,6 +94,7 @@ def test_tf_parent_base_publishes_the_camera_under_the_base(ros):
     ('min_consistency', 1.5, ''),
     ('intrinsics', [1.0, 2.0], 'intrinsics must be 4 finite numbers'),
     ('intrinsics', [-80.0, 80.0, 32.0, 24.0], 'focal lengths must be positive'),
+    ('intrinsics', [1e-9, 1e-9, 32.0, 24.0], 'fx = K[0][0] = 1e-09 px is below 1 px'),
     ('backend', 'onnxruntime', 'read-only'),
 ])
 def test_bad_or_read_only_values_are_refused(ros, name, value, reason):

@@ -7,50 +7,115 @@ import sys
 from pathlib import Path
 
 
-def train_main(argv: list[str] | None = None) -> int:
-    """robotag-train --config FILE [key.sub=value ...] [--resume]; runs under torchrun too."""
-    from robotag_ros.training.config import load_config
-    from robotag_ros.training.trainer import Trainer
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """What bad input raises (missing or broken files, foreign artifacts, bad configs): the
+    CLIs print one line naming the file and the problem and exit 2, never a traceback."""
+    import yaml
 
+    from robotag_ros.data.bag_images import BagReadError
+    from robotag_ros.inference.artifact import ArtifactError
+    from robotag_ros.inference.backends import BackendUnavailable
+    from robotag_ros.training.checkpoint import CheckpointError
+    return (OSError, ValueError, KeyError, yaml.YAMLError, ArtifactError, BagReadError,
+            BackendUnavailable, CheckpointError)
+
+
+def error_line(error: BaseException) -> str:
+    """An error's text on one line (YAML parser errors span several; KeyError adds quotes)."""
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return ' '.join(str(text).split()) or type(error).__name__
+
+
+def existing_run_outputs(config) -> list[Path]:
+    """The files of an earlier run that a new run in ``config.run_dir`` would overwrite: its
+    checkpoint and its artifact (``artifact_out``, default ``run_dir/<robot>_tag``)."""
+    from robotag_ros.inference.artifact import artifact_paths
+    from robotag_ros.robot.description import load_description
+    from robotag_ros.training.trainer import LAST_CHECKPOINT
+    run_dir = Path(config.run_dir)
+    artifact = config.artifact_out or run_dir / f'{load_description(config.robot).name}_tag'
+    candidates = [run_dir / LAST_CHECKPOINT, *artifact_paths(artifact)]
+    return [path for path in candidates if path.exists()]
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """robotag-train --config FILE [key.sub=value ...] [--resume | --force]; runs under torchrun
+    too."""
     parser = argparse.ArgumentParser(
         prog='robotag-train', description='Train the TAG model (stage 1 or 2, set in the config). '
         'Multi-GPU: torchrun --nproc_per_node=N $(which robotag-train) --config FILE')
     parser.add_argument('--config', required=True, help='experiment YAML (config/train/*.yaml)')
     parser.add_argument('--resume', action='store_true',
                         help='continue from run_dir/checkpoint_last.pt if it exists')
+    parser.add_argument('--force', action='store_true',
+                        help="start afresh in a run_dir that holds a run's checkpoint or model, "
+                             'overwriting them')
     parser.add_argument('overrides', nargs='*', help='key.sub=value, e.g. optim.lr=1e-4')
     args = parser.parse_args(argv)
-    config = load_config(args.config, args.overrides)
-    trainer = Trainer(config, resume=args.resume)
     try:
-        trainer.train()
-    finally:
-        trainer.close()
+        from robotag_ros.training.config import load_config
+        from robotag_ros.training.trainer import Trainer
+        config = load_config(args.config, args.overrides)
+        existing = existing_run_outputs(config)
+        if existing and not (args.resume or args.force):
+            raise FileExistsError(
+                f'{config.run_dir} holds an earlier run ({", ".join(p.name for p in existing)}): '
+                'pass --resume to continue it or --force to start afresh and overwrite it')
+        trainer = Trainer(config, resume=args.resume)
+        try:
+            trainer.train()
+        finally:
+            trainer.close()
+    except _input_errors() as error:
+        print(f'robotag-train: error: {error_line(error)}', file=sys.stderr)
+        return 2
     return 0
+
+
+def result_keys(folders: list[str]) -> list[str]:
+    """One key per --data folder: its name, or the path as given where two folders share a
+    name (results never overwrite each other); a folder given twice is refused."""
+    resolved = [Path(folder).resolve() for folder in folders]
+    repeated = sorted({str(f) for f, r in zip(folders, resolved) if resolved.count(r) > 1})
+    if repeated:
+        raise ValueError(f'--data {", ".join(repeated)} given more than once')
+    names = [Path(folder).resolve().name for folder in folders]
+    return [name if names.count(name) == 1 else str(folder)
+            for name, folder in zip(names, folders)]
 
 
 def eval_main(argv: list[str] | None = None) -> int:
     """robotag-eval --model ARTIFACT --data DIR [--data DIR2 ...] [--json OUT]."""
-    from robotag_ros.training.evaluate import evaluate_artifact
-
     parser = argparse.ArgumentParser(prog='robotag-eval', description=eval_main.__doc__)
     parser.add_argument('--model', required=True, help='artifact (models/panda_default)')
     parser.add_argument('--data', required=True, action='append',
                         help='DREAM-format folder (repeat for several sets)')
-    parser.add_argument('--json', help='write the metrics here (one entry per data set)')
+    parser.add_argument('--json', help='write the metrics here (one entry per data set), only '
+                                       'when every set was evaluated')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--max-frames', type=int, default=0)
     args = parser.parse_args(argv)
-    results = {}
-    for folder in args.data:
-        results[Path(folder).name] = evaluate_artifact(
-            args.model, folder, device=args.device, batch_size=args.batch_size,
-            max_frames=args.max_frames, print_table=True)
-    if args.json:
-        payload = results[Path(args.data[0]).name] if len(results) == 1 else results
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(payload, indent=2))
+    try:
+        from robotag_ros.atomic_io import atomic_write_text
+        from robotag_ros.inference.estimator import Estimator
+        from robotag_ros.training.distributed import resolve_device
+        from robotag_ros.training.evaluate import evaluate_estimator, open_eval_folder
+        keys = result_keys(args.data)
+        estimator = Estimator.from_artifact(args.model, backend='torch',
+                                            device=str(resolve_device(args.device)))
+        # Every folder is opened (and refused if unusable) before the first is evaluated.
+        datasets = [open_eval_folder(folder, estimator.robot) for folder in args.data]
+        results = {key: evaluate_estimator(estimator, folder, batch_size=args.batch_size,
+                                           max_frames=args.max_frames, print_table=True,
+                                           dataset=dataset)
+                   for key, folder, dataset in zip(keys, args.data, datasets)}
+        if args.json:
+            payload = results[keys[0]] if len(results) == 1 else results
+            atomic_write_text(args.json, json.dumps(payload, indent=2))
+    except _input_errors() as error:
+        print(f'robotag-eval: error: {error_line(error)}', file=sys.stderr)
+        return 2
     return 0
 
 

@@ -115,7 +115,10 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
     config = TrainConfig()
     if path:
         with open(path) as stream:
-            data = yaml.safe_load(stream) or {}
+            try:
+                data = yaml.safe_load(stream) or {}
+            except yaml.YAMLError as error:
+                raise ValueError(f'{path}: not valid YAML ({error})') from None
         if not isinstance(data, dict):
             raise ValueError(f'{path}: expected a mapping at the top level')
         _merge(config, data, str(path))

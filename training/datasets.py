@@ -91,6 +91,10 @@ def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
         if not parts:
             raise ValueError('stage 2 needs data.bags, data.image_dirs, data.buffer_dirs or '
                              'data.train')
+    for part, source in zip(parts, sources):
+        if len(part) == 0:   # checked here: an empty sampler fails inside the DataLoader
+            raise ValueError(f'{source}: no training frames in it (the training set would be '
+                             'empty)')
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     return dataset, fingerprint_folders(sources)
 

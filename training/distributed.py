@@ -31,7 +31,7 @@ def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
         requested = 'cuda' if torch.cuda.is_available() else 'cpu'
     if requested == 'cuda':
         if not torch.cuda.is_available():
-            raise RuntimeError('device=cuda was asked for but no CUDA device is available')
+            raise ValueError('device=cuda was asked for but no CUDA device is available')
         return torch.device('cuda', local_rank)
     return torch.device(requested)
 

@@ -86,11 +86,24 @@ def best_joint_source(metrics: dict) -> str:
     return min(finite, key=finite.get) if finite else '2d'
 
 
-def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames: int = 0,
-                       print_table: bool = True) -> dict:
-    """Every metric on one DREAM-format folder, through the estimator (as the node runs)."""
+def open_eval_folder(folder: str, robot):
+    """The DreamDataset of an evaluation folder; one without labelled frames (empty, or no DREAM
+    folder at all, e.g. a rosbag2) is refused: its metrics would all be NaN."""
     from robotag_ros.data.dream_dataset import DreamDataset
-    dataset = DreamDataset(folder, estimator.robot, image_size=None, augment=False)
+    dataset = DreamDataset(folder, robot, image_size=None, augment=False)
+    if len(dataset) == 0:
+        raise ValueError(f'{folder}: no DREAM frames (NNNNNN.json + NNNNNN.rgb.jpg) to evaluate'
+                         + (' (it is a rosbag2; robotag-eval needs labelled DREAM folders)'
+                            if (Path(folder) / 'metadata.yaml').is_file() else ''))
+    return dataset
+
+
+def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames: int = 0,
+                       print_table: bool = True, dataset=None) -> dict:
+    """Every metric on one DREAM-format folder, through the estimator (as the node runs).
+    ``dataset``: the folder's dataset from :func:`open_eval_folder`, if already opened."""
+    if dataset is None:
+        dataset = open_eval_folder(folder, estimator.robot)
     estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames)
     metrics = score_estimates(estimates, truths, estimator.robot, estimator.joint_source)
     metrics['skipped_frames'] = dataset.num_skipped

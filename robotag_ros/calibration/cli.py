@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='outlier threshold in robust standard deviations (median + k*MAD)')
     parser.add_argument('--stamp-tolerance-s', type=float, default=0.05,
                         help='max stamp difference when matching diagnostics/joint states')
+    parser.add_argument('--accept-damaged-bag', action='store_true',
+                        help='calibrate from the messages a damaged bag still gives (it reads '
+                             'short of its metadata\'s counts); without it such a bag is refused '
+                             'and nothing is written')
     parser.add_argument('--publish-static', action='store_true',
                         help='after writing, publish the result on /tf_static (transient '
                              'local, as easy_handeye2 does) until Ctrl-C; needs rclpy')
@@ -91,7 +95,8 @@ def _load(args, joint_names) -> EstimateSeries:
         args.bag, base_frame=args.base_frame, camera_frame=args.camera_frame,
         pose_topic=args.pose_topic, diagnostics_topic=args.diagnostics_topic,
         joint_states_topic=args.joint_states_topic if joint_names else None,
-        joint_names=joint_names, tolerance_s=args.stamp_tolerance_s)
+        joint_names=joint_names, tolerance_s=args.stamp_tolerance_s,
+        allow_damaged=args.accept_damaged_bag)
 
 
 def run(args) -> dict:
@@ -105,6 +110,9 @@ def run(args) -> dict:
         robot = load_robot(args.robot)
         joint_names = list(robot.joint_names)
     series = _load(args, joint_names)
+    for problem in series.read_problems:   # only with --accept-damaged-bag; else refused
+        print(f'robotag-calibrate: WARNING: {problem}; calibrating from what was read '
+              '(--accept-damaged-bag)', file=sys.stderr)
     settings = CalibrationSettings(
         name=args.name, calibration_type=args.calibration_type, base_frame=args.base_frame,
         camera_frame=args.camera_frame or 'camera_color_optical_frame',
@@ -115,6 +123,8 @@ def run(args) -> dict:
     write_calib(output, calibration)
     summary = summary_dict(result, calibration)
     summary['output'] = str(output)
+    if series.read_problems:
+        summary['input_damaged'] = '; '.join(series.read_problems)
     if args.summary_json:
         atomic_write_text(args.summary_json, json.dumps(summary, indent=2))
     print(format_table(summary, title=f'robotag-calibrate: {args.calibration_type}'))
@@ -130,7 +140,9 @@ def main(argv=None) -> int:
     try:
         run(args)
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as err:
-        print(f'robotag-calibrate: error: {err}', file=sys.stderr)
+        hint = (' (nothing written; --accept-damaged-bag calibrates from the messages it still '
+                'gives)' if 'is damaged' in str(err) else '')
+        print(f'robotag-calibrate: error: {err}{hint}', file=sys.stderr)
         return 2
     return 0
 

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class EstimateSeries:
     consistency: np.ndarray | None = None    # (N,) 0..1, NaN where unknown
     joint_angles_rad: np.ndarray | None = None  # (N, n) measured joint states, NaN where unknown
     joint_names: list[str] | None = None
+    read_problems: list[str] = field(default_factory=list)  # e.g. a damaged bag read short
 
     def __len__(self) -> int:
         return len(self.stamps_ns)
@@ -196,7 +197,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
                        diagnostics_topic: str = '/diagnostics',
                        joint_states_topic: str | None = None,
                        joint_names: Sequence[str] | None = None,
-                       tolerance_s: float = 0.05) -> EstimateSeries:
+                       tolerance_s: float = 0.05, allow_damaged: bool = False) -> EstimateSeries:
     """Per-frame T_cam_base from a rosbag2 of the node's outputs, with consistency and joints.
 
     PoseStamped: with ``header.frame_id == base_frame`` the pose is the camera's pose in the base
@@ -204,17 +205,23 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
     between ``camera_frame`` (required) and ``base_frame``, either direction. Consistency is the
     ``consistency`` value of the /diagnostics message with the same stamp (NaN if none within
     ``tolerance_s``); joint states (``joint_names`` order) likewise from ``joint_states_topic``.
+    A bag that reads short of the message counts in its metadata (damaged) raises BagReadError,
+    unless ``allow_damaged``: then the shortfall is in the series' ``read_problems``.
     """
     from robotag_ros.data.bag_images import bag_messages, open_bag
 
     bag_path = Path(bag_path)
     reader = open_bag(bag_path)
+    problems: list[str] = []
+
+    def messages(topic_name):
+        return bag_messages(reader, [c for c in reader.connections if c.topic == topic_name],
+                            bag_path, allow_damaged, problems)
     try:
         topic = _pose_topic(reader, pose_topic)
         msgtype = reader.topics[topic].msgtype
         stamps, transforms, seen_pairs = [], [], set()
-        connections = [c for c in reader.connections if c.topic == topic]
-        for connection, _, raw in bag_messages(reader, connections, bag_path):
+        for connection, _, raw in messages(topic):
             message = reader.deserialize(raw, connection.msgtype)
             if msgtype == POSE_STAMPED:
                 T = transform_from_pose_msg(message.pose)
@@ -248,7 +255,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
 
         consistency = None
         if diagnostics_topic in reader.topics:
-            diag_stamps, diag_values = _read_consistency(reader, diagnostics_topic)
+            diag_stamps, diag_values = _read_consistency(reader, messages(diagnostics_topic))
             if diag_stamps.size:
                 index = _nearest(diag_stamps, stamps_ns, tolerance_ns)
                 consistency = np.where(index >= 0, diag_values[index], np.nan)
@@ -260,20 +267,19 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
                                  f'{bag_path}; it has: {sorted(reader.topics)}')
             if not joint_names:
                 raise ValueError('joint_names are needed to order the joint states')
-            joint_stamps, joint_values = _read_joint_states(reader, joint_states_topic,
-                                                            list(joint_names))
+            joint_stamps, joint_values = _read_joint_states(
+                reader, joint_states_topic, messages(joint_states_topic), list(joint_names))
             index = _nearest(joint_stamps, stamps_ns, tolerance_ns)
             joint_angles = np.where((index >= 0)[:, None], joint_values[index], np.nan)
     finally:
         reader.close()
     return EstimateSeries(stamps_ns, T_cam_base, consistency, joint_angles,
-                          list(joint_names) if joint_names else None)
+                          list(joint_names) if joint_names else None, read_problems=problems)
 
 
-def _read_consistency(reader, topic: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_consistency(reader, messages) -> tuple[np.ndarray, np.ndarray]:
     stamps, values = [], []
-    for connection, _, raw in reader.messages(
-            connections=[c for c in reader.connections if c.topic == topic]):
+    for connection, _, raw in messages:
         message = reader.deserialize(raw, connection.msgtype)
         for status in message.status:
             for key_value in status.values:
@@ -287,10 +293,9 @@ def _read_consistency(reader, topic: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(stamps, dtype=np.int64)[order], np.asarray(values)[order]
 
 
-def _read_joint_states(reader, topic: str, joint_names: list[str]):
+def _read_joint_states(reader, topic: str, messages, joint_names: list[str]):
     stamps, values = [], []
-    for connection, _, raw in reader.messages(
-            connections=[c for c in reader.connections if c.topic == topic]):
+    for connection, _, raw in messages:
         message = reader.deserialize(raw, connection.msgtype)
         positions = dict(zip(message.name, message.position))
         if not all(name in positions for name in joint_names):

@@ -90,20 +90,37 @@ def open_bag(bag_path: Path):
     return reader
 
 
-def bag_messages(reader, connections, bag_path: Path):
-    """The reader's messages; a bag that breaks part-way (truncated file) raises BagReadError."""
+def bag_messages(reader, connections, bag_path: Path, allow_damaged: bool = False,
+                 problems: list[str] | None = None):
+    """The reader's messages. A bag that breaks part-way (truncated file) raises BagReadError;
+    so does one that ends without error but short of the message count its metadata lists for
+    these connections (a damaged file that the storage reader skips over silently). With
+    ``allow_damaged`` either ends the messages instead: the shortfall is logged as a warning and
+    appended to ``problems``."""
     messages = reader.messages(connections=connections)
-    count = 0
+    expected = sum(int(getattr(c, 'msgcount', 0) or 0) for c in connections)
+    topics = ', '.join(sorted({c.topic for c in connections}))
+    count, text = 0, None
     while True:
         try:
             item = next(messages)
         except StopIteration:
-            return
+            break
         except Exception as err:  # sqlite3 / mcap errors on a damaged file
-            raise BagReadError(f'rosbag2 {bag_path} is damaged after {count} messages: '
-                               f'{type(err).__name__}: {err}') from None
+            text = (f'rosbag2 {bag_path} is damaged after {count} messages on {topics}: '
+                    f'{type(err).__name__}: {err}')
+            break
         count += 1
         yield item
+    if text is None and count < expected:
+        text = (f'rosbag2 {bag_path} is damaged: read {count} of the {expected} messages its '
+                f'metadata lists on {topics}')
+    if text is not None:
+        if not allow_damaged:
+            raise BagReadError(text)
+        LOGGER.warning('%s; going on with the %d messages read, as asked', text, count)
+        if problems is not None:
+            problems.append(text)
 
 
 def _describe_topics(reader) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from robotag_ros.data.dream_format import FRAME_NAME_RE, IMAGE_SUFFIXES, MASK_SUFFIX
+from robotag_ros.data.dream_format import (FRAME_NAME_RE, IMAGE_SUFFIXES, MASK_SUFFIX,
+                                           extra_path)
 
 _COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
             (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
@@ -78,8 +79,8 @@ def make_contact_sheet(folder, num_frames: int = 16, tile_px: int = 200,
         if bgr is None:
             raise SystemExit(f'{image_path}: unreadable image')
         keypoints = json.loads(json_path.read_text())['objects'][0]['keypoints']
-        mask_path = json_path.with_name(json_path.name[:-len('.json')] + MASK_SUFFIX)
-        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) if mask_path.exists() else None
+        mask_path = extra_path(json_path, MASK_SUFFIX)
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) if mask_path else None
         drawn = draw_frame(bgr[..., ::-1], keypoints, mask)
         height = int(round(drawn.shape[0] * tile_px / drawn.shape[1]))
         tiles.append(cv2.resize(drawn, (tile_px, height), interpolation=cv2.INTER_AREA))

@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
-                                           IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE)
+                                           IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE, extra_path)
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
 from robotag_ros.inference.preprocess import (Letterbox, letterbox_image, plan_crop,
                                               plan_letterbox, warp_image)
@@ -311,9 +311,8 @@ class DreamDataset(Dataset):
         raise RuntimeError(f'{self.root}: 16 frames in a row failed to load')
 
     def _read_extra(self, record, suffix, flags):
-        stem = record['json_path'].name[:-len('.json')]
-        path = record['json_path'].with_name(stem + suffix)
-        if not path.exists():
+        path = extra_path(record['json_path'], suffix)   # robotag_extras/, or beside (older)
+        if path is None:
             return None
         data = cv2.imread(str(path), flags)
         if data is None:

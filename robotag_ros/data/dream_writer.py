@@ -1,9 +1,14 @@
 """Writes labelled frames as a DREAM (NDDS) data set, field for field as DREAM's readers load it.
 
-Per set: ``_camera_settings.json`` and ``_object_settings.json``. Per frame: ``NNNNNN.rgb.jpg``,
-our extras (``NNNNNN.robot_mask.png``, ``NNNNNN.depth_mm.png``) and, written last, ``NNNNNN.json``:
+Per set: ``_camera_settings.json`` and ``_object_settings.json``. Per frame: ``NNNNNN.rgb.jpg``
+(the folder's only image of the frame, so DREAM's extension count finds it), our extras
+(``robotag_extras/NNNNNN.robot_mask.png``, ``robotag_extras/NNNNNN.depth_mm.png``) and, written
+last, ``NNNNNN.json``:
 a frame is finished when its JSON exists. Lengths are written in centimetres, as in DREAM's
-synthetic sets; per-frame intrinsics go in ``camera_data.intrinsics`` (our reader prefers them).
+synthetic sets. Every frame of a folder must project with the K of ``_camera_settings.json``
+(DREAM's and Holistic's readers take it for every frame); ``camera_data.intrinsics`` repeats it
+per frame (our reader prefers it, so folders of older robotag-synth versions, made with a K per
+frame, still load right).
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, CM_PER_M, DEPTH_SUFFIX,
-                                           MASK_SUFFIX, OBJECT_SETTINGS_FILE, R_NORMAL_UE,
+                                           EXTRAS_DIR, MASK_SUFFIX, OBJECT_SETTINGS_FILE,
+                                           R_NORMAL_UE,
                                            RGB_SUFFIX, frame_stem, write_bytes_atomic,
                                            write_json_atomic)
 
@@ -135,11 +141,11 @@ def write_frame(out_dir: str | Path, frame_index: int, robot, frame, jpeg_bytes:
     if save_mask:
         ok, png = cv2.imencode('.png', frame.robot_mask.astype(np.uint8) * 255,
                                [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        write_bytes_atomic(out_dir / f'{stem}{MASK_SUFFIX}', png.tobytes())
+        write_bytes_atomic(out_dir / EXTRAS_DIR / f'{stem}{MASK_SUFFIX}', png.tobytes())
     if save_depth and frame.depth_m is not None:
         depth_mm = np.clip(np.round(frame.depth_m * 1000.0), 0, 65535).astype(np.uint16)
         ok, png = cv2.imencode('.png', depth_mm, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        write_bytes_atomic(out_dir / f'{stem}{DEPTH_SUFFIX}', png.tobytes())
+        write_bytes_atomic(out_dir / EXTRAS_DIR / f'{stem}{DEPTH_SUFFIX}', png.tobytes())
     height, width = frame.rgb.shape[:2]
     annotation = frame_annotation(robot, frame.joint_angles_rad, frame.T_cam_base,
                                   frame.T_base_cam, frame.K, frame.keypoints_3d_m,

@@ -72,6 +72,17 @@ class SequenceRenderer:
         self.robot = robot
         self.height, self.width = int(height), int(width)
         limits = robot.joint_limits.detach().cpu().double().numpy()
+        self.limit_lower, self.limit_upper = limits[:, 0].copy(), limits[:, 1].copy()
+        # Waypoints are placed within the URDF's <limit> ranges, where a robot YAML's
+        # joint_limits may be tighter: the committed sample bag was made so and stays
+        # reproducible (its waypoints, the middle 45 %, lie inside Franka's limits too; any
+        # that would not are clipped into the robot's limits).
+        urdf = getattr(robot.description, 'urdf', None)
+        for index, name in enumerate(robot.joint_names):
+            joint = urdf.joint_map.get(name) if urdf is not None else None
+            if joint is not None and joint.limit is not None and joint.type != 'continuous' \
+                    and joint.limit.lower is not None and joint.limit.upper is not None:
+                limits[index] = (joint.limit.lower, joint.limit.upper)
         self.joint_lower, self.joint_upper = limits[:, 0], limits[:, 1]
         self.renderer = MujocoRobotRenderer(robot, self.height, self.width, max_distractors=0,
                                             max_lights=2, render_depth=False)
@@ -104,7 +115,9 @@ class SequenceRenderer:
         middle = (self.joint_lower + self.joint_upper) / 2.0
         half_range = (self.joint_upper - self.joint_lower) / 2.0 * _JOINT_RANGE_USED
         for _ in range(_MAX_TRIES):
-            waypoints = middle + half_range * rng.uniform(-1.0, 1.0, (_WAYPOINTS, len(middle)))
+            waypoints = np.clip(
+                middle + half_range * rng.uniform(-1.0, 1.0, (_WAYPOINTS, len(middle))),
+                self.limit_lower, self.limit_upper)
             joint_angles = joint_trajectory(waypoints, num_frames)
             link_poses, keypoints_base = self._forward_kinematics(joint_angles)
             # A tripod in front of the robot (+x), a little above, looking at its upper arm.

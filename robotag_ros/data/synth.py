@@ -64,10 +64,15 @@ class SyntheticFrameGenerator:
     """Makes labelled frames of one robot with one DR config at one image size."""
 
     def __init__(self, robot, config: DRConfig, height: int, width: int,
-                 cache_dir=None):
+                 cache_dir=None, K: np.ndarray | None = None):
+        """``K`` (3, 3) pixels: every frame uses it (a DREAM folder has one K); None draws a K per
+        frame from ``config.camera``."""
         self.robot, self.config = robot, config
         self.height, self.width = int(height), int(width)
-        limits = robot.joint_limits.detach().cpu().double().numpy()
+        self.K = None if K is None else np.asarray(K, dtype=np.float64).reshape(3, 3)
+        # The description's limits (float64, as the YAML or URDF gives them), not the model's
+        # float32 copy: a sample never lies past a limit, not even by a rounding.
+        limits = np.array([[joint.lower, joint.upper] for joint in robot.description.joints])
         self.joint_lower, self.joint_upper = limits[:, 0], limits[:, 1]
         self.renderer = MujocoRobotRenderer(
             robot, self.height, self.width,
@@ -89,7 +94,8 @@ class SyntheticFrameGenerator:
         cam = self.config.camera
         best = None
         for _ in range(max(1, cam.max_resample)):
-            K = sample_intrinsics(rng, self.height, self.width, cam)
+            K = self.K if self.K is not None else sample_intrinsics(rng, self.height,
+                                                                    self.width, cam)
             T_base_cam = sample_camera_pose(rng, keypoints_base, cam)
             T_cam_base = np.linalg.inv(T_base_cam)
             keypoints_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]

@@ -7,6 +7,10 @@ Frame i of a set is made from the RNG seeded by (seed, i), so shards (--shard i/
 i, i+n, i+2n, ...) and workers never change a frame: the parts form one set, and the same seed
 and config give byte-identical JSON. A frame is finished when its JSON exists (written last,
 atomically); a rerun skips finished frames, so an interrupted run resumes.
+
+One K per set, as every DREAM reader assumes: ``camera.intrinsics_px`` when the config gives it,
+else drawn once from the config's randomised intrinsics by the seed (sets with other seeds get
+other intrinsics; make several sets for a variety of lenses).
 """
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ from robotag_ros.data.dr_config import DRConfig, dr_config_to_dict, load_dr_conf
 from robotag_ros.data.dream_format import frame_stem, write_bytes_atomic
 
 SYNTH_CONFIG_FILE = '_robotag_synth.yaml'  # the merged DR config, seed and size of the set
+# Layout of the files robotag-synth writes: 2 = one K per folder (older sets: a K per frame).
+SYNTH_LAYOUT = 2
+_SET_RNG_KEY = 0x5E7  # spawn key of the set-wide RNG: its draws never coincide with a frame's
 
 _worker = {}
 
@@ -55,11 +62,19 @@ def shard_indices(num_frames: int, shard: tuple[int, int]) -> list[int]:
     return list(range(index, num_frames, count))
 
 
-def nominal_intrinsics(config: DRConfig, height: int, width: int) -> np.ndarray:
-    """Set-wide K for _camera_settings.json: the middle of the randomised field of view."""
-    fov_y = np.deg2rad(np.mean(config.camera.fov_y_deg))
-    focal = (height / 2.0) / np.tan(fov_y / 2.0)
-    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+def set_intrinsics(config: DRConfig, height: int, width: int, seed: int) -> np.ndarray:
+    """The one K (3, 3) pixels of a set: ``camera.intrinsics_px`` [fx, fy, cx, cy] if given,
+    else one draw of the randomised intrinsics from an RNG of the seed alone."""
+    from robotag_ros.data.camera_sampling import sample_intrinsics
+    fixed = config.camera.intrinsics_px
+    if fixed is not None:
+        values = np.asarray(fixed, dtype=np.float64).ravel() if isinstance(
+            fixed, (list, tuple)) else np.array([np.nan])
+        if values.shape != (4,) or not np.isfinite(values).all() or min(values[:2]) <= 0:
+            raise ValueError(f'camera.intrinsics_px must be [fx, fy, cx, cy] pixels with '
+                             f'positive focal lengths, got {fixed!r}')
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_SET_RNG_KEY,)))
+    return sample_intrinsics(rng, height, width, config.camera)
 
 
 def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out_dir: str,
@@ -69,8 +84,9 @@ def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out
     from robotag_ros.data.synth import SyntheticFrameGenerator
     from robotag_ros.robot import load_robot
     robot = load_robot(robot_name)
+    K = set_intrinsics(config, height, width, seed)
     _worker.update(robot=robot, config=config, out_dir=out_dir, seed=seed,
-                   generator=SyntheticFrameGenerator(robot, config, height, width))
+                   generator=SyntheticFrameGenerator(robot, config, height, width, K=K))
 
 
 def _make_frame(frame_index: int) -> int:
@@ -88,15 +104,20 @@ def write_set_header(out_dir: Path, robot, config: DRConfig, seed: int, height: 
                      width: int) -> None:
     """Settings files of the set, and the merged DR config (refuses a different config)."""
     from robotag_ros.data.dream_writer import write_set_files
+    K = set_intrinsics(config, height, width, seed)
     record = {'robot': robot.name, 'seed': int(seed), 'height': int(height),
-              'width': int(width), 'dr_config': dr_config_to_dict(config)}
+              'width': int(width), 'layout': SYNTH_LAYOUT,
+              'intrinsics_px': [round(float(v), 6) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2])],
+              'dr_config': dr_config_to_dict(config)}
     record_path = out_dir / SYNTH_CONFIG_FILE
     if record_path.exists():
         existing = yaml.safe_load(record_path.read_text())
         if existing != record:
+            older = '' if (existing or {}).get('layout') == SYNTH_LAYOUT else (
+                ' (or by an older robotag-synth, with a K per frame)')
             raise SystemExit(f'{record_path}: this folder was made with another robot, seed, size '
-                             'or config; use a new --out or the same settings to resume')
-    write_set_files(out_dir, robot, nominal_intrinsics(config, height, width), height, width)
+                             f'or config{older}; use a new --out or the same settings to resume')
+    write_set_files(out_dir, robot, K, height, width)
     write_bytes_atomic(record_path, yaml.safe_dump(record, sort_keys=False).encode())
 
 
@@ -149,11 +170,16 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.num < 0:
         raise SystemExit('--num must be >= 0')
-    config = load_dr_config(args.config)
     height, width = args.size
-    written = generate_set(args.robot, args.out, args.num, args.seed, config, height, width,
-                           workers=args.workers, shard=args.shard,
-                           progress=not args.no_progress)
+    try:
+        config = load_dr_config(args.config)
+        set_intrinsics(config, height, width, args.seed)   # refuse a bad K before any file
+        written = generate_set(args.robot, args.out, args.num, args.seed, config, height, width,
+                               workers=args.workers, shard=args.shard,
+                               progress=not args.no_progress)
+    except (ValueError, OSError) as error:
+        print(f'robotag-synth: error: {error}', file=sys.stderr)
+        return 2
     print(f'robotag-synth: wrote {written} frames to {args.out}')
     return 0
 

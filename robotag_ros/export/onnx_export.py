@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from robotag_ros.atomic_io import atomic_write_text
 from robotag_ros.inference.backends import INPUT_NAMES, InferenceNetwork
 from robotag_ros.inference.decode import INFERENCE_OUTPUT_NAMES
 
@@ -92,6 +93,48 @@ def check_onnx_model(onnx_path: str | os.PathLike) -> None:
     except Exception as error:  # noqa: BLE001 - checker, protobuf and shape inference errors
         raise ValueError(f'{onnx_path}: fails onnx.checker.check_model(full_check=True): '
                          f'{error}') from error
+
+
+def _digest_path(onnx_path: Path) -> Path:
+    return onnx_path.with_name(onnx_path.name + '.sha256')
+
+
+def _onnx_files_digest(onnx_path: Path) -> str:
+    import hashlib
+    hasher = hashlib.sha256()
+    for path in (onnx_path, external_data_path(onnx_path)):
+        if path.is_file():
+            with open(path, 'rb') as stream:
+                for block in iter(lambda: stream.read(1 << 20), b''):
+                    hasher.update(block)
+    return hasher.hexdigest()
+
+
+def export_cached_onnx(model: torch.nn.Module, input_hw: Sequence[int],
+                       onnx_path: str | os.PathLike, log=None) -> Path:
+    """``onnx_path`` as a cache of ``export_onnx``: reused while it is what was exported, and
+    exported again when absent or damaged since (a digest of its bytes, ``<name>.sha256``, is
+    kept beside it; a cache file without one is kept if it passes the ONNX checker)."""
+    import logging
+    onnx_path = Path(onnx_path)
+    log = log or logging.getLogger(__name__).warning
+    digest_file = _digest_path(onnx_path)
+    if onnx_path.is_file():
+        if digest_file.is_file():
+            if digest_file.read_text().strip() == _onnx_files_digest(onnx_path):
+                return onnx_path
+            log(f'cached ONNX export {onnx_path} changed since it was written (damaged?): '
+                'exporting it again')
+        else:
+            try:
+                check_onnx_model(onnx_path)
+                atomic_write_text(digest_file, _onnx_files_digest(onnx_path) + '\n')
+                return onnx_path
+            except ValueError as error:
+                log(f'cached ONNX export is unusable, exporting it again: {error}')
+    export_onnx(model, input_hw, onnx_path)
+    atomic_write_text(digest_file, _onnx_files_digest(onnx_path) + '\n')
+    return onnx_path
 
 
 def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike,

@@ -1,6 +1,7 @@
 """Pinhole camera maths in the optical frame (x right, y down, z forward); pixels, metres."""
 from typing import Sequence
 
+import numpy as np
 import torch
 
 # Points this close to the camera plane (metres) are clamped so projection never divides by zero.
@@ -63,3 +64,49 @@ def crop_intrinsics(intrinsics: torch.Tensor, left_px: float, top_px: float) -> 
     cropped[..., 0, 2] = cropped[..., 0, 2] - left_px
     cropped[..., 1, 2] = cropped[..., 1, 2] - top_px
     return cropped
+
+
+# A pinhole camera's field of view lies in this range (degrees); focal lengths outside it (fx =
+# 1e-9 px, or 1e9 px) are typos or unset fields, not lenses.
+PLAUSIBLE_FOV_DEG = (0.5, 179.0)
+
+
+def pinhole_problem(K, width: int = 0, height: int = 0) -> tuple[str, str] | None:
+    """Why a 3x3 intrinsic matrix (pixels, for a ``width`` x ``height`` image; 0 = unknown) is
+    not a plausible pinhole camera, as (kind, text naming the field as K[row][col]), or None.
+
+    Kinds: 'all_zero' (an uncalibrated camera), 'non_finite', 'not_pinhole' (bottom row not
+    [0, 0, 1] or K[1][0] != 0), 'focal' (not positive, or a field of view outside
+    ``PLAUSIBLE_FOV_DEG``), 'principal_point' (outside the image).
+    """
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    if not np.any(K):
+        return 'all_zero', 'K is all zeros (an uncalibrated camera)'
+    bad = np.argwhere(~np.isfinite(K))
+    if len(bad):
+        row, col = bad[0]
+        return 'non_finite', f'K holds NaN or infinite values (K[{row}][{col}] = {K[row, col]})'
+    for (row, col), expected in (((2, 0), 0.0), ((2, 1), 0.0), ((2, 2), 1.0), ((1, 0), 0.0)):
+        if abs(K[row, col] - expected) > 1e-9:
+            return 'not_pinhole', (f'K[{row}][{col}] = {K[row, col]:g}, not {expected:g}: not a '
+                                   'pinhole matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]]')
+    for name, (row, col), size in (('fx', (0, 0), width), ('fy', (1, 1), height)):
+        focal = K[row, col]
+        if focal <= 0:
+            return 'focal', f'focal length {name} = K[{row}][{col}] = {focal:g} is not positive'
+        if size <= 0:   # image size unknown: a lens maps a radian to at least a pixel
+            if focal < 1.0:
+                return 'focal', (f'focal length {name} = K[{row}][{col}] = {focal:g} px is '
+                                 'below 1 px')
+            continue
+        fov_deg = np.degrees(2.0 * np.arctan2(size / 2.0, focal))
+        low, high = PLAUSIBLE_FOV_DEG
+        if not low <= fov_deg <= high:
+            return 'focal', (f'focal length {name} = K[{row}][{col}] = {focal:g} px gives a '
+                             f'{fov_deg:.3g} deg field of view over {size} px (plausible: '
+                             f'{low:g} to {high:g} deg)')
+    for name, (row, col), size in (('cx', (0, 2), width), ('cy', (1, 2), height)):
+        if size > 0 and not 0.0 <= K[row, col] <= size:
+            return 'principal_point', (f'principal point {name} = K[{row}][{col}] = '
+                                       f'{K[row, col]:g} lies outside the image (0..{size} px)')
+    return None

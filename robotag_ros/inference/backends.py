@@ -101,6 +101,29 @@ class TorchBackend:
                 for name, out in zip(INFERENCE_OUTPUT_NAMES, outputs)}
 
 
+def onnxruntime_providers(device: str) -> list:
+    """ONNX Runtime's execution providers for ``device`` (cpu, cuda[:N], tensorrt); raises
+    BackendUnavailable naming what to install when this ONNX Runtime lacks them."""
+    try:
+        import onnxruntime as ort
+    except ImportError as error:
+        raise BackendUnavailable('ONNX Runtime is not installed: pip install onnxruntime '
+                                 '(or onnxruntime-gpu for CUDA)') from error
+    available = ort.get_available_providers()
+    if device.startswith('cuda'):
+        if 'CUDAExecutionProvider' not in available:
+            raise BackendUnavailable('ONNX Runtime has no CUDAExecutionProvider here '
+                                     f'(available: {available}); pip install onnxruntime-gpu')
+        return ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    if device == 'tensorrt':
+        if 'TensorrtExecutionProvider' not in available:
+            raise BackendUnavailable('ONNX Runtime has no TensorrtExecutionProvider here '
+                                     f'(available: {available})')
+        return [('TensorrtExecutionProvider', {'trt_fp16_enable': True}),
+                'CUDAExecutionProvider', 'CPUExecutionProvider']
+    return ['CPUExecutionProvider']
+
+
 class OnnxRuntimeBackend:
     """ONNX Runtime on the CPU, or with the CUDA / TensorRT execution providers where present."""
 
@@ -108,25 +131,8 @@ class OnnxRuntimeBackend:
 
     def __init__(self, onnx_path: str | Path, device: str = 'cpu', threads: int = 0,
                  input_hw: Optional[tuple[int, int]] = None):
-        try:
-            import onnxruntime as ort
-        except ImportError as error:
-            raise BackendUnavailable('ONNX Runtime is not installed: pip install onnxruntime '
-                                     '(or onnxruntime-gpu for CUDA)') from error
-        available = ort.get_available_providers()
-        if device.startswith('cuda'):
-            if 'CUDAExecutionProvider' not in available:
-                raise BackendUnavailable('ONNX Runtime has no CUDAExecutionProvider here '
-                                         f'(available: {available}); pip install onnxruntime-gpu')
-            providers = ['CUDAExecutionProvider', 'CPUExecutionProvider']
-        elif device == 'tensorrt':
-            if 'TensorrtExecutionProvider' not in available:
-                raise BackendUnavailable('ONNX Runtime has no TensorrtExecutionProvider here '
-                                         f'(available: {available})')
-            providers = [('TensorrtExecutionProvider', {'trt_fp16_enable': True}),
-                         'CUDAExecutionProvider', 'CPUExecutionProvider']
-        else:
-            providers = ['CPUExecutionProvider']
+        providers = onnxruntime_providers(device)
+        import onnxruntime as ort
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:

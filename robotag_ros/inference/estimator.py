@@ -15,7 +15,7 @@ import torch
 from robotag_ros.inference.artifact import artifact_paths, load_model
 from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
                                             OnnxRuntimeBackend, TensorRTBackend, TorchBackend,
-                                            resolve_backend)
+                                            onnxruntime_providers, resolve_backend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
@@ -127,6 +127,8 @@ class Estimator:
                 require_tensorrt()
             except TensorRTUnavailable as error:
                 raise BackendUnavailable(str(error)) from error
+        if backend == 'onnxruntime':  # likewise for a device this ONNX Runtime cannot run on
+            onnxruntime_providers(device)
         model, sidecar = load_model(artifact, robot=robot, device='cpu')
         input_hw = tuple(int(v) for v in sidecar.input_size)
         if backend == 'torch':
@@ -155,11 +157,9 @@ class Estimator:
 
     @staticmethod
     def _ensure_onnx(model, artifact, input_hw) -> Path:
-        from robotag_ros.export.onnx_export import export_onnx
-        path = onnx_cache_path(artifact)
-        if not path.is_file():  # export_onnx writes atomically: a crash leaves no half file
-            export_onnx(model, input_hw, path)
-        return path
+        from robotag_ros.export.onnx_export import export_cached_onnx
+        # Exported when absent, or again when the cached file was damaged since.
+        return export_cached_onnx(model, input_hw, onnx_cache_path(artifact))
 
     def _run(self, prepared) -> tuple[dict[str, torch.Tensor], np.ndarray]:
         batch_image = np.concatenate([p[0] for p in prepared])

@@ -53,6 +53,10 @@ def plan_letterbox(source_hw: Sequence[int], target_hw: Sequence[int]) -> Letter
         raise ValueError(f'image sizes must be positive: {source_hw} -> {target_hw}')
     scale = min(target_h / source_h, target_w / source_w)
     resized_h, resized_w = round(source_h * scale), round(source_w * scale)
+    if min(resized_h, resized_w) < 1:
+        raise ValueError(f'a {source_w}x{source_h} image (width x height) cannot be used: '
+                         f'letterboxed into the {target_w}x{target_h} network input it would be '
+                         f'{resized_w}x{resized_h} pixels')
     return Letterbox((source_h, source_w), (target_h, target_w), scale,
                      (target_w - resized_w) // 2, (target_h - resized_h) // 2)
 

@@ -18,7 +18,8 @@ def _check(robot: RobotModel) -> None:
     print(f'  base frame {robot.base_frame}')
     print(f'  joints ({robot.num_joints}):')
     for joint in desc.joints:
-        print(f'    {joint.name:24s} [{joint.lower:+.4f}, {joint.upper:+.4f}]')
+        print(f'    {joint.name:24s} [{joint.lower:+.4f}, {joint.upper:+.4f}]  '
+              f'(limits from the {joint.limits_from.upper()})')
     print(f'  keypoints ({robot.num_keypoints}):')
     for keypoint in desc.keypoints:
         print(f'    {keypoint.name:24s} on {keypoint.link}')

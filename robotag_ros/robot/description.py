@@ -1,13 +1,19 @@
 """Robot descriptions as data: a robot YAML read, resolved and checked against its URDF.
 
-A description names the URDF, the base frame, the joints to estimate (limits come from the URDF),
-the keypoint links in a fixed order (DREAM's names for the robots DREAM covers) and how densely to
-sample the visual meshes. Anything the YAML names that the URDF lacks is refused with an error
-that names the item, before any model is built on a silently wrong robot.
+A description names the URDF, the base frame, the joints to estimate (limits come from the URDF
+unless the YAML's ``joint_limits`` overrides them), the keypoint links in a fixed order (DREAM's
+names for the robots DREAM covers) and how densely to sample the visual meshes. Anything the YAML
+names that the URDF lacks, a joint listed twice or both estimated and fixed, a non-finite number
+and a URDF that is not well-formed are refused with an error that names the item, before any
+model is built on a silently wrong robot.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import math
 import os
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -36,11 +42,13 @@ class Keypoint:
 
 @dataclass(frozen=True)
 class JointSpec:
-    """An estimated joint with its URDF limits (radians for revolute, metres for prismatic)."""
+    """An estimated joint with its limits (radians for revolute, metres for prismatic), taken
+    from the URDF or, where the robot YAML's ``joint_limits`` names the joint, from the YAML."""
 
     name: str
     lower: float
     upper: float
+    limits_from: str = 'urdf'   # 'urdf' | 'yaml'
 
 
 @dataclass
@@ -159,11 +167,7 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
     yaml_path = resolve_robot_yaml(robot)
     data = _read_yaml(yaml_path)
     urdf_path = _resolve_urdf(str(data['urdf']), yaml_path.parent)
-    try:
-        urdf = yourdfpy.URDF.load(str(urdf_path), load_meshes=False, build_scene_graph=False,
-                                  filename_handler=mesh_filename_handler(urdf_path))
-    except Exception as error:  # noqa: BLE001 - yourdfpy raises many types on bad XML
-        raise RobotDescriptionError(f'{urdf_path}: cannot parse URDF: {error}') from error
+    urdf = _load_urdf(urdf_path)
 
     where = f'{yaml_path.name} vs {urdf_path.name}'
     links = set(urdf.link_map)
@@ -172,15 +176,21 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
         raise RobotDescriptionError(
             f"{where}: base_frame '{base_frame}' is not a link of the URDF")
 
-    joints = [_joint_spec(urdf, str(name), where) for name in data['joints']]
-    if not joints:
+    joint_names = _name_list(data['joints'], f'{yaml_path.name}: joints')
+    if not joint_names:
         raise RobotDescriptionError(f'{where}: joints is empty')
+    overrides = _limit_overrides(data.get('joint_limits'), joint_names, yaml_path.name)
+    joints = [_joint_spec(urdf, name, where, overrides.get(name)) for name in joint_names]
 
-    fixed = {str(k): float(v) for k, v in (data.get('fixed_joint_positions') or {}).items()}
+    fixed = _fixed_positions(data.get('fixed_joint_positions'), yaml_path.name)
     for name in fixed:
         if name not in urdf.joint_map:
             raise RobotDescriptionError(
                 f"{where}: fixed_joint_positions names joint '{name}', not in the URDF")
+        if name in joint_names:
+            raise RobotDescriptionError(
+                f"{yaml_path.name}: joint '{name}' is both estimated (joints) and fixed "
+                '(fixed_joint_positions); list it in one of them')
 
     keypoints = []
     for entry in data['keypoints']:
@@ -219,16 +229,129 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
         urdf=urdf)
 
 
-def _joint_spec(urdf: yourdfpy.URDF, name: str, where: str) -> JointSpec:
+def _check_urdf_xml(urdf_path: Path) -> None:
+    """Refuse a URDF that is not well-formed XML or whose joints do not name their links, with
+    the place of the fault (yourdfpy would fail later with an AttributeError on None)."""
+    try:
+        root = ElementTree.parse(urdf_path).getroot()
+    except ElementTree.ParseError as error:
+        raise RobotDescriptionError(f'{urdf_path}: not well-formed XML ({error})') from None
+    if root.tag != 'robot':
+        raise RobotDescriptionError(f"{urdf_path}: the root element is <{root.tag}>, not <robot>")
+    link_names = set()
+    for link in root.findall('link'):
+        if not link.get('name'):
+            raise RobotDescriptionError(f'{urdf_path}: a <link> has no name')
+        link_names.add(link.get('name'))
+    for joint in root.findall('joint'):
+        name = joint.get('name')
+        if not name:
+            raise RobotDescriptionError(f'{urdf_path}: a <joint> has no name')
+        if not joint.get('type'):
+            raise RobotDescriptionError(f"{urdf_path}: joint '{name}' has no type")
+        for tag in ('parent', 'child'):
+            element = joint.find(tag)
+            if element is None or not element.get('link'):
+                raise RobotDescriptionError(
+                    f"{urdf_path}: joint '{name}' has no <{tag} link=...>")
+            if element.get('link') not in link_names:
+                raise RobotDescriptionError(f"{urdf_path}: joint '{name}' names {tag} link "
+                                            f"'{element.get('link')}', which is not a <link>")
+        limit = joint.find('limit')
+        for bound in ('lower', 'upper'):
+            text = limit.get(bound) if limit is not None else None
+            if text is None:
+                continue
+            try:
+                float(text)
+            except ValueError:
+                raise RobotDescriptionError(f"{urdf_path}: joint '{name}' has <limit "
+                                            f'{bound}="{text}">, not a number') from None
+
+
+def _load_urdf(urdf_path: Path) -> yourdfpy.URDF:
+    _check_urdf_xml(urdf_path)
+    # yourdfpy prints its parser's complaints to stdout; the error below says what matters.
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return yourdfpy.URDF.load(str(urdf_path), load_meshes=False,
+                                      build_scene_graph=False,
+                                      filename_handler=mesh_filename_handler(urdf_path))
+        except Exception as error:  # noqa: BLE001 - yourdfpy raises many types on bad URDF
+            raise RobotDescriptionError(f'{urdf_path}: cannot parse URDF: '
+                                        f'{type(error).__name__}: {error}') from error
+
+
+def _name_list(value, where: str) -> list[str]:
+    """A YAML list of names, each once."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RobotDescriptionError(f'{where}: expected a list of names, got {value!r}')
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise RobotDescriptionError(f'{where}: {repeated} listed more than once')
+    return list(value)
+
+
+def _finite(value, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RobotDescriptionError(f'{where}: {value!r} is not a number') from None
+    if not math.isfinite(number):
+        raise RobotDescriptionError(f'{where}: {value!r} is not a finite number')
+    return number
+
+
+def _fixed_positions(value, yaml_name: str) -> dict[str, float]:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise RobotDescriptionError(f'{yaml_name}: fixed_joint_positions must map joint names to '
+                                    f'positions, got {value!r}')
+    return {str(name): _finite(position, f"{yaml_name}: fixed_joint_positions '{name}'")
+            for name, position in value.items()}
+
+
+def _limit_overrides(value, joint_names: list[str],
+                     yaml_name: str) -> dict[str, tuple[float, float]]:
+    """The YAML's ``joint_limits: {joint: [lower, upper]}`` (estimated joints only)."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise RobotDescriptionError(f'{yaml_name}: joint_limits must map joint names to '
+                                    f'[lower, upper], got {value!r}')
+    overrides = {}
+    for name, bounds in value.items():
+        where = f"{yaml_name}: joint_limits '{name}'"
+        if name not in joint_names:
+            raise RobotDescriptionError(f'{where}: not one of the estimated joints {joint_names}')
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise RobotDescriptionError(f'{where}: expected [lower, upper], got {bounds!r}')
+        lower, upper = (_finite(v, where) for v in bounds)
+        if lower >= upper:
+            raise RobotDescriptionError(f'{where}: lower {lower} is not below upper {upper}')
+        overrides[str(name)] = (lower, upper)
+    return overrides
+
+
+def _joint_spec(urdf: yourdfpy.URDF, name: str, where: str,
+                override: Optional[tuple[float, float]] = None) -> JointSpec:
     joint = urdf.joint_map.get(name)
     if joint is None:
         raise RobotDescriptionError(f"{where}: joint '{name}' is not in the URDF")
     if joint.type not in ('revolute', 'prismatic', 'continuous'):
         raise RobotDescriptionError(
             f"{where}: joint '{name}' is {joint.type}; only movable joints can be estimated")
-    if joint.type == 'continuous' or joint.limit is None:
+    if override is not None:
+        return JointSpec(name, override[0], override[1], limits_from='yaml')
+    if joint.type == 'continuous' or joint.limit is None \
+            or joint.limit.lower is None or joint.limit.upper is None:
         return JointSpec(name, -np.pi, np.pi)
-    return JointSpec(name, float(joint.limit.lower), float(joint.limit.upper))
+    lower, upper = float(joint.limit.lower), float(joint.limit.upper)
+    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+        raise RobotDescriptionError(f"{where}: joint '{name}' has URDF limits [{lower}, "
+                                    f'{upper}]; give usable ones in the YAML\'s joint_limits')
+    return JointSpec(name, lower, upper)
 
 
 def _mesh_visuals(link) -> list:

@@ -136,13 +136,13 @@ class RobotModel(nn.Module):
 
     def sample_joint_angles(self, batch: int,
                             generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Joint angles drawn uniformly within the URDF limits: (B, n) radians."""
+        """Joint angles drawn uniformly within the joint limits: (B, n) radians."""
         unit = torch.rand(batch, self.num_joints, generator=generator)
         lower, upper = self.joint_limits[:, 0].cpu(), self.joint_limits[:, 1].cpu()
         return (lower + unit * (upper - lower)).to(self.joint_limits.device)
 
     def clamp_to_limits(self, joint_angles: torch.Tensor) -> torch.Tensor:
-        """Clamp joint angles (B, n) into the URDF limits."""
+        """Clamp joint angles (B, n) into the joint limits (the URDF's or the YAML's)."""
         return torch.maximum(torch.minimum(joint_angles, self.joint_limits[:, 1]),
                              self.joint_limits[:, 0])
 

@@ -23,7 +23,12 @@ class ImageConversionError(ValueError):
 
 
 class CameraInfoError(ValueError):
-    """A CameraInfo message whose intrinsics cannot be used; the text names the cause."""
+    """A CameraInfo message whose intrinsics cannot be used; the text names the cause and the
+    field, ``kind`` its class (see :func:`robotag_ros.geometry.camera.pinhole_problem`)."""
+
+    def __init__(self, text: str, kind: str = 'invalid'):
+        super().__init__(text)
+        self.kind = kind
 
 
 def _load_cv_bridge():
@@ -112,15 +117,14 @@ def rgb_to_image(image_rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> 
 
 
 def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
-    """Return the 3x3 intrinsic matrix K (pixels) of a CameraInfo, refusing unusable ones."""
+    """Return the 3x3 intrinsic matrix K (pixels) of a CameraInfo, refusing one that is not a
+    plausible pinhole camera for its width x height (the error names the field of ``k``)."""
+    from robotag_ros.geometry.camera import pinhole_problem
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.any(K):
-        raise CameraInfoError('camera_info K is all zeros (uncalibrated camera)')
-    if not np.isfinite(K).all():
-        raise CameraInfoError('camera_info K holds NaN or infinite values')
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise CameraInfoError(f'camera_info focal lengths must be positive, got '
-                              f'fx={K[0, 0]}, fy={K[1, 1]}')
+    problem = pinhole_problem(K, int(msg.width), int(msg.height))
+    if problem is not None:
+        kind, text = problem
+        raise CameraInfoError(f'camera_info {text}', kind)
     return K
 
 

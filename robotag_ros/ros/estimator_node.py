@@ -9,12 +9,16 @@ subscribes, ``~/debug_image``, ``~/keypoints`` (MarkerArray) and ``~/points`` (P
 
 Only the newest frame is kept: the subscription callback stores it, a worker thread infers on it,
 so slow inference drops frames instead of building a backlog. Bad input drops the frame with a
-throttled warning naming the cause; the node goes on.
+throttled warning naming the cause; the node goes on. A CameraInfo whose K is no plausible pinhole
+camera is ignored with a warning per kind of fault, naming the field. When camera_info keeps
+arriving but images do not (a wrong topic, or frames over the DDS transport's message size), the
+node says so in a warning and on /diagnostics.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 import threading
 import time
@@ -33,7 +37,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from robotag_ros.inference.artifact import ArtifactError
-from robotag_ros.inference.backends import BACKEND_CHOICES
+from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
 from robotag_ros.ros import messages
 from robotag_ros.ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
@@ -53,6 +57,9 @@ except ImportError:
 RELIABILITIES = ('best_effort', 'reliable')
 TF_PARENTS = ('camera', 'base')
 WARN_PERIOD_S = 5.0
+# camera_info messages in a row, over at least this many seconds, without an image: warn.
+IMAGE_SILENCE_S = 3.0
+IMAGE_SILENCE_INFOS = 3
 DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
 DIAGNOSTIC_NAME = 'robotag_ros: estimator'
 
@@ -151,6 +158,11 @@ def validate_parameter(name: str, value) -> str | None:
             return f'intrinsics must be 4 finite numbers [fx, fy, cx, cy], got {values}'
         if any(values) and (values[0] <= 0 or values[1] <= 0):
             return f'intrinsics focal lengths must be positive, got {values}'
+        if any(values):
+            from robotag_ros.geometry.camera import pinhole_problem
+            problem = pinhole_problem(intrinsics_to_K(*values))
+            if problem is not None:
+                return f'intrinsics {values}: {problem[1]}'
     return None
 
 
@@ -219,6 +231,10 @@ class EstimatorNode(Node):
         self._frames_published = 0
         self._frames_skipped = 0   # overwritten by a newer frame before inference
         self._drops: dict[str, int] = {}
+        self._camera_info_refused: dict[str, int] = {}   # kind -> count
+        self._last_image_s = time.monotonic()   # start-up counts as "the last image"
+        self._infos_since_image = 0
+        self._last_info_stamp = None
 
         depth = p('image_qos_depth')
         reliability = (ReliabilityPolicy.BEST_EFFORT if p('image_qos_reliability') == 'best_effort'
@@ -226,8 +242,9 @@ class EstimatorNode(Node):
         sensor_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                                 reliability=reliability,
                                 durability=qos_profile_sensor_data.durability)
-        self.create_subscription(Image, 'image', self._on_image, sensor_qos)
+        self._image_sub = self.create_subscription(Image, 'image', self._on_image, sensor_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+        self.create_timer(1.0, self._check_image_silence)
 
         self._joint_pub = self.create_publisher(JointState, 'joint_states', 10)
         self._pose_pub = self.create_publisher(PoseStamped, '~/camera_pose', 10)
@@ -276,24 +293,52 @@ class EstimatorNode(Node):
             if self._latest is not None:
                 self._frames_skipped += 1
             self._latest = frame
+            self._last_image_s, self._infos_since_image = time.monotonic(), 0
             self._lock.notify()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._infos_since_image += 1
+            self._last_info_stamp = msg.header.stamp
         try:
             K = camera_info_to_K(msg)
         except CameraInfoError as error:
-            self._warn('camera_info', f'ignoring camera_info: {error}')
+            # One throttled warning per kind of fault: a stream of one kind never hides another.
+            with self._lock:
+                self._camera_info_refused[error.kind] = \
+                    self._camera_info_refused.get(error.kind, 0) + 1
+            self._warn(f'camera_info_{error.kind}', f'ignoring camera_info: {error}')
             return
         with self._lock:
             self._K_from_info = K
             self._info_size = (msg.width, msg.height)
 
-    def _warn(self, cause: str, text: str) -> None:
-        """Log at most one warning per cause every WARN_PERIOD_S seconds."""
+    def _check_image_silence(self) -> None:
+        """camera_info keeps coming but images do not: say why that may be, once per period."""
+        with self._lock:
+            silent_s = time.monotonic() - self._last_image_s
+            infos, stamp = self._infos_since_image, self._last_info_stamp
+        if infos < IMAGE_SILENCE_INFOS or silent_s < IMAGE_SILENCE_S:
+            return
+        transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', '')
+        text = (f'{infos} camera_info messages but no image on {self._image_sub.topic_name} for '
+                f'{silent_s:.0f} s: check the image topic, and that frames fit the DDS '
+                'transport\'s message size'
+                + (f' (FASTDDS_BUILTIN_TRANSPORTS={transports})' if transports else '')
+                + '; larger frames are lost without an error (see docs/node.md)')
+        if self._warn('no_images', text):
+            self._publish_diagnostics(stamp, DiagnosticStatus.WARN, f'no images: {text}',
+                                      {'seconds_without_image': round(silent_s, 1),
+                                       'camera_infos_without_image': infos})
+
+    def _warn(self, cause: str, text: str) -> bool:
+        """Log at most one warning per cause every WARN_PERIOD_S seconds; True if logged."""
         now = time.monotonic()
         if now - self._last_warning_s.get(cause, -np.inf) >= WARN_PERIOD_S:
             self._last_warning_s[cause] = now
             self.get_logger().warning(text)
+            return True
+        return False
 
     # -- worker -------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -341,6 +386,10 @@ class EstimatorNode(Node):
             image_rgb = image_to_rgb(image)
         except ImageConversionError as error:
             self._drop(frame, 'bad_image', str(error))
+            return
+        problem = self._image_size_problem(image.height, image.width)
+        if problem is not None:
+            self._drop(frame, 'bad_image', problem)
             return
         start = time.perf_counter()
         tracking = self._param('track_robot') and hasattr(self._estimator, 'next_box')
@@ -408,6 +457,19 @@ class EstimatorNode(Node):
         values['latency_receive_to_publish_ms'] = latency_ms
         self._publish_diagnostics(frame, DiagnosticStatus.OK, 'estimate published', values)
 
+    def _image_size_problem(self, height: int, width: int) -> str | None:
+        """Why an image of this size cannot be letterboxed to the model's input (a 1x4000 strip
+        would shrink to no pixel at all), or None."""
+        input_hw = getattr(self._estimator, 'input_hw', None)
+        if input_hw is None:
+            return None
+        from robotag_ros.inference.preprocess import plan_letterbox   # OpenCV when needed
+        try:
+            plan_letterbox((height, width), input_hw)
+        except ValueError as error:
+            return str(error)
+        return None
+
     def _estimate_values(self, estimate, inference_ms: float) -> dict[str, object]:
         values: dict[str, object] = {'consistency': float(estimate.consistency),
                                      'inference_ms': inference_ms}
@@ -417,16 +479,19 @@ class EstimatorNode(Node):
                        for k, v in estimate.timings_ms.items()})
         return values
 
-    def _publish_diagnostics(self, frame: _Frame, level, message: str,
+    def _publish_diagnostics(self, frame, level, message: str,
                              values: dict[str, object]) -> None:
+        """One status, stamped with the frame's image stamp (or the stamp given instead)."""
         values = dict(values)
         values.update(frames_processed=self._frames_processed,
                       frames_published=self._frames_published,
                       frames_skipped_newer_arrived=self._frames_skipped,
-                      **{f'drops_{cause}': count for cause, count in self._drops.items()})
+                      **{f'drops_{cause}': count for cause, count in self._drops.items()},
+                      **{f'camera_info_refused_{kind}': count
+                         for kind, count in self._camera_info_refused.items()})
+        stamp = frame.image.header.stamp if isinstance(frame, _Frame) else frame
         self._diag_pub.publish(messages.diagnostic_array(
-            frame.image.header.stamp, DIAGNOSTIC_NAME, self.get_fully_qualified_name(), level,
-            message, values))
+            stamp, DIAGNOSTIC_NAME, self.get_fully_qualified_name(), level, message, values))
 
     def destroy_node(self):
         """Stop the worker before the publishers go away."""
@@ -440,10 +505,11 @@ class EstimatorNode(Node):
 
 def main(args=None) -> int:
     """Console script `estimator`: spin the node until Ctrl-C or shutdown."""
-    # Bad configuration (parameters, a missing or foreign model): one clear line, exit code 2.
+    # Bad configuration (parameters, a missing or foreign model, a device or backend this
+    # machine lacks): one clear line, exit code 2.
     return spin_node(EstimatorNode, 'estimator',
                      (InvalidParameterValueException, ValueError, ImportError, FileNotFoundError,
-                      ArtifactError), args)
+                      ArtifactError, BackendUnavailable), args)
 
 
 if __name__ == '__main__':

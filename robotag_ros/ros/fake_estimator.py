@@ -41,6 +41,7 @@ class FakeEstimator:
         self.joint_names = list(joint_names or PANDA_JOINT_NAMES)
         self.robot_name = 'panda'
         self.base_frame = 'panda_link0'
+        self.input_hw = (96, 96)   # a network input size, which the node checks images against
         self.delay_ms = float(delay_ms)
         self.calls = 0
 

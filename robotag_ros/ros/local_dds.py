@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 import sys
 
-# Shared memory only. The default SHM segment (512 KB) silently loses larger messages (a 640x480
-# rgb8 image never arrived, 320x240 did): raise the segment and message limits so images up to
-# 1080p rgb8 (6.2 MB) pass.
-LOCAL_TRANSPORTS = 'SHM?max_msg_size=8MB&sockets_size=16MB'
+# Shared memory only, with explicit size limits. The default SHM segment (512 KB) silently loses
+# larger messages (a 640x480 rgb8 image never arrived, 320x240 did). A message must fit
+# max_msg_size whole: larger ones are cut into fragments that are lost together when the segment
+# (sockets_size) fills, silently with best effort and as a stall with reliable QoS. Sized for 4K
+# rgb8 (3840x2160x3 = 24.9 MB) with room for four of them in flight; scripts/local_env.sh sets
+# the same (docs/node.md, "Message size").
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+LOCAL_TRANSPORTS = 'SHM?max_msg_size=32MB&sockets_size=128MB'
 
 
 def local_ros_env(domain_id: int, pythonpath: str | None = None,
