@@ -43,18 +43,23 @@ def render_eval_set(folder: Path, frames: int, seed: int, config: str) -> None:
                    check=True, cwd=ROOT)
 
 
-def main(argv=None) -> int:
-    from robotag_ros.inference.artifact import load_sidecar
-    from robotag_ros.training.evaluate import evaluate_artifact
-    parser = argparse.ArgumentParser(description=__doc__,
+def eval_set_parser(description: str, results_name: str) -> argparse.ArgumentParser:
+    """The options every benchmark on these evaluation sets shares."""
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', default=str(ROOT / 'models' / 'panda_default'))
     parser.add_argument('--frames', type=int, default=200)
     parser.add_argument('--data', default=str(ROOT / 'data' / 'benchmark'))
+    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / results_name))
+    return parser
+
+
+def main(argv=None) -> int:
+    from robotag_ros.inference.artifact import load_sidecar
+    from robotag_ros.training.evaluate import evaluate_artifact
+    parser = eval_set_parser(__doc__, 'default_model.json')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--backend', default='torch')
-    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' /
-                                             'default_model.json'))
     args = parser.parse_args(argv)
     training = load_sidecar(args.model).training
     results = {'model': str(Path(args.model).name), 'machine': machine_name(),

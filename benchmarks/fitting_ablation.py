@@ -10,14 +10,13 @@ default, what the node runs). Prints a table, writes benchmarks/results/fitting_
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.default_model import SETS, render_eval_set  # noqa: E402
+from benchmarks.default_model import SETS, eval_set_parser, render_eval_set  # noqa: E402
 from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 VARIANTS = (('direct_one_pass', False, False), ('direct_two_pass', True, False),
@@ -30,14 +29,7 @@ KEYS = ('add_auc', 'mean_joint_error_j1_6_deg', 'mean_joint_error_deg',
 def main(argv=None) -> int:
     from robotag_ros.inference.estimator import Estimator
     from robotag_ros.training.evaluate import evaluate_estimator
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', default=str(ROOT / 'models' / 'panda_default'))
-    parser.add_argument('--frames', type=int, default=200)
-    parser.add_argument('--data', default=str(ROOT / 'data' / 'benchmark'))
-    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' /
-                                             'fitting_ablation.json'))
-    args = parser.parse_args(argv)
+    args = eval_set_parser(__doc__, 'fitting_ablation.json').parse_args(argv)
     name, seed, config = SETS[0]
     folder = Path(args.data) / f'panda_{name}_640x480_{args.frames}'
     render_eval_set(folder, args.frames, seed, config)

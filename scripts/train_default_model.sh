@@ -26,21 +26,26 @@ else
   RECIPE=("data.cache_trunk=false" "optim.batch_size=64" "optim.epochs=${EPOCHS:-8}"
           "optim.lr=1.0e-3" "optim.lr_decay_per_epoch=0.8" "data.num_workers=${WORKERS}")
 fi
-SETS=(
-  # name            frames               seed  DR config
-  "panda_train      ${NUM_TRAIN}         1     config/synth/dr_default.yaml"
-  "panda_val        ${NUM_VAL:-200}      1001  config/synth/dr_default.yaml"
-)
-for row in "${SETS[@]}"; do
-  read -r name frames seed config <<<"$row"
-  "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/$name" --num "$frames" \
-      --seed "$seed" --size 640x480 --config "$config" --workers "$WORKERS" --no-progress
+# One lens per DREAM folder (its _camera_settings.json K holds for every frame), so the training
+# frames are rendered as FOLDERS folders with their own seeds (and lenses).
+FOLDERS="${FOLDERS:-8}"
+train=()
+for ((i = 0; i < FOLDERS; i++)); do
+  "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/panda_train_$i" \
+      --num $((NUM_TRAIN / FOLDERS)) --seed $((1 + i)) --size 640x480 \
+      --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
+  train+=("$DATA/panda_train_$i")
 done
+"$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/panda_val" --num "${NUM_VAL:-200}" \
+    --seed 1001 --size 640x480 --config config/synth/dr_default.yaml --workers "$WORKERS" \
+    --no-progress
 resume=()
 if [ "${RESUME:-0}" = 1 ]; then resume=(--resume); fi
 "$PY" -m robotag_ros.training.cli train --config config/train/panda_stage1.yaml "${resume[@]}" \
-    "data.train=[$DATA/panda_train]" "data.val=[$DATA/panda_val]" "run_dir=$RUN" \
+    "data.train=[$(IFS=,; echo "${train[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$RUN" \
     "artifact_out=$RUN/panda_default" "device=$DEVICE" "time_budget_minutes=${MINUTES:-0}" \
     "keep_epoch_checkpoints=true" "${RECIPE[@]}" "$@"
+# The keypoint lifter that starts the fit trains on forward kinematics alone (no images).
+"$PY" -m robotag_ros.training.lifter --artifact "$RUN/panda_default" --minutes "${LIFTER_MINUTES:-6}"
 echo "[train_default_model] artifact: $RUN/panda_default; measure it with"
 echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $RUN/panda_default"

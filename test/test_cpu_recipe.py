@@ -94,7 +94,7 @@ def test_crop_plans_map_pixels_and_intrinsics_exactly():
 
 def test_robot_crops_keep_labels_and_intrinsics_consistent(panda, synth_set):
     dataset = DreamDataset(synth_set, panda, image_size=(64, 64), augment=True, seed=3,
-                           robot_crop=RobotCrop(full_frame_prob=0.0))
+                           robot_crop=RobotCrop(full_frame_prob=0.0, min_size_px=1.0))
     for index in range(len(dataset)):
         sample = dataset[index]
         valid = sample['keypoints_valid']
@@ -103,11 +103,12 @@ def test_robot_crops_keep_labels_and_intrinsics_consistent(panda, synth_set):
                                    atol=0.05, rtol=0)
         # The robot fills the crop: keypoints span a good part of it, none far outside.
         span = sample['keypoints_2d'].max(0).values - sample['keypoints_2d'].min(0).values
-        assert float(span.max()) > 64 / 1.6 / 1.3 and float(sample['keypoints_2d'].abs().max()) < 96
+        assert float(span.max()) > 64 / 1.6 / 1.3
+        assert float(sample['keypoints_2d'].abs().max()) < 96
 
 
-def test_training_on_cached_trunk_outputs_equals_training_on_images(panda, default_model,
-                                                                      synth_set, tmp_path):
+def test_training_on_cached_trunk_outputs_equals_training_on_images(
+        panda, default_model, synth_set, tmp_path):
     from robotag_ros.training.feature_cache import build_trunk_cache
     dataset = DreamDataset(synth_set, panda, image_size=(64, 64))
     cache = build_trunk_cache(default_model, dataset, tmp_path / 'cache', 1, (64, 64),

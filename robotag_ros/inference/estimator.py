@@ -93,6 +93,7 @@ class Estimator:
         # two_pass: find the robot on the whole frame, then look again at a box around it.
         # fit: close the TAG's loops at inference (inference/loop_closing.py).
         self.two_pass, self.fit, self.crop_policy = two_pass, fit, crop_policy
+        self.track_max_residual_px = 25.0   # next_box: a fit this far off starts over
         if fit_config is None and fit:
             from robotag_ros.inference.loop_closing import LoopClosingConfig
             fit_config = LoopClosingConfig()
@@ -233,7 +234,14 @@ class Estimator:
     def next_box(self, estimate: Estimate) -> Optional[RobotBox]:
         """Where to look in the next frame of the same camera: around this frame's robot, if
         the estimate is trustworthy (else None: the next frame runs the first pass)."""
-        if not self.two_pass or not estimate.is_finite() or estimate.consistency < 0.3:
+        if not self.two_pass or not estimate.is_finite():
+            return None
+        # The box only has to hold the robot: the fit's residual says whether the keypoints sit
+        # on one robot (the branch terms of the score may disagree while the box is right).
+        residual = estimate.consistency_terms.get('fit_residual_px')
+        trusted = residual < self.track_max_residual_px if residual is not None \
+            else estimate.consistency >= 0.3
+        if not trusted:
             return None
         return robot_box(estimate.keypoints_2d_px, None, self.crop_policy)
 

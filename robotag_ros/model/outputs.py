@@ -27,7 +27,7 @@ class TAGOutputs:
     translation: torch.Tensor           # [T] (B, 3) t_cam_base, metres
     keypoints_2d: torch.Tensor          # [κ2²] (B, K, 2) pixels
     keypoints_2d_heatmaps: torch.Tensor  # logits behind κ2² (B, K, hh, wh)
-    keypoints_2d_peak: torch.Tensor     # (B, K, 2) pixels: sub-cell position of each heatmap's peak
+    keypoints_2d_peak: torch.Tensor     # (B, K, 2) pixels: sub-cell peak of each heatmap
     keypoints_2d_confidence: torch.Tensor  # (B, K) softmax mass around the peak, 0..1
     keypoints_3d_2d: torch.Tensor       # [κ3²] (B, K, 3) metres
     joint_angles_3d: torch.Tensor       # [p³] (B, n) radians
