@@ -62,7 +62,9 @@ def train_variant(name: str, overrides: dict, train: Path, val: Path, run_dir: P
         f'optim.batch_size={args.batch}', f'optim.epochs={args.epochs}',
         'optim.lr_decay_per_epoch=0.95', 'optim.warmup_steps=100',
         f'run_dir={run_dir / name}', f'artifact_out={run_dir / name / "model"}',
-        f'device={args.device}'])
+        f'device={args.device}',
+        # What this study measured: the earlier from-scratch small model on whole frames.
+        'model=config/model/small.yaml', 'data.cache_trunk=false', 'data.robot_crop=false'])
     config.model = str(ROOT / config.model)
     config.model_overrides = dict(overrides)
     started = time.time()
