@@ -88,7 +88,8 @@ def test_crop_plans_map_pixels_and_intrinsics_exactly():
     source, crop = K @ point, K_crop[0] @ point
     np.testing.assert_allclose(plan.to_target_px(source[:2] / source[2]), crop[:2] / crop[2],
                                atol=1e-4)
-    outside = warp_image(image, plan_crop((0.0, 0.0), 50.0, (32, 32)))   # past the corner
+    corner = plan_crop(image.shape[:2], (0.0, 0.0), 50.0, (32, 32))   # reaches past the corner
+    outside = warp_image(image, corner)
     assert outside.shape == (32, 32, 3) and outside[:10, :10].max() == 0
 
 

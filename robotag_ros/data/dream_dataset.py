@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -39,8 +39,8 @@ from torch.utils.data import Dataset
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
                                            IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE, extra_path)
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
-from robotag_ros.inference.preprocess import (Letterbox, letterbox_image, plan_crop,
-                                              plan_letterbox, warp_image)
+from robotag_ros.inference.preprocess import (letterbox_image, plan_crop, plan_letterbox,
+                                              warp_image)
 
 LOG = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r'^(lbr_iiwa_|iiwa7_|iiwa_)')
@@ -261,6 +261,15 @@ class DreamDataset(Dataset):
                               f'{self.robot.name}: neither metres nor centimetres; pass '
                               'location_unit if the robot is right')
 
+    def _T_cam_base(self, record: dict) -> np.ndarray | None:
+        """A frame's labelled camera pose (4x4, metres), None for a set without poses."""
+        if 'R_cam_base' not in record:
+            return None
+        T = np.eye(4)
+        T[:3, :3] = record['R_cam_base']
+        T[:3, 3] = record['location_file'] * self.scale_to_m
+        return T
+
     def _fill_missing_keypoints(self) -> None:
         """Keypoints a file lacks (our extra ones, in DREAM's sets) from forward kinematics where
         the frame has joints and camera pose; otherwise they stay NaN (``keypoints_valid``)."""
@@ -272,8 +281,8 @@ class DreamDataset(Dataset):
             base = self.robot.keypoints(torch.as_tensor(
                 np.stack([r['joint_angles'] for r in todo]), dtype=torch.float32)).double().numpy()
         for record, keypoints_base in zip(todo, base):
-            camera = keypoints_base @ record['R_cam_base'].T + record['location_file'] \
-                * self.scale_to_m
+            T = self._T_cam_base(record)
+            camera = keypoints_base @ T[:3, :3].T + T[:3, 3]
             pixels = camera @ record['K'].T
             pixels = pixels[:, :2] / pixels[:, 2:3]
             missing = np.isnan(record['keypoints_2d']).any(1)
@@ -327,13 +336,8 @@ class DreamDataset(Dataset):
         bgr = cv2.imread(str(record['image_path']), cv2.IMREAD_COLOR)
         if bgr is None:
             raise DreamFrameError(f'{record["image_path"]}: image unreadable')
-        T = None
-        if 'R_cam_base' in record:
-            T = np.eye(4)
-            T[:3, :3] = record['R_cam_base']
-            T[:3, 3] = record['location_file'] * self.scale_to_m
         truth = GroundTruthFrame(
-            joint_angles_rad=record.get('joint_angles'), T_cam_base=T,
+            joint_angles_rad=record.get('joint_angles'), T_cam_base=self._T_cam_base(record),
             keypoints_3d_m=record['keypoints_file'] * self.scale_to_m,
             keypoints_2d_px=record['keypoints_2d'], image_size_hw=tuple(bgr.shape[:2]))
         return {'image_rgb': np.ascontiguousarray(bgr[..., ::-1]), 'K': record['K'],
@@ -391,9 +395,7 @@ class DreamDataset(Dataset):
         low, high = np.nanmin(keypoints, 0), np.nanmax(keypoints, 0)
         size = max(float((high - low).max()), crop.min_size_px) * rng.uniform(*crop.scale)
         centre = (low + high) / 2 + rng.uniform(-crop.shift, crop.shift, 2) * size
-        plan = plan_crop(centre, size, self.image_size)
-        plan = Letterbox(tuple(image.shape[:2]), plan.target_hw, plan.scale, plan.pad_left_px,
-                         plan.pad_top_px)
+        plan = plan_crop(image.shape[:2], centre, size, self.image_size)
         K_new = torch.as_tensor(plan.adjust_intrinsics(record['K']), dtype=torch.float32)
         keypoints_2d = torch.as_tensor(plan.to_target_px(keypoints), dtype=torch.float32)
         return self._sample(record, warp_image(np.ascontiguousarray(image), plan),
@@ -430,10 +432,7 @@ class DreamDataset(Dataset):
         if 'joint_angles' in record:
             sample['joint_angles'] = torch.as_tensor(record['joint_angles'], dtype=torch.float32)
         if 'R_cam_base' in record:
-            T = np.eye(4)
-            T[:3, :3] = record['R_cam_base']
-            T[:3, 3] = record['location_file'] * self.scale_to_m
-            sample['T_cam_base'] = torch.as_tensor(T, dtype=torch.float32)
+            sample['T_cam_base'] = torch.as_tensor(self._T_cam_base(record), dtype=torch.float32)
         if mask is not None:
             sample['mask'][0] = torch.from_numpy(mask > 127).float()
         if depth_mm is not None:

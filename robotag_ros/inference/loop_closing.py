@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from robotag_ros.geometry import project_points
-from robotag_ros.inference.fitting import FitConfig, camera_from_joints_pnp, fit_robot_pose
+from robotag_ros.inference.fitting import (FitConfig, camera_from_joints_pnp, fit_robot_pose,
+                                           keypoint_kinematics)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
     fitted = dict(states)
     fitted['joint_angles'] = result.joint_angles.to(states['joint_angles'].dtype)
     fitted['T_cam_base'] = result.T_cam_base.to(states['T_cam_base'].dtype)
-    keypoints_base = robot.keypoints(fitted['joint_angles'])
+    # The fit's own keypoint kinematics: robot.keypoints would also move the 2k mesh points.
+    keypoints_base = torch.from_numpy(keypoint_kinematics(robot)(
+        fitted['joint_angles'].detach().cpu().double().numpy())[0]).to(fitted['T_cam_base'])
     rotation = fitted['T_cam_base'][:, :3, :3]
     translation = fitted['T_cam_base'][:, None, :3, 3]
     keypoints_cam = keypoints_base @ rotation.transpose(1, 2) + translation

@@ -61,13 +61,14 @@ def plan_letterbox(source_hw: Sequence[int], target_hw: Sequence[int]) -> Letter
                      (target_w - resized_w) // 2, (target_h - resized_h) // 2)
 
 
-def plan_crop(center_px: Sequence[float], size_px: float, target_hw: Sequence[int]) -> Letterbox:
-    """A square box of ``size_px`` source pixels centred at ``center_px`` (u, v), scaled to fill
-    ``target_hw``: the robot-centred view of the second pass. The box may reach past the
-    image's borders (padded); ``source_hw`` is left to :func:`warp_image` to fill in."""
+def plan_crop(source_hw: Sequence[int], center_px: Sequence[float], size_px: float,
+              target_hw: Sequence[int]) -> Letterbox:
+    """A square box of ``size_px`` pixels of a ``source_hw`` image centred at ``center_px``
+    (u, v), scaled to fill ``target_hw``: the robot-centred view of the second pass. The box
+    may reach past the image's borders (:func:`warp_image` pads)."""
     target_h, target_w = int(target_hw[0]), int(target_hw[1])
     scale = min(target_h, target_w) / max(float(size_px), 1.0)
-    return Letterbox((0, 0), (target_h, target_w), scale,
+    return Letterbox((int(source_hw[0]), int(source_hw[1])), (target_h, target_w), scale,
                      target_w / 2.0 - float(center_px[0]) * scale,
                      target_h / 2.0 - float(center_px[1]) * scale)
 
@@ -138,9 +139,7 @@ def preprocess_crop(image_rgb: np.ndarray, K: np.ndarray, center_px: Sequence[fl
                     size_px: float, input_hw: Sequence[int]):
     """The second pass's input: a square box around the robot, scaled to the network's size;
     returns the same triple as :func:`preprocess` (the plan maps keypoints back)."""
-    plan = plan_crop(center_px, size_px, input_hw)
-    plan = Letterbox(tuple(image_rgb.shape[:2]), plan.target_hw, plan.scale, plan.pad_left_px,
-                     plan.pad_top_px)
+    plan = plan_crop(image_rgb.shape[:2], center_px, size_px, input_hw)
     network_image = to_network_input(warp_image(image_rgb, plan))
     network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
     return network_image, network_K, plan
