@@ -65,8 +65,8 @@ def main(argv=None) -> int:
     results = {'model': str(Path(args.model).name), 'machine': machine_name(),
                'backend': args.backend, 'fit': True, 'two_pass': True}
     for key in TRAINING_KEYS:
-        if key in training:
-            results[f'training_{key}'] = training[key]
+        if key in training:   # a run started from another's weights counts both (total_*)
+            results[f'training_{key}'] = training.get(f'total_{key}', training[key])
     for name, seed, config in SETS:
         folder = Path(args.data) / f'panda_{name}_640x480_{args.frames}'
         render_eval_set(folder, args.frames, seed, config)

@@ -5,6 +5,11 @@ estimator variants: the network's direct heads (p², R, T) on the letterboxed wh
 same on the robot box the first pass found; the fit on the whole frame; the fit on the box (the
 default, what the node runs). Prints a table, writes benchmarks/results/fitting_ablation.json.
 
+Two diagnostic rows let ground truth into the fit (never into any other figure) to say which
+half bounds the estimate: ``oracle_keypoints`` fits to the true 2D keypoints from the usual
+starts (what the starts and the fit can do with perfect keypoints), ``oracle_start`` fits the
+network's keypoints from the true pose alone (what these keypoints allow at best).
+
     PYTHONPATH=. python benchmarks/fitting_ablation.py [--model models/panda_default] \
         [--frames 200]
 """
@@ -21,9 +26,48 @@ from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 VARIANTS = (('direct_one_pass', False, False), ('direct_two_pass', True, False),
             ('fit_one_pass', False, True), ('fit_two_pass', True, True))
+ORACLES = ('oracle_keypoints', 'oracle_start')
 KEYS = ('add_auc', 'mean_joint_error_j1_6_deg', 'mean_joint_error_deg',
         'camera_translation_error_mm', 'camera_rotation_error_deg',
         'keypoint_2d_median_error_px', 'detected_keypoint_2d_median_error_px')
+
+
+class OracleLoops:
+    """A loop closer (Estimator.loop_closer) that lets the current batch's labels in."""
+
+    def __init__(self, kind: str):
+        self.kind, self.truths = kind, []
+
+    def __call__(self, states, robot, intrinsics, config, lifter=None):
+        import numpy as np
+        import torch
+        from robotag_ros.geometry import project_points
+        from robotag_ros.inference.loop_closing import close_loops
+        as_tensor = lambda name: torch.as_tensor(  # noqa: E731
+            np.stack([getattr(t, name) for t in self.truths])).to(intrinsics)
+        if self.kind == 'oracle_keypoints':
+            confidence = states['keypoints_2d_confidence']
+            states = dict(states, keypoints_2d_confidence=torch.ones_like(confidence),
+                          keypoints_2d_peak=project_points(as_tensor('keypoints_3d_m'),
+                                                           intrinsics).to(confidence))
+            return close_loops(states, robot, intrinsics, config, lifter)
+        starts = (as_tensor('joint_angles_rad')[:, None], as_tensor('T_cam_base')[:, None])
+        return close_loops(states, robot, intrinsics, config, lifter, starts=starts)
+
+
+def oracle_metrics(estimator, folder: str, kind: str) -> dict:
+    """Every metric with an OracleLoops closer, batch by batch (it needs each batch's labels)."""
+    from robotag_ros.training.evaluate import open_eval_folder, score_estimates
+    dataset = open_eval_folder(folder, estimator.robot)
+    estimator.loop_closer = closer = OracleLoops(kind)
+    estimates, truths = [], []
+    for start in range(0, len(dataset), 16):
+        frames = [dataset.raw_frame(i) for i in range(start, min(len(dataset), start + 16))]
+        closer.truths = [f['ground_truth'] for f in frames]
+        estimates += estimator.estimate_batch([f['image_rgb'] for f in frames],
+                                              [f['K'] for f in frames], with_points=False)
+        truths += closer.truths
+    return score_estimates(estimates, truths, estimator.robot, estimator.joint_source)
 
 
 def main(argv=None) -> int:
@@ -36,10 +80,11 @@ def main(argv=None) -> int:
     results = {'model': Path(args.model).name, 'machine': machine_name(),
                'frames': args.frames, 'set': folder.name}
     rows = []
-    for variant, two_pass, fit in VARIANTS:
+    for variant, two_pass, fit in VARIANTS + tuple((kind, True, True) for kind in ORACLES):
         estimator = Estimator.from_artifact(args.model, backend='torch', two_pass=two_pass,
                                             fit=fit)
-        metrics = evaluate_estimator(estimator, str(folder), print_table=False)
+        metrics = oracle_metrics(estimator, str(folder), variant) if variant in ORACLES \
+            else evaluate_estimator(estimator, str(folder), print_table=False)
         rows.append((variant, [metrics.get(key, float('nan')) for key in KEYS]))
         for key in KEYS:
             results[f'{variant}_{key}'] = metrics.get(key, float('nan'))

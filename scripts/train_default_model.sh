@@ -8,8 +8,10 @@
 #                                                       # ~15 min per epoch of 16k views)
 #   DEVICE=cuda bash scripts/train_default_model.sh     # the GPU recipe: more frames, the whole
 #                                                       # network fine-tuned (no trunk cache)
-# Knobs (environment): DEVICE, NUM_TRAIN, NUM_VAL, EPOCHS, MINUTES (time budget), WORKERS,
-# DATA_DIR, RUN_DIR, RESUME. Extra arguments are training overrides (key.sub=value).
+# Two phases: every head on the TAG loss (EPOCHS, MINUTES), then the keypoint heatmaps alone
+# (config/train/panda_keypoints.yaml; KP_MINUTES) from the first phase's artifact.
+# Knobs (environment): DEVICE, NUM_TRAIN, NUM_VAL, EPOCHS, MINUTES, KP_MINUTES, WORKERS,
+# DATA_DIR, RUN_DIR, KP_RUN_DIR, RESUME. Extra arguments are training overrides (key.sub=value).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-.venv/bin/python}"
@@ -47,5 +49,13 @@ if [ "${RESUME:-0}" = 1 ]; then resume=(--resume); fi
     "keep_epoch_checkpoints=true" "${RECIPE[@]}" "$@"
 # The keypoint lifter that starts the fit trains on forward kinematics alone (no images).
 "$PY" -m robotag_ros.training.lifter --artifact "$RUN/panda_default" --minutes "${LIFTER_MINUTES:-6}"
-echo "[train_default_model] artifact: $RUN/panda_default; measure it with"
-echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $RUN/panda_default"
+# Second phase: the keypoint heatmaps alone (what the fit reads), with context blocks in the neck.
+KP_RUN="${KP_RUN_DIR:-${RUN}_keypoints}"
+KP_RECIPE=()
+if [ "$DEVICE" != cpu ]; then KP_RECIPE=("data.cache_trunk=false" "optim.batch_size=64"); fi
+"$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
+    "data.train=[$(IFS=,; echo "${train[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$KP_RUN" \
+    "init_from=$RUN/panda_default" "artifact_out=$KP_RUN/panda_default" "device=$DEVICE" \
+    "time_budget_minutes=${KP_MINUTES:-0}" "${KP_RECIPE[@]}" "$@"
+echo "[train_default_model] artifact: $KP_RUN/panda_default; measure it with"
+echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $KP_RUN/panda_default"

@@ -38,6 +38,23 @@ def test_bundled_imagenet_weights_fill_the_whole_trunk():
     assert features.shape == (2, 16, 16, 24) and pooled.shape == (2, backbone.pooled_channels)
 
 
+def test_context_blocks_start_as_the_identity_and_learn():
+    torch.manual_seed(0)
+    plain = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None).train()
+    torch.manual_seed(0)
+    context = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None,
+                                       context_blocks=4).train()
+    missing = set(context.state_dict()) - set(plain.state_dict())
+    assert missing and all(k.startswith('context.') for k in missing)
+    context.load_state_dict(plain.state_dict(), strict=False)   # a trained neck, blocks added
+    image = torch.rand(2, 3, 64, 64)
+    features, _ = context(image)
+    torch.testing.assert_close(features, plain(image)[0])
+    features.square().mean().backward()
+    last_norms = [block.body[-1].weight.grad for block in context.context]
+    assert all(grad is not None and grad.abs().sum() > 0 for grad in last_norms)
+
+
 def test_inference_copy_gives_the_same_trunk_outputs():
     backbone = EfficientNetLiteBackbone('efficientnet_lite0', 16).eval()
     image = torch.rand(2, 3, 64, 64)

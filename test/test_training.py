@@ -137,3 +137,40 @@ def test_config_layers_and_refusals(tmp_path):
         load_config(str(path), ['optim.learning_rate=1'])
     with pytest.raises(ValueError, match='expects a number'):
         load_config(str(path), ['optim.lr=fast'])
+
+
+def test_keypoint_phase_trains_the_heatmaps_alone_and_counts_the_training_before_it(
+        tmp_path, frames):
+    from robotag_ros.inference.artifact import load_sidecar, load_weights
+    from robotag_ros.training.trainer import Trainer
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    first = load_config(str(_experiment(tmp_path / 'a', frames, optim__epochs=1,
+                                        data__max_frames=8)))
+    trainer = Trainer(first)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    start = str(Path(first.run_dir) / 'panda_tag')
+    before, record = load_weights(start), load_sidecar(start).training
+    config = load_config(str(_experiment(tmp_path / 'b', frames, optim__epochs=10,
+                                         data__max_frames=8)),
+                         ['heads=keypoints', f'init_from={start}'])
+    trainer = Trainer(config)
+    try:
+        history = trainer.train()
+    finally:
+        trainer.close()
+    assert set(history[0]) == {'extra_heatmap', 'total', 'grad_norm'}
+    assert history[9]['extra_heatmap'] < 0.8 * history[0]['extra_heatmap'], history
+    after = load_weights(str(Path(config.run_dir) / 'panda_tag'))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith('keypoint_2d_head.') for k in changed)
+    # Only what the heatmaps run through moves (BatchNorm statistics included).
+    assert all(k.startswith(('keypoint_2d_head.', 'backbone_2d.')) for k in changed), changed
+    totals = load_sidecar(str(Path(config.run_dir) / 'panda_tag')).training
+    assert totals['total_samples_seen'] == record['samples_seen'] + totals['samples_seen']
+    assert totals['total_wall_minutes'] >= record['wall_minutes']
+    with pytest.raises(ValueError, match='heads must be one of'):
+        load_config(None, ['heads=joints'])

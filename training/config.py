@@ -76,6 +76,12 @@ class TrainConfig:
     # Keep a pretrained trunk (EfficientNet) fixed, weights and BatchNorm statistics: what the
     # cached recipe does, and stage 2's default on a CPU (no effect on other backbones).
     freeze_trunk: bool = False
+    # 'all' trains every head on the TAG loss; 'keypoints' only the 2D keypoint heatmaps (neck +
+    # heatmap head, cross-entropy): the fit reads nothing else, and a step costs a third.
+    heads: str = 'all'
+
+
+TRAINED_HEADS = ('all', 'keypoints')
 
 
 def _merge(instance: Any, updates: dict, where: str) -> Any:
@@ -126,6 +132,10 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
         _merge(config, parse_override(text), f'override {text}')
     if config.stage not in (1, 2):
         raise ValueError(f'stage must be 1 or 2, not {config.stage}')
+    if config.heads not in TRAINED_HEADS:
+        raise ValueError(f'heads must be one of {TRAINED_HEADS}, not {config.heads!r}')
+    if config.heads == 'keypoints' and config.stage != 1:
+        raise ValueError("heads=keypoints needs labels (stage 1)")
     return config
 
 

@@ -20,7 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from robotag_ros.inference.artifact import Sidecar, artifact_paths, load_weights, save_artifact
+from robotag_ros.inference.artifact import (Sidecar, artifact_paths, load_sidecar, load_weights,
+                                           save_artifact)
 from robotag_ros.robot import load_robot
 from robotag_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robotag_ros.training.config import (TrainConfig, config_hash, config_to_dict,
@@ -87,6 +88,8 @@ class Trainer:
                                            lr=config.optim.lr,
                                            weight_decay=config.optim.weight_decay)
         self.start_epoch, self.epoch, self.step = 0, 0, 0
+        # Training that made the starting weights (init_from), counted into the totals.
+        self.inherited = {'wall_minutes': 0.0, 'samples_seen': 0.0}
         if resume and (self.run_dir / LAST_CHECKPOINT).is_file():
             self._resume(self.run_dir / LAST_CHECKPOINT)
         elif config.init_from:
@@ -131,7 +134,11 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint['optimizer'])
         self.start_epoch, self.step = checkpoint['epoch'] + 1, checkpoint['step']
         # Wall time continues across resumes (a run split over sessions reports its total).
-        self.started -= 60.0 * float((checkpoint.get('extra') or {}).get('wall_minutes', 0.0))
+        extra = checkpoint.get('extra') or {}
+        self.started -= 60.0 * float(extra.get('wall_minutes', 0.0))
+        self.inherited = {key: float(extra.get(f'total_{key}', extra.get(key, 0.0)))
+                          - float(extra.get(key, 0.0))
+                          for key in self.inherited}
         if self.info.is_main:
             print(f'[train] resumed from {path} at epoch {self.start_epoch}, step {self.step}')
 
@@ -139,15 +146,26 @@ class Trainer:
         """Start from an inference artifact or a training checkpoint (e.g. stage 1 -> stage 2)."""
         if artifact_paths(source)[0].is_file():
             state = load_weights(source)
+            record = load_sidecar(source).training
         else:
             try:
-                state = load_checkpoint(source, map_location='cpu')['model']
+                checkpoint = load_checkpoint(source, map_location='cpu')
             except CheckpointError as error:
                 raise CheckpointError(f'init_from={source}: neither an artifact nor a '
                                       f'checkpoint: {error}') from error
-        self.model.load_state_dict(state)
+            state, record = checkpoint['model'], checkpoint.get('extra') or {}
+        # The training that made the starting weights counts toward the artifact's totals.
+        self.inherited = {key: float(record.get(f'total_{key}', record.get(key, 0.0)) or 0.0)
+                          for key in ('wall_minutes', 'samples_seen')}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise CheckpointError(f'init_from={source}: weights this model does not have '
+                                  f'({", ".join(unexpected[:4])}, ...): another model config?')
         if self.info.is_main:
-            print(f'[train] initialised weights from {source}')
+            # Modules the source lacks (a neck block added to a trained model) start fresh.
+            fresh = sorted({key.rsplit('.', 2)[0] for key in missing})
+            print(f'[train] initialised weights from {source}'
+                  + (f'; new, from their initialisation: {", ".join(fresh)}' if fresh else ''))
 
     # -- loop ---------------------------------------------------------------------------------
     def learning_rate(self) -> float:
@@ -160,30 +178,54 @@ class Trainer:
         batch = batch_to_device(batch, self.info.device)
         for group in self.optimizer.param_groups:
             group['lr'] = self.learning_rate()
+        trunk = [batch[f'trunk_{level}'] for level in range(4)] if 'trunk_0' in batch \
+            else None   # cached trunk outputs (data.cache_trunk)
+        if self.config.heads == 'keypoints':
+            return self._optimise(self._keypoint_losses(batch, trunk))
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
-            if 'trunk_0' in batch:   # cached trunk outputs (data.cache_trunk)
-                trunk = [batch[f'trunk_{level}'] for level in range(4)]
+            if trunk is not None:
                 outputs = self.network(None, batch['K'], trunk_features=trunk,
                                        image_hw=self.image_hw)
             else:
                 outputs = self.network(batch['image'], batch['K'])
         # Losses in fp32: Chamfer and FK terms lose too much in bf16.
-        losses = self.criterion(outputs, batch, supervised=self.supervised)
+        losses = self._optimise(self.criterion(outputs, batch, supervised=self.supervised))
+        if self.info.is_main and self.step % self.config.overlay_every_steps == 0 \
+                and 'image' in batch:   # cached-trunk batches hold no image to draw on
+            self._log_overlay(batch, outputs)
+        return losses
+
+    def _keypoint_losses(self, batch: dict, trunk) -> dict:
+        """heads=keypoints: the heatmap cross-entropy alone, on the neck and heatmap head."""
+        from robotag_ros.losses.supervised import heatmap_cross_entropy
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
+            logits = self.model.keypoint_heatmap_logits(batch.get('image'), trunk)
+        per_frame = heatmap_cross_entropy(logits, batch['keypoints_2d'], self.image_hw,
+                                          batch.get('keypoints_valid'))
+        has = batch['has_keypoints_2d'].to(per_frame.dtype)
+        heatmap = (per_frame * has).sum() / has.sum().clamp(min=1.0)
+        return {'extra_heatmap': heatmap, 'total': heatmap}
+
+    def _optimise(self, losses: dict) -> dict:
+        """One optimiser step on ``losses['total']``; the detached losses and gradient norm."""
         total = losses['total']
         if not torch.isfinite(total):
             raise FloatingPointError(f'non-finite loss at step {self.step}: '
                                      f'{ {k: float(v) for k, v in losses.items()} }')
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if self.info.distributed and self.config.heads == 'keypoints':
+            # The heatmap-only forward bypasses DDP's wrapper: average its gradients here.
+            for parameter in self.model.parameters():
+                if parameter.grad is not None:
+                    torch.distributed.all_reduce(parameter.grad)
+                    parameter.grad /= self.info.world_size
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
                                                    self.config.optim.grad_clip_norm)
         self.optimizer.step()
         self.step += 1
         losses = {k: v.detach() for k, v in losses.items()}
         losses['grad_norm'] = grad_norm.detach()
-        if self.info.is_main and self.step % self.config.overlay_every_steps == 0 \
-                and 'image' in batch:   # cached-trunk batches hold no image to draw on
-            self._log_overlay(batch, outputs)
         return losses
 
     def _log_overlay(self, batch: dict, outputs) -> None:
@@ -280,9 +322,14 @@ class Trainer:
     def samples_seen(self) -> int:
         return self.step * self.config.optim.batch_size * self.info.world_size
 
+    def progress(self) -> dict:
+        """This run's wall time and samples, and the totals with the training it started from."""
+        own = {'wall_minutes': self.wall_minutes, 'samples_seen': self.samples_seen}
+        return dict(own, **{f'total_{key}': value + self.inherited[key]
+                            for key, value in own.items()})
+
     def _save_checkpoint(self, epoch: int) -> None:
-        progress = {'wall_minutes': self.wall_minutes,
-                    'samples_seen': self.samples_seen}
+        progress = self.progress()
         save_checkpoint(self.run_dir / LAST_CHECKPOINT, model_state=self.model.state_dict(),
                         optimizer_state=self.optimizer.state_dict(), epoch=epoch,
                         step=self.step, config=config_to_dict(self.config), extra=progress)
@@ -328,8 +375,8 @@ class Trainer:
             training={'stage': self.config.stage, 'epochs': self.config.optim.epochs,
                       'steps': self.step, 'run_dir': str(self.run_dir),
                       'joint_source': joint_source, 'device': str(self.info.device),
-                      'wall_minutes': round(self.wall_minutes, 1),
-                      'samples_seen': self.samples_seen,
+                      **{key: round(value, 1) if 'minutes' in key else int(value)
+                         for key, value in self.progress().items()},
                       'train_frames': len(self.train_set)}, metrics=metrics)
         path = save_artifact(target, self.model.state_dict(), sidecar)
         print(f'[train] wrote artifact {path}')

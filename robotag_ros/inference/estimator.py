@@ -98,6 +98,9 @@ class Estimator:
             from robotag_ros.inference.loop_closing import LoopClosingConfig
             fit_config = LoopClosingConfig()
         self.fit_config = fit_config
+        # What closes the loops: close_loops, or a diagnostic stand-in with its signature.
+        from robotag_ros.inference.loop_closing import close_loops
+        self.loop_closer = close_loops
 
     @classmethod
     def from_artifact(cls, artifact: str | os.PathLike, backend: str = 'torch',
@@ -217,9 +220,8 @@ class Estimator:
             states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
                                    self.joint_source)
             if self.fit:
-                from robotag_ros.inference.loop_closing import close_loops
-                states = close_loops(states, self.robot, K_t, self.fit_config,
-                                     lifter=self.model.keypoint_lifter)
+                states = self.loop_closer(states, self.robot, K_t, self.fit_config,
+                                          lifter=self.model.keypoint_lifter)
             estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),

@@ -85,11 +85,14 @@ def _screen(states, robot, intrinsics, joints, cameras, config) -> tuple[torch.T
 
 def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
                 config: LoopClosingConfig = LoopClosingConfig(),
-                lifter=None) -> dict[str, torch.Tensor]:
+                lifter=None, starts=None) -> dict[str, torch.Tensor]:
     """Decoded states -> the same with the reported joints, camera and keypoints from the fit,
     plus ``fit_residual_px`` (B,): the confidence-weighted mean reprojection residual.
-    ``lifter``: the model's KeypointLifter (its hypotheses join the starts), or None."""
-    joints, cameras = _starts(states, robot, intrinsics, config, lifter)
+    ``lifter``: the model's KeypointLifter (its hypotheses join the starts), or None.
+    ``starts``: (joints (B, S, n), cameras (B, S, 4, 4)) to fit from instead of the network's
+    and the spread (the diagnostics of benchmarks/fitting_ablation.py start from the truth)."""
+    joints, cameras = starts if starts is not None else _starts(states, robot, intrinsics,
+                                                                config, lifter)
     joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config)
     weights = states['keypoints_2d_confidence']
     result = fit_robot_pose(robot, states['keypoints_2d_peak'], weights, intrinsics, joints,

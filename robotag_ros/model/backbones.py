@@ -142,7 +142,7 @@ def build_backbone_2d(config: ModelConfig) -> nn.Module:
     if config.backbone_2d.startswith('efficientnet'):
         from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
         return EfficientNetLiteBackbone(config.backbone_2d, config.head_width,
-                                        config.pretrained_2d)
+                                        config.pretrained_2d, config.neck_context_blocks)
     if config.backbone_2d == 'small':
         net = SmallResNet(config.width_2d)
         if config.pretrained_2d:

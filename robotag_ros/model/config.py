@@ -61,6 +61,9 @@ class ModelConfig:
     resnet_config: dict[str, Any] = field(default_factory=dict)
     depth_anything_config: dict[str, Any] = field(default_factory=dict)
     depth_anything_input_size: int = 252  # pixels, a multiple of the DINOv2 patch (14)
+    # Residual dilated blocks at stride 16 in the EfficientNet neck (context that tells
+    # look-alike parts apart; efficientnet_backbone.ContextBlock); 0 = none, as older artifacts.
+    neck_context_blocks: int = 0
     heatmap_stride: int = 4              # input pixels per heatmap cell
     depth_stride: int = 4                # input pixels per cell of D, D', mask
     num_unproj_points: int = 512         # P: fixed size of pts_unproj³ (static shapes)

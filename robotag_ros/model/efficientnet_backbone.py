@@ -46,6 +46,30 @@ def _conv_bn_relu(in_ch: int, out_ch: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
+class ContextBlock(nn.Module):
+    """Residual dilated 3x3 -> 1x1 block on the stride-16 map of the neck.
+
+    Which look-alike part a blob is (link 3 or link 5, the left or the right finger, a side of a
+    round link) is decided by the arm around it; at stride 16 a few dilated blocks see the whole
+    crop for a tenth of one stride-4 convolution. The last BatchNorm starts at zero, so a block
+    starts as the identity and can be added to a trained neck.
+    """
+
+    def __init__(self, width: int, dilation: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(width, 2 * width, 3, 1, dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, width, 1, bias=False), nn.BatchNorm2d(width))
+        nn.init.zeros_(self.body[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+CONTEXT_DILATIONS = (1, 2, 4, 1)
+
+
 class EfficientNetLiteBackbone(nn.Module):
     """Image -> (f at stride 4 with ``out_channels``, pooled global vector of ``pooled_channels``).
 
@@ -58,7 +82,8 @@ class EfficientNetLiteBackbone(nn.Module):
     image_mean = LITE_IMAGE_MEAN
     image_std = LITE_IMAGE_STD
 
-    def __init__(self, variant: str, width: int, pretrained: Optional[str] = 'bundled'):
+    def __init__(self, variant: str, width: int, pretrained: Optional[str] = 'bundled',
+                 context_blocks: int = 0):
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
         if variant not in EFFICIENTNET_VARIANTS:
@@ -85,6 +110,8 @@ class EfficientNetLiteBackbone(nn.Module):
         tap_channels = [trunk._blocks[i]._block_args.output_filters for i in self.tap_blocks]
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in tap_channels)
         self.smooth = nn.ModuleList(_conv_bn_relu(width, width) for _ in tap_channels[:-1])
+        self.context = nn.Sequential(*(ContextBlock(width, CONTEXT_DILATIONS[i % 4])
+                                       for i in range(context_blocks)))
         self.out_channels = width
         self.pooled_channels = tap_channels[-1] + width
         self.tap_channels = tap_channels
@@ -109,6 +136,8 @@ class EfficientNetLiteBackbone(nn.Module):
             lateral = self.lateral[level](taps[level])
             x = self.smooth[level](lateral + F.interpolate(x, size=lateral.shape[-2:],
                                                            mode='nearest'))
+            if level == len(taps) - 2:   # stride 16
+                x = self.context(x)
         pooled = torch.cat([taps[-1].mean((2, 3)), x.mean((2, 3))], 1)
         return x, pooled
 

@@ -105,6 +105,19 @@ class TAGModel(nn.Module):
         features, pooled = self.backbone_2d.neck(trunk_features)
         return self._heads(features, pooled, self.backbone_3d(features), intrinsics, image_hw)
 
+    def keypoint_heatmap_logits(self, image: torch.Tensor | None = None,
+                                trunk_features: list[torch.Tensor] | None = None
+                                ) -> torch.Tensor:
+        """The 2D keypoint heatmap logits (B, K, h, w) alone, from an image in [0, 1] or cached
+        trunk outputs: what the keypoint-only training phase runs (a third of a full step)."""
+        if trunk_features is not None:
+            features, _ = self.backbone_2d.neck(trunk_features)
+        else:
+            features = self.backbone_2d((image - self.image_mean) / self.image_std)
+            features = features[0] if isinstance(features, tuple) else features
+        head = self.keypoint_2d_head
+        return head.heatmaps(head.decoder(features))
+
     def _heads(self, features, pooled, depth_backbone_out, intrinsics, image_hw):
         depth_hw = self.depth_grid_hw(image_hw)
         scale_m = focal_depth_scale(intrinsics, image_hw, self.config.reference_area_m2)
