@@ -43,8 +43,10 @@ class OracleLoops:
         import torch
         from robotag_ros.geometry import project_points
         from robotag_ros.inference.loop_closing import close_loops
-        as_tensor = lambda name: torch.as_tensor(  # noqa: E731
-            np.stack([getattr(t, name) for t in self.truths])).to(intrinsics)
+
+        def as_tensor(name: str) -> torch.Tensor:
+            return torch.as_tensor(np.stack([getattr(t, name) for t in self.truths])
+                                   ).to(intrinsics)
         if self.kind == 'oracle_keypoints':
             confidence = states['keypoints_2d_confidence']
             states = dict(states, keypoints_2d_confidence=torch.ones_like(confidence),
@@ -56,17 +58,12 @@ class OracleLoops:
 
 
 def oracle_metrics(estimator, folder: str, kind: str) -> dict:
-    """Every metric with an OracleLoops closer, batch by batch (it needs each batch's labels)."""
-    from robotag_ros.training.evaluate import open_eval_folder, score_estimates
-    dataset = open_eval_folder(folder, estimator.robot)
+    """Every metric with an OracleLoops closer, which is handed each batch's labels first."""
+    from robotag_ros.training.evaluate import open_eval_folder, predict_folder, score_estimates
     estimator.loop_closer = closer = OracleLoops(kind)
-    estimates, truths = [], []
-    for start in range(0, len(dataset), 16):
-        frames = [dataset.raw_frame(i) for i in range(start, min(len(dataset), start + 16))]
-        closer.truths = [f['ground_truth'] for f in frames]
-        estimates += estimator.estimate_batch([f['image_rgb'] for f in frames],
-                                              [f['K'] for f in frames], with_points=False)
-        truths += closer.truths
+    estimates, truths = predict_folder(
+        estimator, open_eval_folder(folder, estimator.robot), progress=False,
+        before_batch=lambda truths: setattr(closer, 'truths', truths))
     return score_estimates(estimates, truths, estimator.robot, estimator.joint_source)
 
 

@@ -28,14 +28,17 @@ def _keypoints_base_fn(robot):
 
 
 def predict_folder(estimator, dataset, batch_size: int = 16, max_frames: int = 0,
-                   progress: bool = True) -> tuple[list, list]:
-    """Run the estimator over a DREAM folder's original frames -> (estimates, ground truths)."""
+                   progress: bool = True, before_batch=None) -> tuple[list, list]:
+    """Run the estimator over a DREAM folder's original frames -> (estimates, ground truths).
+    ``before_batch(truths)``, if given, sees each batch's labels first (diagnostics only)."""
     count = len(dataset) if not max_frames else min(max_frames, len(dataset))
     estimates, truths = [], []
     indices = list(range(count))
     for start in tqdm(range(0, count, batch_size), desc=f'eval {Path(dataset.root).name}',
                       disable=not progress, dynamic_ncols=True):
         frames = [dataset.raw_frame(i) for i in indices[start:start + batch_size]]
+        if before_batch is not None:
+            before_batch([f['ground_truth'] for f in frames])
         estimates += estimator.estimate_batch([f['image_rgb'] for f in frames],
                                               [f['K'] for f in frames], with_points=False)
         truths += [f['ground_truth'] for f in frames]

@@ -45,6 +45,13 @@ def batch_to_device(batch: dict, device: torch.device) -> dict:
             for k, v in batch.items()}
 
 
+def _training_totals(record: dict) -> dict[str, float]:
+    """Wall minutes and samples that a checkpoint's or sidecar's training record accounts for:
+    its ``total_*`` when it started from other weights, else its own."""
+    return {key: float(record.get(f'total_{key}', record.get(key, 0.0)) or 0.0)
+            for key in ('wall_minutes', 'samples_seen')}
+
+
 class Trainer:
     """Builds the robot, model, data and optimiser from a TrainConfig and runs the epochs."""
 
@@ -89,7 +96,7 @@ class Trainer:
                                            weight_decay=config.optim.weight_decay)
         self.start_epoch, self.epoch, self.step = 0, 0, 0
         # Training that made the starting weights (init_from), counted into the totals.
-        self.inherited = {'wall_minutes': 0.0, 'samples_seen': 0.0}
+        self.inherited = _training_totals({})
         if resume and (self.run_dir / LAST_CHECKPOINT).is_file():
             self._resume(self.run_dir / LAST_CHECKPOINT)
         elif config.init_from:
@@ -136,9 +143,9 @@ class Trainer:
         # Wall time continues across resumes (a run split over sessions reports its total).
         extra = checkpoint.get('extra') or {}
         self.started -= 60.0 * float(extra.get('wall_minutes', 0.0))
-        self.inherited = {key: float(extra.get(f'total_{key}', extra.get(key, 0.0)))
-                          - float(extra.get(key, 0.0))
-                          for key in self.inherited}
+        # This run's own part of the totals is counted again as it continues.
+        self.inherited = {key: value - float(extra.get(key, 0.0) or 0.0)
+                          for key, value in _training_totals(extra).items()}
         if self.info.is_main:
             print(f'[train] resumed from {path} at epoch {self.start_epoch}, step {self.step}')
 
@@ -155,8 +162,7 @@ class Trainer:
                                       f'checkpoint: {error}') from error
             state, record = checkpoint['model'], checkpoint.get('extra') or {}
         # The training that made the starting weights counts toward the artifact's totals.
-        self.inherited = {key: float(record.get(f'total_{key}', record.get(key, 0.0)) or 0.0)
-                          for key in ('wall_minutes', 'samples_seen')}
+        self.inherited = _training_totals(record)
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         if unexpected:
             raise CheckpointError(f'init_from={source}: weights this model does not have '
@@ -197,13 +203,12 @@ class Trainer:
 
     def _keypoint_losses(self, batch: dict, trunk) -> dict:
         """heads=keypoints: the heatmap cross-entropy alone, on the neck and heatmap head."""
-        from robotag_ros.losses.supervised import heatmap_cross_entropy
+        from robotag_ros.losses.supervised import heatmap_cross_entropy, masked_mean
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
             logits = self.model.keypoint_heatmap_logits(batch.get('image'), trunk)
         per_frame = heatmap_cross_entropy(logits, batch['keypoints_2d'], self.image_hw,
                                           batch.get('keypoints_valid'))
-        has = batch['has_keypoints_2d'].to(per_frame.dtype)
-        heatmap = (per_frame * has).sum() / has.sum().clamp(min=1.0)
+        heatmap = masked_mean(per_frame, batch['has_keypoints_2d'])
         return {'extra_heatmap': heatmap, 'total': heatmap}
 
     def _optimise(self, losses: dict) -> dict:

@@ -31,7 +31,7 @@ def _flag(batch: dict, label: str, size: int, device) -> torch.Tensor:
     return flag.to(device=device, dtype=torch.bool).reshape(size)
 
 
-def _masked_mean(values: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
+def masked_mean(values: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
     flag = flag.to(values.dtype)
     return (values * flag).sum() / flag.sum().clamp(min=1.0)
 
@@ -105,7 +105,7 @@ def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel
     for name, weight, needs, value in table:
         if weight == 0 or not bool(has[needs].any()):
             continue
-        terms[name] = weight * _masked_mean(value(), has[needs])
+        terms[name] = weight * masked_mean(value(), has[needs])
     terms['supervised'] = sum(terms.values()) if terms else outputs.rotation.new_zeros(())
     return terms
 

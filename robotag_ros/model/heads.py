@@ -178,8 +178,11 @@ class Keypoint2DHead(nn.Module):
         self.decoder = Upsampler(in_ch, width, steps)
         self.heatmaps = nn.Conv2d(width, num_keypoints, 1)
 
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        return self.heatmaps(self.decoder(features))
+
     def forward(self, features, image_hw) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.heatmaps(self.decoder(features))
+        logits = self.logits(features)
         return soft_argmax_px(logits, image_hw), logits
 
 

@@ -90,10 +90,7 @@ class TAGModel(nn.Module):
                         intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
         """The learned part only: (B, 3, H, W) in [0, 1], K (B, 3, 3) -> NETWORK_OUTPUT_NAMES."""
         image_hw = (int(image.shape[-2]), int(image.shape[-1]))
-        normalised = (image - self.image_mean) / self.image_std
-        features = self.backbone_2d(normalised)
-        features, pooled = features if isinstance(features, tuple) else \
-            (features, features.mean((2, 3)))
+        normalised, features, pooled = self._image_features(image)
         depth_input = features if self.config.backbone_3d == 'shared' else normalised
         return self._heads(features, pooled, self.backbone_3d(depth_input), intrinsics,
                            image_hw)
@@ -110,13 +107,19 @@ class TAGModel(nn.Module):
                                 ) -> torch.Tensor:
         """The 2D keypoint heatmap logits (B, K, h, w) alone, from an image in [0, 1] or cached
         trunk outputs: what the keypoint-only training phase runs (a third of a full step)."""
-        if trunk_features is not None:
-            features, _ = self.backbone_2d.neck(trunk_features)
-        else:
-            features = self.backbone_2d((image - self.image_mean) / self.image_std)
-            features = features[0] if isinstance(features, tuple) else features
-        head = self.keypoint_2d_head
-        return head.heatmaps(head.decoder(features))
+        features = self.backbone_2d.neck(trunk_features)[0] if trunk_features is not None \
+            else self._image_features(image)[1]
+        return self.keypoint_2d_head.logits(features)
+
+    def _image_features(self, image: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image in [0, 1] -> (normalised image, f, the pooled vector: the backbone's own or the
+        mean of f)."""
+        normalised = (image - self.image_mean) / self.image_std
+        features = self.backbone_2d(normalised)
+        features, pooled = features if isinstance(features, tuple) else \
+            (features, features.mean((2, 3)))
+        return normalised, features, pooled
 
     def _heads(self, features, pooled, depth_backbone_out, intrinsics, image_hw):
         depth_hw = self.depth_grid_hw(image_hw)
