@@ -5,7 +5,9 @@ rejection, for 10, 50 and 200 frames, over several trials. Two sources of estima
 
 - ``--model ARTIFACT``: the model's own estimates. Each trial renders a held-out synthetic
   recording (robotag_ros.data.sample_sequence: one fixed camera, smooth arm motion, a seed never
-  used for training) and runs the Estimator on every frame. Writes
+  used for training) and runs the Estimator on every frame, once from the image alone and once
+  with the recording's joint angles as measured (a hand-eye calibration reads the encoders; only
+  the camera is fitted then: keys ``frames_N_measured_joints_*``). Writes
   benchmarks/results/calibration_model.json.
 - otherwise SIMULATED estimates (the noise/outlier model of robotag_ros.calibration.synthetic),
   which measure the aggregation alone. Writes benchmarks/results/calibration.json.
@@ -40,9 +42,11 @@ MODEL_RESULTS = RESULTS_DIR / 'calibration_model.json'
 # Trial seeds for the rendered recordings: far from the training seeds (1..4) and the sample bag's.
 MODEL_SEED_BASE = 7_000_000
 
-# (num_frames, rng) -> (T_true (4, 4), T_cam_base estimates (N, 4, 4), consistency (N,))
+# (num_frames, rng) -> (T_true (4, 4), {variant: (T_cam_base estimates (N, 4, 4),
+# consistency (N,))}); the variant ('' or e.g. '_measured_joints') goes into the result keys.
 EstimateSource = Callable[[int, np.random.Generator],
-                          tuple[np.ndarray, np.ndarray, np.ndarray]]
+                          tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]]
+MEASURED_JOINTS = '_measured_joints'
 
 
 def simulated_source(noise: NoiseModel) -> EstimateSource:
@@ -50,13 +54,15 @@ def simulated_source(noise: NoiseModel) -> EstimateSource:
         T_true = random_transform(rng)
         T_true[:3, 3] = rng.uniform([-0.3, -0.3, 0.8], [0.3, 0.3, 2.0])  # base in view
         sim = simulate_estimates(T_true, num_frames, noise, rng)
-        return T_true, sim.T, sim.consistency
+        return T_true, {'': (sim.T, sim.consistency)}
     return source
 
 
 def model_source(artifact: str, backend: str = 'onnxruntime', stats: dict | None = None
                  ) -> EstimateSource:
-    """The Estimator's estimates on freshly rendered held-out recordings (one camera each)."""
+    """The Estimator's estimates on freshly rendered held-out recordings (one camera each):
+    from the image alone, and with the recording's joint angles given as measured (the
+    encoders a hand-eye calibration reads; only the camera is fitted then)."""
     from robotag_ros.data.sample_sequence import SequenceRenderer
     from robotag_ros.inference.estimator import load_estimator
 
@@ -68,56 +74,69 @@ def model_source(artifact: str, backend: str = 'onnxruntime', stats: dict | None
         seed = MODEL_SEED_BASE + int(rng.integers(1_000_000))
         frames = renderer.render(seed=seed, num_frames=num_frames)
         estimates = [estimator.estimate(f.rgb, f.K, with_points=False) for f in frames]
+        measured = [estimator.estimate(f.rgb, f.K, with_points=False,
+                                       joint_angles_rad=f.joint_angles_rad) for f in frames]
         stats.setdefault('consistency', []).extend(e.consistency for e in estimates)
         stats.setdefault('joint_error_deg', []).extend(
             np.degrees(np.abs(e.joint_angles_rad - f.joint_angles_rad)).mean()
             for e, f in zip(estimates, frames))
-        return (frames[0].T_cam_base, np.stack([e.T_cam_base for e in estimates]),
-                np.array([e.consistency for e in estimates]))
+        return frames[0].T_cam_base, {
+            variant: (np.stack([e.T_cam_base for e in found]),
+                      np.array([e.consistency for e in found]))
+            for variant, found in (('', estimates), (MEASURED_JOINTS, measured))}
     return source
 
 
 def run_benchmark(source: EstimateSource, frame_counts=(10, 50, 200), trials: int = 50,
                   min_consistency: float = 0.0, seed: int = 0) -> dict:
-    """Mean and 95th-percentile errors per frame count, with and without outlier rejection."""
+    """Mean and 95th-percentile errors per frame count and estimate variant, with and without
+    outlier rejection."""
     rng = np.random.default_rng(seed)
     results: dict = {}
     for num_frames in frame_counts:
-        errors = {True: [], False: []}
-        used = []
+        errors: dict = {}
+        used: dict = {}
         for _ in range(trials):
-            T_true, estimates, consistency = source(num_frames, rng)
-            for reject in (True, False):
-                result = aggregate_transforms(
-                    estimates, consistency if reject else None,
-                    min_consistency=min_consistency if reject else 0.0, reject_outliers=reject)
-                errors[reject].append(transform_error(result.T, T_true))
-                if reject:
-                    used.append(result.frames_used / num_frames)
-        for reject, tag in ((True, ''), (False, '_no_rejection')):
-            translation_mm, rotation_deg = np.asarray(errors[reject]).T
-            prefix = f'frames_{num_frames}{tag}'
+            T_true, variants = source(num_frames, rng)
+            for variant, (estimates, consistency) in variants.items():
+                for reject in (True, False):
+                    result = aggregate_transforms(
+                        estimates, consistency if reject else None,
+                        min_consistency=min_consistency if reject else 0.0,
+                        reject_outliers=reject)
+                    errors.setdefault((variant, reject), []).append(
+                        transform_error(result.T, T_true))
+                    if reject:
+                        used.setdefault(variant, []).append(result.frames_used / num_frames)
+        for (variant, reject), found in errors.items():
+            translation_mm, rotation_deg = np.asarray(found).T
+            prefix = f'frames_{num_frames}{variant}{"" if reject else "_no_rejection"}'
             results[f'{prefix}_translation_error_mm'] = float(translation_mm.mean())
             results[f'{prefix}_rotation_error_deg'] = float(rotation_deg.mean())
             results[f'{prefix}_translation_error_p95_mm'] = float(np.percentile(translation_mm,
                                                                                 95))
             results[f'{prefix}_rotation_error_p95_deg'] = float(np.percentile(rotation_deg, 95))
-        results[f'frames_{num_frames}_frames_used_percent'] = float(100.0 * np.mean(used))
+        for variant, fractions in used.items():
+            results[f'frames_{num_frames}{variant}_frames_used_percent'] = float(
+                100.0 * np.mean(fractions))
     return results
 
 
 def format_table(results: dict, frame_counts) -> str:
-    header = (f'{"frames":>6} | {"rejection":>9} | {"transl. mm":>10} | {"p95 mm":>8} | '
-              f'{"rot. deg":>8} | {"p95 deg":>8}')
+    header = (f'{"frames":>6} | {"joints":>9} | {"rejection":>9} | {"transl. mm":>10} | '
+              f'{"p95 mm":>8} | {"rot. deg":>8} | {"p95 deg":>8}')
     lines = [header, '-' * len(header)]
     for num_frames in frame_counts:
-        for tag, label in (('', 'yes'), ('_no_rejection', 'no')):
-            p = f'frames_{num_frames}{tag}'
-            lines.append(f'{num_frames:>6} | {label:>9} | '
-                         f'{results[p + "_translation_error_mm"]:>10.3f} | '
-                         f'{results[p + "_translation_error_p95_mm"]:>8.3f} | '
-                         f'{results[p + "_rotation_error_deg"]:>8.4f} | '
-                         f'{results[p + "_rotation_error_p95_deg"]:>8.4f}')
+        for variant, joints in (('', 'estimated'), (MEASURED_JOINTS, 'measured')):
+            for tag, label in (('', 'yes'), ('_no_rejection', 'no')):
+                p = f'frames_{num_frames}{variant}{tag}'
+                if p + '_translation_error_mm' not in results:
+                    continue
+                lines.append(f'{num_frames:>6} | {joints:>9} | {label:>9} | '
+                             f'{results[p + "_translation_error_mm"]:>10.3f} | '
+                             f'{results[p + "_translation_error_p95_mm"]:>8.3f} | '
+                             f'{results[p + "_rotation_error_deg"]:>8.4f} | '
+                             f'{results[p + "_rotation_error_p95_deg"]:>8.4f}')
     return '\n'.join(lines)
 
 
@@ -145,7 +164,10 @@ def main(argv=None) -> int:
         report = {
             'estimates_source': f'the model\'s own estimates ({args.model}, {args.backend}) on '
                                 'rendered held-out recordings (sample_sequence: one fixed camera '
-                                'per trial, 640x480, smooth arm motion)',
+                                'per trial, 640x480, smooth arm motion); frames_N_*: joints '
+                                'estimated from the image too; frames_N_measured_joints_*: the '
+                                'recording\'s joint angles given as measured (encoders), only '
+                                'the camera fitted to the model\'s keypoints',
             'model': str(args.model),
             'mean_per_frame_joint_error_deg': float(np.mean(stats['joint_error_deg'])),
             'mean_per_frame_consistency': float(np.mean(stats['consistency'])),

@@ -4,14 +4,18 @@
 # cache is reused, and training resumes from its last checkpoint when RESUME=1.
 #
 #   bash scripts/train_default_model.sh                 # this project's CPU recipe (2 cores:
-#                                                       # ~6 min render, ~10 min trunk cache,
-#                                                       # ~15 min per epoch of 16k views)
+#                                                       # ~0.75 min render per 1,000 frames,
+#                                                       # ~0.6 min trunk cache per 1,000 views,
+#                                                       # ~9 min per epoch of 16k views)
 #   DEVICE=cuda bash scripts/train_default_model.sh     # the GPU recipe: more frames, the whole
 #                                                       # network fine-tuned (no trunk cache)
-# Two phases: every head on the TAG loss (EPOCHS, MINUTES), then the keypoint heatmaps alone
-# (config/train/panda_keypoints.yaml; KP_MINUTES) from the first phase's artifact.
-# Knobs (environment): DEVICE, NUM_TRAIN, NUM_VAL, EPOCHS, MINUTES, KP_MINUTES, WORKERS,
-# DATA_DIR, RUN_DIR, KP_RUN_DIR, RESUME. Extra arguments are training overrides (key.sub=value).
+# Three phases: every head on the TAG loss (EPOCHS, MINUTES); then the keypoint heatmaps alone
+# (config/train/panda_keypoints.yaml; KP_MINUTES) from the first phase's artifact; then the same
+# keypoint training on 3x the frames (MORE_TRAIN; the second phase levels off memorising its
+# views, so the third renders more frames rather than taking more steps).
+# Knobs (environment): DEVICE, NUM_TRAIN, MORE_TRAIN, NUM_VAL, EPOCHS, MINUTES, KP_MINUTES,
+# WORKERS, DATA_DIR, RUN_DIR, KP_RUN_DIR, MORE_RUN_DIR, RESUME. Extra arguments are training
+# overrides (key.sub=value).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-.venv/bin/python}"
@@ -31,13 +35,16 @@ fi
 # One lens per DREAM folder (its _camera_settings.json K holds for every frame), so the training
 # frames are rendered as FOLDERS folders with their own seeds (and lenses).
 FOLDERS="${FOLDERS:-8}"
+render_train() {   # $1 prefix, $2 frames in all; a frame depends on (seed, index) alone
+  for ((i = 0; i < FOLDERS; i++)); do
+    "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/$1_$i" \
+        --num $(($2 / FOLDERS)) --seed $((1 + i)) --size 640x480 \
+        --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
+  done
+}
+render_train panda_train "$NUM_TRAIN"
 train=()
-for ((i = 0; i < FOLDERS; i++)); do
-  "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/panda_train_$i" \
-      --num $((NUM_TRAIN / FOLDERS)) --seed $((1 + i)) --size 640x480 \
-      --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
-  train+=("$DATA/panda_train_$i")
-done
+for ((i = 0; i < FOLDERS; i++)); do train+=("$DATA/panda_train_$i"); done
 "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/panda_val" --num "${NUM_VAL:-200}" \
     --seed 1001 --size 640x480 --config config/synth/dr_default.yaml --workers "$WORKERS" \
     --no-progress
@@ -57,5 +64,15 @@ if [ "$DEVICE" != cpu ]; then KP_RECIPE=("data.cache_trunk=false" "optim.batch_s
     "data.train=[$(IFS=,; echo "${train[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$KP_RUN" \
     "init_from=$RUN/panda_default" "artifact_out=$KP_RUN/panda_default" "device=$DEVICE" \
     "time_budget_minutes=${KP_MINUTES:-0}" "${KP_RECIPE[@]}" "$@"
-echo "[train_default_model] artifact: $KP_RUN/panda_default; measure it with"
-echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $KP_RUN/panda_default"
+# Third phase: 3x the frames (the same seeds, so the first NUM_TRAIN are among them; own folders,
+# so the earlier phases' data stay as they were), fewer epochs, a lower rate.
+render_train panda_more "${MORE_TRAIN:-$((3 * NUM_TRAIN))}"
+more=()
+for ((i = 0; i < FOLDERS; i++)); do more+=("$DATA/panda_more_$i"); done
+MORE_RUN="${MORE_RUN_DIR:-${RUN}_more_frames}"
+"$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
+    "data.train=[$(IFS=,; echo "${more[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$MORE_RUN" \
+    "init_from=$KP_RUN/panda_default" "artifact_out=$MORE_RUN/panda_default" "device=$DEVICE" \
+    "optim.epochs=3" "optim.lr=5.0e-4" "optim.lr_decay_per_epoch=0.7" "${KP_RECIPE[@]}" "$@"
+echo "[train_default_model] artifact: $MORE_RUN/panda_default; measure it with"
+echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $MORE_RUN/panda_default"

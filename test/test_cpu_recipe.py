@@ -55,6 +55,33 @@ def test_context_blocks_start_as_the_identity_and_learn():
     assert all(grad is not None and grad.abs().sum() > 0 for grad in last_norms)
 
 
+def test_last_trunk_stage_trains_on_cached_stride16_outputs():
+    torch.manual_seed(0)
+    backbone = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None)
+    backbone.freeze_trunk(train_last_stage=True)
+    trainable = {name for name, p in backbone.trunk.named_parameters() if p.requires_grad}
+    last = {f'_blocks.{i}' for i in range(backbone.tap_blocks[2] + 1, backbone.tap_blocks[3] + 1)}
+    assert trainable and all(any(name.startswith(block + '.') for block in last)
+                             for name in trainable)
+    assert all(not p.requires_grad for p in backbone.trunk._blocks[0].parameters())
+    backbone.train()
+    assert not backbone.trunk.training   # fixed BatchNorm statistics, the last stage's too
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        cached = [tap.clone() for tap in backbone.trunk_features(image)]
+    stale = [*cached[:3], torch.zeros_like(cached[3])]   # the stride-32 tap is recomputed
+    features, _ = backbone.neck_from_cache(stale)
+    torch.testing.assert_close(features, backbone(image)[0])
+    features.square().mean().backward()
+    grads = [p.grad for p in backbone.last_stage_blocks()[-1].parameters()]
+    assert all(grad is not None and grad.abs().sum() > 0 for grad in grads)
+    assert all(p.grad is None for p in backbone.trunk._blocks[0].parameters())
+    # Without the option the cached stride-32 tap is used as it is.
+    plain = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None)
+    plain.freeze_trunk()
+    assert not any(p.requires_grad for p in plain.trunk.parameters())
+
+
 def test_inference_copy_gives_the_same_trunk_outputs():
     backbone = EfficientNetLiteBackbone('efficientnet_lite0', 16).eval()
     image = torch.rand(2, 3, 64, 64)
@@ -158,3 +185,27 @@ def test_robot_box_skips_unsure_keypoints_and_keeps_a_minimum_size():
     assert box.centre_px == (120.0, 140.0) and box.size_px == pytest.approx(120.0)
     tiny = robot_box(keypoints[:3] * 0.01 + 50, None, CropPolicy(min_size_px=64.0))
     assert tiny.size_px == 64.0
+
+
+def test_keypoint_phase_on_the_cache_moves_the_last_trunk_stage_only(synth_set, tmp_path):
+    from robotag_ros.training.config import load_config
+    from robotag_ros.training.trainer import Trainer
+    config = load_config(None, [
+        'robot=panda', f'data.train=[{synth_set}]', 'data.val=[]', 'data.image_size=[64, 64]',
+        'data.cache_trunk=true', 'data.cache_views_per_frame=1', f'data.cache_dir={tmp_path}',
+        'data.num_workers=0', 'heads=keypoints', 'train_last_trunk_stage=true',
+        'optim.batch_size=2', 'optim.epochs=1', 'optim.warmup_steps=0', 'optim.lr=1e-2',
+        f'run_dir={tmp_path / "run"}', 'device=cpu'])
+    trainer = Trainer(config)
+    try:
+        before = {k: v.clone() for k, v in trainer.model.backbone_2d.trunk.state_dict().items()}
+        trainer.train()
+        after = trainer.model.backbone_2d.trunk.state_dict()
+    finally:
+        trainer.close()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    last = tuple(f'_blocks.{i}.' for i in range(trainer.model.backbone_2d.tap_blocks[2] + 1,
+                                                trainer.model.backbone_2d.tap_blocks[3] + 1))
+    assert changed and all(k.startswith(last) for k in changed), changed
+    # BatchNorm statistics stay ImageNet's, in the trained stage too.
+    assert not any(k.endswith(('running_mean', 'running_var')) for k in changed)

@@ -239,3 +239,17 @@ def test_images_too_thin_for_the_network_input_are_refused(artifact, panda, heig
     K = np.array([[500.0, 0.0, width / 2], [0.0, 500.0, height / 2], [0.0, 0.0, 1.0]])
     with pytest.raises(ValueError, match=f'a {width}x{height} image .* cannot be used'):
         estimator.estimate(np.zeros((height, width, 3), np.uint8), K)
+
+
+def test_measured_joints_are_reported_and_checked(artifact, frame, panda):
+    estimator = Estimator.from_artifact(artifact, backend='torch', robot=panda)
+    measured = panda.joint_limits.double().mean(-1).numpy()
+    estimate = estimator.estimate(frame.image_rgb, frame.K, with_points=False,
+                                  joint_angles_rad=measured)
+    np.testing.assert_allclose(estimate.joint_angles_rad, measured, atol=1e-6)
+    assert np.isfinite(estimate.T_cam_base).all()
+    with pytest.raises(ValueError, match='joint angles'):
+        estimator.estimate(frame.image_rgb, frame.K, joint_angles_rad=measured[:3])
+    without_fit = Estimator.from_artifact(artifact, backend='torch', robot=panda, fit=False)
+    with pytest.raises(ValueError, match='need the fit'):
+        without_fit.estimate(frame.image_rgb, frame.K, joint_angles_rad=measured)

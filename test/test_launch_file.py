@@ -86,9 +86,14 @@ def test_launch_overrides_are_declared_parameters(node_call):
 def test_remapped_topics_are_the_nodes_subscriptions(node_call):
     remapped = {ast.literal_eval(pair.elts[0]) for pair in _keyword(node_call, 'remappings').elts}
     node_tree = ast.parse(NODE_SOURCE.read_text())
-    subscribed = {ast.literal_eval(call.args[1])
-                  for call in _calls(node_tree, 'create_subscription')}
+    calls = _calls(node_tree, 'create_subscription')
+    subscribed = {ast.literal_eval(call.args[1]) for call in calls
+                  if isinstance(call.args[1], ast.Constant)}
     assert remapped == subscribed == {'image', 'camera_info'}
+    # The one subscription whose topic is a parameter (not a remapping): measured joints.
+    by_parameter = [ast.unparse(call.args[1]) for call in calls
+                    if not isinstance(call.args[1], ast.Constant)]
+    assert by_parameter == ["p('measured_joint_states_topic')"]
 
 
 def test_every_launch_configuration_is_declared(launch_tree):

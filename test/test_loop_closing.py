@@ -1,6 +1,7 @@
 """The loops closed at inference: decoded states -> the fit's joints, camera and keypoints."""
 import math
 
+import pytest
 import torch
 
 from robotag_ros.geometry import make_transform
@@ -43,3 +44,35 @@ def test_close_loops_recovers_every_joint_from_good_keypoints(panda):
     assert float(translation_mm.median()) < 5.0
     assert fitted['joint_angles'].shape == states['joint_angles'].shape
     assert not math.isnan(float(fitted['fit_residual_px'].sum()))
+
+
+def test_known_joints_are_reported_and_only_the_camera_is_fitted(panda):
+    joints, T_cam_base, intrinsics, keypoints_px, _ = _scenes(panda, 16, seed=21)
+    states = _states(panda, joints, T_cam_base, keypoints_px, seed=22)
+    # Two keypoints per frame far off (outliers): the robust fit must keep the camera anyway.
+    noisy = states['keypoints_2d_peak'].clone()
+    noisy[:, 2] += 60.0
+    noisy[:, 9] -= 45.0
+    states['keypoints_2d_peak'] = noisy
+    fitted = close_loops(states, panda, intrinsics.float(), known_joints=joints.float())
+    assert torch.equal(fitted['joint_angles'], joints.float())
+    translation_mm = (fitted['T_cam_base'][:, :3, 3].double() - T_cam_base[:, :3, 3]).norm(
+        dim=-1) * 1000
+    relative = fitted['T_cam_base'][:, :3, :3].double().transpose(1, 2) @ T_cam_base[:, :3, :3]
+    rotation_deg = torch.rad2deg(torch.acos(((relative.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2)
+                                            .clamp(-1, 1)))
+    assert float(translation_mm.max()) < 5.0
+    assert float(rotation_deg.max()) < 0.5
+    # The same frames without the joints: the outliers and the 15 deg start cost accuracy.
+    free = close_loops(states, panda, intrinsics.float())
+    free_error = (free['joint_angles'].double() - joints).abs().max()
+    assert float(free_error) > 1e-3
+
+
+def test_known_joints_must_be_finite(panda):
+    joints, T_cam_base, intrinsics, keypoints_px, _ = _scenes(panda, 2, seed=23)
+    states = _states(panda, joints, T_cam_base, keypoints_px, seed=24)
+    joints = joints.clone()
+    joints[0, 3] = float('nan')
+    with pytest.raises(ValueError, match='finite'):
+        close_loops(states, panda, intrinsics.float(), known_joints=joints.float())

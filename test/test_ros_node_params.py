@@ -104,3 +104,62 @@ def test_bad_or_read_only_values_are_refused(ros, name, value, reason):
     assert not result.successful
     assert reason.lower() in result.reason.lower()
     assert list(np.atleast_1d(node.get_parameter(name).value)) == list(np.atleast_1d(before))
+
+
+def test_measured_joint_states_are_used_and_not_republished(monkeypatch):
+    """With measured_joint_states_topic the estimator gets the driver's joints (matched by name
+    and stamp), the node publishes no JointState, and a frame with no joint state near its stamp
+    is dropped with its cause."""
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', LOCAL_TRANSPORTS)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=20 + (os.getpid() + 41) % 80)
+    estimator = FakeEstimator()
+    seen = []
+    original = estimator.estimate
+    estimator.estimate = lambda image, K, **options: seen.append(options) or original(
+        image, K, **options)
+    node = EstimatorNode(estimator=estimator, context=context, parameter_overrides=[
+        Parameter('intrinsics', value=[80.0, 80.0, 32.0, 24.0]),
+        Parameter('measured_joint_states_topic', value='/robot/joint_states')])
+    peer = rclpy.create_node('peer', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    for member in (node, peer):
+        executor.add_node(member)
+    published, diagnostics = [], []
+    peer.create_subscription(JointState, '/joint_states', published.append, 10)
+    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    joints_pub = peer.create_publisher(JointState, '/robot/joint_states', 10)
+    image_pub = peer.create_publisher(Image, '/image', 10)
+    try:
+        end = time.monotonic() + 10
+        while (image_pub.get_subscription_count() == 0
+               or joints_pub.get_subscription_count() == 0) and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        names = list(reversed(estimator.joint_names)) + ['panda_finger_joint1']
+        measured = JointState(name=names, position=[0.1 * i for i in range(len(names))])
+        measured.header.stamp.sec = 5
+        joints_pub.publish(measured)
+        for sec in (5, 9):   # 9: four seconds from the only joint state
+            image = rgb_to_image(np.zeros((48, 64, 3), np.uint8))
+            image.header.frame_id = 'cam'
+            image.header.stamp.sec = sec
+            executor.spin_once(timeout_sec=0.2)
+            image_pub.publish(image)
+            while time.monotonic() < end and not any(
+                    d.header.stamp.sec == sec for d in diagnostics):
+                executor.spin_once(timeout_sec=0.05)
+        executor.spin_once(timeout_sec=0.2)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
+        rclpy.shutdown(context=context)
+    by_name = dict(zip(names, measured.position))
+    (options,) = seen
+    np.testing.assert_allclose(options['joint_angles_rad'],
+                               [by_name[name] for name in estimator.joint_names])
+    assert published == []
+    answers = {d.header.stamp.sec: d.status[0] for d in diagnostics}
+    assert answers[5].message == 'estimate published'
+    assert {v.key: v.value for v in answers[5].values}['joints'] == 'measured'
+    assert 'no_measured_joints' in answers[9].message

@@ -73,8 +73,11 @@ def _env():
     return env
 
 
-def test_torchrun_two_cpu_processes_agree_on_the_weights(tmp_path, frames):
-    experiment = _experiment(tmp_path, frames, optim__epochs=2, max_steps_per_epoch=2)
+@pytest.mark.parametrize('heads', ['all', 'keypoints'])
+def test_torchrun_two_cpu_processes_agree_on_the_weights(tmp_path, frames, heads):
+    # heads=keypoints bypasses the DDP wrapper's forward and averages its gradients by hand.
+    experiment = _experiment(tmp_path, frames, optim__epochs=2, max_steps_per_epoch=2,
+                             heads=heads)
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
          '-m', 'robotag_ros.training.cli', 'train', '--config', str(experiment)],
@@ -174,3 +177,7 @@ def test_keypoint_phase_trains_the_heatmaps_alone_and_counts_the_training_before
     assert totals['total_wall_minutes'] >= record['wall_minutes']
     with pytest.raises(ValueError, match='heads must be one of'):
         load_config(None, ['heads=joints'])
+    with pytest.raises(ValueError, match='needs a frozen trunk'):
+        load_config(None, ['train_last_trunk_stage=true'])
+    assert load_config(None, ['train_last_trunk_stage=true',
+                              'data.cache_trunk=true']).train_last_trunk_stage

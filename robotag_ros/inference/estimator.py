@@ -187,15 +187,29 @@ class Estimator:
     @torch.inference_mode()
     def estimate_batch(self, images_rgb: Sequence[np.ndarray],
                        intrinsics: Sequence[np.ndarray], with_points: bool = True,
-                       boxes: Optional[Sequence[Optional[RobotBox]]] = None) -> list[Estimate]:
+                       boxes: Optional[Sequence[Optional[RobotBox]]] = None,
+                       joint_angles_rad: Optional[Sequence[np.ndarray]] = None
+                       ) -> list[Estimate]:
         """Several frames (HxWx3 uint8 RGB each, 3x3 K each) in one network call per pass.
 
         With ``two_pass`` the network first sees each whole frame (letterboxed) to find the
         robot, then a square box around it; ``boxes`` (e.g. each camera's previous
         ``Estimate.robot_box``) skip the first pass for the frames that have one. With ``fit``
         the reported joints and camera come from closing the loops (loop_closing.py).
+        ``joint_angles_rad``: the measured joints of each frame (the robot's order), when the
+        encoders are at hand: they are reported as given and only the camera is fitted.
         """
         started = time.perf_counter()
+        known_joints = None
+        if joint_angles_rad is not None:
+            if not self.fit:
+                raise ValueError('measured joint angles need the fit (fit=True): the camera is '
+                                 'fitted to them')
+            known_joints = torch.as_tensor(np.stack([np.asarray(q, dtype=np.float64)
+                                                     for q in joint_angles_rad]))
+            if known_joints.shape != (len(images_rgb), self.robot.num_joints):
+                raise ValueError(f'expected {len(images_rgb)} x {self.robot.num_joints} joint '
+                                 f'angles; got {tuple(known_joints.shape)}')
         intrinsics = [np.asarray(K, dtype=np.float64) for K in intrinsics]
         if self.two_pass:
             boxes = list(boxes) if boxes is not None else [None] * len(images_rgb)
@@ -219,7 +233,11 @@ class Estimator:
         with _cpu_threads(1 if self.decode_device.type == 'cpu' else 0):
             states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
                                    self.joint_source)
-            if self.fit:
+            if known_joints is not None:
+                states = self.loop_closer(states, self.robot, K_t, self.fit_config,
+                                          lifter=self.model.keypoint_lifter,
+                                          known_joints=known_joints.to(K_t))
+            elif self.fit:
                 states = self.loop_closer(states, self.robot, K_t, self.fit_config,
                                           lifter=self.model.keypoint_lifter)
             estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
@@ -248,9 +266,13 @@ class Estimator:
         return robot_box(estimate.keypoints_2d_px, None, self.crop_policy)
 
     def estimate(self, image_rgb: np.ndarray, K: np.ndarray, with_points: bool = True,
-                 box: Optional[RobotBox] = None) -> Estimate:
-        """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate."""
-        return self.estimate_batch([image_rgb], [K], with_points=with_points, boxes=[box])[0]
+                 box: Optional[RobotBox] = None,
+                 joint_angles_rad: Optional[np.ndarray] = None) -> Estimate:
+        """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate
+        (``joint_angles_rad``: measured joints, see estimate_batch)."""
+        return self.estimate_batch(
+            [image_rgb], [K], with_points=with_points, boxes=[box],
+            joint_angles_rad=None if joint_angles_rad is None else [joint_angles_rad])[0]
 
 
 def load_estimator(model_path: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',

@@ -8,6 +8,10 @@ and a fixed quasi-random spread of joint configurations, each with the camera Pn
 a few iterations rank them, the best few are refined. Every backend's tensors go through it (it
 is part of the shared decoder); ``fit=False`` in the estimator reports the direct heads instead
 (the ablation in benchmarks/results/fitting_ablation.json).
+
+Where the robot's encoders are at hand (``/joint_states``; a hand-eye calibration always has
+them) the joints are known and only the camera is fitted (``known_joints``): six unknowns against
+every keypoint, no mirror minima of the arm, so the camera no longer inherits the joint errors.
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ class LoopClosingConfig:
     screening_iterations: int = 4    # iterations every start gets before the ranking
     finalists: int = 3               # starts per frame refined with fit.iterations
     pnp_min_confidence: float = 0.05  # keypoints PnP uses for each start's camera
+    # Pull toward known joints, px² per rad²: a 1e-4 rad move costs more than any keypoint's
+    # Cauchy cost can pay back, so the fit moves the camera alone.
+    known_joint_weight: float = 1.0e10
 
 
 def spread_joint_starts(robot, count: int) -> torch.Tensor:
@@ -83,14 +90,34 @@ def _screen(states, robot, intrinsics, joints, cameras, config) -> tuple[torch.T
             screened.T_cam_base[rows].reshape(batch, keep, 4, 4))
 
 
+def _known_joint_starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
+                        known_joints: torch.Tensor, config: LoopClosingConfig
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The known joints twice: with the camera PnP finds for them, and the regressed one."""
+    known = known_joints.to(states['keypoints_2d_peak'])
+    pnp = camera_from_joints_pnp(robot, known, states['keypoints_2d_peak'],
+                                 states['keypoints_2d_confidence'], intrinsics,
+                                 min_weight=config.pnp_min_confidence)
+    return (torch.stack((known, known), 1),
+            torch.stack((pnp, states['T_cam_base'].to(pnp)), 1))
+
+
 def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
                 config: LoopClosingConfig = LoopClosingConfig(),
-                lifter=None, starts=None) -> dict[str, torch.Tensor]:
+                lifter=None, starts=None, known_joints=None) -> dict[str, torch.Tensor]:
     """Decoded states -> the same with the reported joints, camera and keypoints from the fit,
     plus ``fit_residual_px`` (B,): the confidence-weighted mean reprojection residual.
     ``lifter``: the model's KeypointLifter (its hypotheses join the starts), or None.
     ``starts``: (joints (B, S, n), cameras (B, S, 4, 4)) to fit from instead of the network's
-    and the spread (the diagnostics of benchmarks/fitting_ablation.py start from the truth)."""
+    and the spread (the diagnostics of benchmarks/fitting_ablation.py start from the truth).
+    ``known_joints``: (B, n) measured joint angles (radians): they are reported as they are and
+    only the camera is fitted."""
+    if known_joints is not None:
+        if not torch.isfinite(known_joints).all():
+            raise ValueError('known_joints must be finite (every joint of every frame)')
+        starts = _known_joint_starts(states, robot, intrinsics, known_joints, config)
+        config = replace(config, fit=replace(config.fit,
+                                             joint_prior_weight=config.known_joint_weight))
     joints, cameras = starts if starts is not None else _starts(states, robot, intrinsics,
                                                                 config, lifter)
     joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config)
@@ -98,7 +125,8 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
     result = fit_robot_pose(robot, states['keypoints_2d_peak'], weights, intrinsics, joints,
                             cameras, config.fit)
     fitted = dict(states)
-    fitted['joint_angles'] = result.joint_angles.to(states['joint_angles'].dtype)
+    fitted['joint_angles'] = (result.joint_angles if known_joints is None
+                              else known_joints).to(states['joint_angles'])
     fitted['T_cam_base'] = result.T_cam_base.to(states['T_cam_base'].dtype)
     # The fit's own keypoint kinematics: robot.keypoints would also move the 2k mesh points.
     keypoints_base = torch.from_numpy(keypoint_kinematics(robot)(

@@ -115,6 +115,13 @@ class EfficientNetLiteBackbone(nn.Module):
         self.out_channels = width
         self.pooled_channels = tap_channels[-1] + width
         self.tap_channels = tap_channels
+        # Set by freeze_trunk(train_last_stage=True): cached stride-32 taps are stale, the
+        # stride-32 stage runs again on the cached stride-16 ones (neck_from_cache).
+        self.last_stage_trains = False
+
+    def last_stage_blocks(self) -> list[nn.Module]:
+        """The trunk's stride-32 stage: the blocks after the stride-16 tap, to the last tap."""
+        return list(self.trunk._blocks)[self.tap_blocks[2] + 1:self.tap_blocks[3] + 1]
 
     def trunk_features(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Normalised image -> the trunk's outputs at strides 4, 8, 16, 32."""
@@ -141,6 +148,16 @@ class EfficientNetLiteBackbone(nn.Module):
         pooled = torch.cat([taps[-1].mean((2, 3)), x.mean((2, 3))], 1)
         return x, pooled
 
+    def neck_from_cache(self, taps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The neck on cached trunk outputs; the stride-32 tap recomputed from the stride-16 one
+        while that stage trains."""
+        if self.last_stage_trains:
+            x = taps[2]
+            for block in self.last_stage_blocks():
+                x = block(x)
+            taps = [*taps[:3], x]
+        return self.neck(taps)
+
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.neck(self.trunk_features(image))
 
@@ -162,15 +179,22 @@ class EfficientNetLiteBackbone(nn.Module):
                     setattr(block, norm, nn.Identity())
         return fused.to(memory_format=torch.channels_last)
 
-    def freeze_trunk(self) -> None:
-        """No gradients and fixed BatchNorm statistics in the trunk (the cached-feature recipe)."""
+    def freeze_trunk(self, train_last_stage: bool = False) -> None:
+        """No gradients and fixed BatchNorm statistics in the trunk (the cached-feature recipe);
+        with ``train_last_stage`` the stride-32 stage's weights still learn (its BatchNorm
+        statistics stay fixed too: it sees one task's crops, not ImageNet's variety)."""
         for parameter in self.trunk.parameters():
             parameter.requires_grad_(False)
+        for block in self.last_stage_blocks() if train_last_stage else []:
+            for parameter in block.parameters():
+                parameter.requires_grad_(True)
+        self.last_stage_trains = train_last_stage
+        self.trunk_frozen = True
         self.trunk.eval()
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if mode and not any(p.requires_grad for p in self.trunk.parameters()):
+        if mode and getattr(self, 'trunk_frozen', False):
             self.trunk.eval()  # a frozen trunk keeps its ImageNet BatchNorm statistics
         return self
 

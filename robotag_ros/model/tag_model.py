@@ -99,7 +99,7 @@ class TAGModel(nn.Module):
                            image_hw: tuple[int, int]) -> dict[str, torch.Tensor]:
         """The network tensors from a frozen trunk's cached outputs (``backbone_3d: shared``
         only): the cached-feature training recipe runs the neck and every head, not the trunk."""
-        features, pooled = self.backbone_2d.neck(trunk_features)
+        features, pooled = self.backbone_2d.neck_from_cache(trunk_features)
         return self._heads(features, pooled, self.backbone_3d(features), intrinsics, image_hw)
 
     def keypoint_heatmap_logits(self, image: torch.Tensor | None = None,
@@ -107,8 +107,8 @@ class TAGModel(nn.Module):
                                 ) -> torch.Tensor:
         """The 2D keypoint heatmap logits (B, K, h, w) alone, from an image in [0, 1] or cached
         trunk outputs: what the keypoint-only training phase runs (a third of a full step)."""
-        features = self.backbone_2d.neck(trunk_features)[0] if trunk_features is not None \
-            else self._image_features(image)[1]
+        features = (self.backbone_2d.neck_from_cache(trunk_features)[0]
+                    if trunk_features is not None else self._image_features(image)[1])
         return self.keypoint_2d_head.logits(features)
 
     def _image_features(self, image: torch.Tensor

@@ -13,6 +13,12 @@ throttled warning naming the cause; the node goes on. A CameraInfo whose K is no
 camera is ignored with a warning per kind of fault, naming the field. When camera_info keeps
 arriving but images do not (a wrong topic, or frames over the DDS transport's message size), the
 node says so in a warning and on /diagnostics.
+
+With ``measured_joint_states_topic`` set (the robot driver's JointState, e.g. ``/joint_states``)
+the joints are known: each image takes the measured joints stamped nearest to it (within
+``measured_joint_states_max_age_s``), the estimator fits only the camera to them, and the node
+publishes no JointState of its own (the driver does). This is the mode for markerless hand-eye
+calibration (docs/uses.md).
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,6 +143,14 @@ PARAMETERS = {
     'models_dir': ('', _descriptor(
         "Model store: serve its 'current' artifact and swap in better fine-tuned candidates "
         "(needs record_buffer_dir); '' = off.", read_only=True)),
+    'measured_joint_states_topic': ('', _descriptor(
+        "JointState topic of the robot's encoders (e.g. /joint_states): the joints are taken "
+        "as measured, only the camera is fitted, and the node publishes no JointState; '' = "
+        'joints estimated from the image.', read_only=True)),
+    'measured_joint_states_max_age_s': (0.1, _descriptor(
+        'Largest stamp difference between an image and the measured joint state used with it; '
+        'frames without one are dropped.',
+        floating_point_range=[FloatingPointRange(from_value=0.0, to_value=10.0, step=0.0)])),
 }
 
 
@@ -196,6 +211,38 @@ def base_frame_of(estimator) -> str:
             or getattr(getattr(estimator, 'robot', None), 'base_frame', None) or 'base_link')
 
 
+def joint_names_of(estimator) -> list[str]:
+    names = getattr(estimator, 'joint_names', None)
+    return list(names if names is not None else estimator.robot.joint_names)
+
+
+class MeasuredJoints:
+    """The last JointState messages that hold every estimated joint, matched to images by
+    stamp (messages may name more joints, in any order: the gripper's, a second arm's)."""
+
+    def __init__(self, joint_names: list[str], history: int = 200):
+        self.joint_names = list(joint_names)
+        self._stamped: deque[tuple[int, np.ndarray]] = deque(maxlen=history)
+
+    def add(self, stamp_ns: int, names, positions) -> bool:
+        """Keep one message; False (ignored) when it lacks a joint or a finite position."""
+        by_name = dict(zip(names, positions))
+        if not all(name in by_name for name in self.joint_names):
+            return False
+        values = np.array([by_name[name] for name in self.joint_names], dtype=np.float64)
+        if not np.isfinite(values).all():
+            return False
+        self._stamped.append((stamp_ns, values))
+        return True
+
+    def nearest(self, stamp_ns: int, max_age_s: float) -> np.ndarray | None:
+        """The joints stamped nearest to ``stamp_ns``, None if none is within ``max_age_s``."""
+        if not self._stamped:
+            return None
+        found_ns, values = min(self._stamped, key=lambda item: abs(item[0] - stamp_ns))
+        return values if abs(found_ns - stamp_ns) <= max_age_s * 1e9 else None
+
+
 class EstimatorNode(Node):
     """ROS 2 shell around an estimator; see the module docstring for its interface."""
 
@@ -245,6 +292,11 @@ class EstimatorNode(Node):
         self._image_sub = self.create_subscription(Image, 'image', self._on_image, sensor_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
         self.create_timer(1.0, self._check_image_silence)
+        self._measured = None
+        if p('measured_joint_states_topic'):
+            self._measured = MeasuredJoints(joint_names_of(self._estimator))
+            self.create_subscription(JointState, p('measured_joint_states_topic'),
+                                     self._on_measured_joints, 50)
 
         self._joint_pub = self.create_publisher(JointState, 'joint_states', 10)
         self._pose_pub = self.create_publisher(PoseStamped, '~/camera_pose', 10)
@@ -295,6 +347,14 @@ class EstimatorNode(Node):
             self._latest = frame
             self._last_image_s, self._infos_since_image = time.monotonic(), 0
             self._lock.notify()
+
+    def _on_measured_joints(self, msg: JointState) -> None:
+        with self._lock:
+            usable = self._measured.add(_stamp_ns(msg.header.stamp), msg.name, msg.position)
+        if not usable:
+            self._warn('measured_joint_states_incomplete',
+                       f'ignoring {self._param("measured_joint_states_topic")}: a message lacks '
+                       f'one of {self._measured.joint_names} or has a non-finite position')
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -391,14 +451,26 @@ class EstimatorNode(Node):
         if problem is not None:
             self._drop(frame, 'bad_image', problem)
             return
+        options = {}
+        if self._measured is not None:
+            with self._lock:
+                measured = self._measured.nearest(
+                    _stamp_ns(image.header.stamp), self._param('measured_joint_states_max_age_s'))
+            if measured is None:
+                self._drop(frame, 'no_measured_joints', 'no joint state on '
+                           f'{self._param("measured_joint_states_topic")} within '
+                           f'{self._param("measured_joint_states_max_age_s")} s of the image')
+                return
+            options['joint_angles_rad'] = measured
         start = time.perf_counter()
         tracking = self._param('track_robot') and hasattr(self._estimator, 'next_box')
         box = self._robot_box if tracking and self._robot_box_hw == image_rgb.shape[:2] \
             else None
         self._robot_box = None   # kept only when this frame gives a trustworthy one
+        if tracking:
+            options['box'] = box
         try:
-            estimate = self._estimator.estimate(image_rgb, K, box=box) if tracking \
-                else self._estimator.estimate(image_rgb, K)
+            estimate = self._estimator.estimate(image_rgb, K, **options)
         except Exception as error:   # noqa: BLE001 - a model failure drops this frame only
             self._drop(frame, 'inference_error', f'{type(error).__name__}: {error}')
             return
@@ -425,8 +497,9 @@ class EstimatorNode(Node):
                 self._estimate_values(estimate, inference_ms))
             return
 
-        self._joint_pub.publish(
-            messages.joint_state(estimate.joint_names, estimate.joint_angles_rad, stamp))
+        if self._measured is None:   # measured joints are the driver's to publish
+            self._joint_pub.publish(
+                messages.joint_state(estimate.joint_names, estimate.joint_angles_rad, stamp))
         if self._param('publish_tf') and self._send_transform is not None:
             if self._param('tf_parent') == 'camera':
                 transform = messages.transform_stamped(estimate.T_cam_base, stamp, camera_frame,
@@ -472,7 +545,9 @@ class EstimatorNode(Node):
 
     def _estimate_values(self, estimate, inference_ms: float) -> dict[str, object]:
         values: dict[str, object] = {'consistency': float(estimate.consistency),
-                                     'inference_ms': inference_ms}
+                                     'inference_ms': inference_ms,
+                                     'joints': 'estimated' if self._measured is None
+                                     else 'measured'}
         values.update({f'consistency_{k}': float(v)
                        for k, v in estimate.consistency_terms.items()})
         values.update({f'timing_{k}' if k.endswith('_ms') else f'timing_{k}_ms': float(v)

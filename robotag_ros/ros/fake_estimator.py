@@ -45,8 +45,10 @@ class FakeEstimator:
         self.delay_ms = float(delay_ms)
         self.calls = 0
 
-    def estimate(self, image_rgb: np.ndarray, K: np.ndarray) -> Estimate:
-        """Estimate for one HxWx3 uint8 RGB image with intrinsics K (pixels)."""
+    def estimate(self, image_rgb: np.ndarray, K: np.ndarray,
+                 joint_angles_rad: np.ndarray | None = None) -> Estimate:
+        """Estimate for one HxWx3 uint8 RGB image with intrinsics K (pixels); measured
+        ``joint_angles_rad`` are reported as given."""
         start = time.perf_counter()
         self.calls += 1
         top_left = tuple(int(c) for c in image_rgb[0, 0, :3])
@@ -54,7 +56,8 @@ class FakeEstimator:
             raise RuntimeError('fake estimator: raise requested by the frame\'s trigger pixel')
         if self.delay_ms > 0:
             time.sleep(self.delay_ms / 1000.0)
-        joint_angles = FAKE_JOINT_ANGLES_RAD[:len(self.joint_names)].copy()
+        joint_angles = (FAKE_JOINT_ANGLES_RAD[:len(self.joint_names)] if joint_angles_rad is None
+                        else np.asarray(joint_angles_rad, dtype=np.float64)).copy()
         if top_left == NAN_PIXEL_RGB:
             joint_angles[:] = np.nan
         keypoints_cam = FAKE_KEYPOINTS_BASE_M @ FAKE_T_CAM_BASE[:3, :3].T + FAKE_T_CAM_BASE[:3, 3]
