@@ -42,16 +42,19 @@ render_train() {   # $1 prefix, $2 frames in all; a frame depends on (seed, inde
         --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
   done
 }
+folders() {   # $1 prefix -> the FOLDERS folders, comma-separated (a data.train list)
+  local out=()
+  for ((i = 0; i < FOLDERS; i++)); do out+=("$DATA/$1_$i"); done
+  (IFS=,; echo "${out[*]}")
+}
 render_train panda_train "$NUM_TRAIN"
-train=()
-for ((i = 0; i < FOLDERS; i++)); do train+=("$DATA/panda_train_$i"); done
 "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/panda_val" --num "${NUM_VAL:-200}" \
     --seed 1001 --size 640x480 --config config/synth/dr_default.yaml --workers "$WORKERS" \
     --no-progress
 resume=()
 if [ "${RESUME:-0}" = 1 ]; then resume=(--resume); fi
 "$PY" -m robotag_ros.training.cli train --config config/train/panda_stage1.yaml "${resume[@]}" \
-    "data.train=[$(IFS=,; echo "${train[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$RUN" \
+    "data.train=[$(folders panda_train)]" "data.val=[$DATA/panda_val]" "run_dir=$RUN" \
     "artifact_out=$RUN/panda_default" "device=$DEVICE" "time_budget_minutes=${MINUTES:-0}" \
     "keep_epoch_checkpoints=true" "${RECIPE[@]}" "$@"
 # The keypoint lifter that starts the fit trains on forward kinematics alone (no images).
@@ -61,17 +64,15 @@ KP_RUN="${KP_RUN_DIR:-${RUN}_keypoints}"
 KP_RECIPE=()
 if [ "$DEVICE" != cpu ]; then KP_RECIPE=("data.cache_trunk=false" "optim.batch_size=64"); fi
 "$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
-    "data.train=[$(IFS=,; echo "${train[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$KP_RUN" \
+    "data.train=[$(folders panda_train)]" "data.val=[$DATA/panda_val]" "run_dir=$KP_RUN" \
     "init_from=$RUN/panda_default" "artifact_out=$KP_RUN/panda_default" "device=$DEVICE" \
     "time_budget_minutes=${KP_MINUTES:-0}" "${KP_RECIPE[@]}" "$@"
 # Third phase: 3x the frames (the same seeds, so the first NUM_TRAIN are among them; own folders,
 # so the earlier phases' data stay as they were), fewer epochs, a lower rate.
 render_train panda_more "${MORE_TRAIN:-$((3 * NUM_TRAIN))}"
-more=()
-for ((i = 0; i < FOLDERS; i++)); do more+=("$DATA/panda_more_$i"); done
 MORE_RUN="${MORE_RUN_DIR:-${RUN}_more_frames}"
 "$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
-    "data.train=[$(IFS=,; echo "${more[*]}")]" "data.val=[$DATA/panda_val]" "run_dir=$MORE_RUN" \
+    "data.train=[$(folders panda_more)]" "data.val=[$DATA/panda_val]" "run_dir=$MORE_RUN" \
     "init_from=$KP_RUN/panda_default" "artifact_out=$MORE_RUN/panda_default" "device=$DEVICE" \
     "optim.epochs=3" "optim.lr=5.0e-4" "optim.lr_decay_per_epoch=0.7" "${KP_RECIPE[@]}" "$@"
 echo "[train_default_model] artifact: $MORE_RUN/panda_default; measure it with"

@@ -233,13 +233,10 @@ class Estimator:
         with _cpu_threads(1 if self.decode_device.type == 'cpu' else 0):
             states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
                                    self.joint_source)
-            if known_joints is not None:
+            if self.fit:   # measured joints are only passed on (a closer need not know them)
+                known = {} if known_joints is None else {'known_joints': known_joints.to(K_t)}
                 states = self.loop_closer(states, self.robot, K_t, self.fit_config,
-                                          lifter=self.model.keypoint_lifter,
-                                          known_joints=known_joints.to(K_t))
-            elif self.fit:
-                states = self.loop_closer(states, self.robot, K_t, self.fit_config,
-                                          lifter=self.model.keypoint_lifter)
+                                          lifter=self.model.keypoint_lifter, **known)
             estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),

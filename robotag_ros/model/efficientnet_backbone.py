@@ -115,8 +115,10 @@ class EfficientNetLiteBackbone(nn.Module):
         self.out_channels = width
         self.pooled_channels = tap_channels[-1] + width
         self.tap_channels = tap_channels
-        # Set by freeze_trunk(train_last_stage=True): cached stride-32 taps are stale, the
-        # stride-32 stage runs again on the cached stride-16 ones (neck_from_cache).
+        # Set by freeze_trunk: a frozen trunk keeps its BatchNorm statistics in train(); with
+        # train_last_stage the cached stride-32 taps are stale and that stage runs again on the
+        # cached stride-16 ones (neck_from_cache).
+        self.trunk_frozen = False
         self.last_stage_trains = False
 
     def last_stage_blocks(self) -> list[nn.Module]:
@@ -194,7 +196,7 @@ class EfficientNetLiteBackbone(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if mode and getattr(self, 'trunk_frozen', False):
+        if mode and self.trunk_frozen:
             self.trunk.eval()  # a frozen trunk keeps its ImageNet BatchNorm statistics
         return self
 
