@@ -5,8 +5,10 @@ from setuptools import find_packages, setup
 
 package_name = 'robotag_ros'
 
-# The bundled training code lives in training/ (the design card's top level) and installs as
-# robotag_ros.training, never as a top-level module called `training`.
+# The training code lives in training/ at the repository's top level (next to the package, as
+# research repositories keep it) and installs as robotag_ros.training (package_dir below), never
+# as a top-level module called `training`: `import robotag_ros.training.trainer` is
+# training/trainer.py.
 core_packages = find_packages(include=['robotag_ros', 'robotag_ros.*'])
 training_packages = ['robotag_ros.training'] + [
     'robotag_ros.training.' + p for p in find_packages(where='training')]
@@ -23,10 +25,8 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
-        ('share/' + package_name + '/config/robots', glob('config/robots/*.yaml')),
-        ('share/' + package_name + '/config/synth', glob('config/synth/*.yaml')),
-        ('share/' + package_name + '/config/model', glob('config/model/*.yaml')),
-        ('share/' + package_name + '/config/train', glob('config/train/*.yaml')),
+        *[('share/' + package_name + '/' + folder, glob(folder + '/*.yaml'))
+          for folder in sorted(f.rstrip('/') for f in glob('config/*/'))],
         ('share/' + package_name + '/models', glob('models/*')),
         ('share/' + package_name + '/sample/panda_sample_bag',
          glob('test/data/panda_sample_bag/*')),

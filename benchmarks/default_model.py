@@ -1,7 +1,9 @@
 """Accuracy of the bundled default model on held-out synthetic frames and on a shifted domain.
 
-Renders the two evaluation sets at 640x480 with `robotag-synth` (seeds never used in training: 2
-for the default domain, 4 for config/synth/dr_shifted.yaml) unless they exist, runs every frame
+Renders the two evaluation sets at 640x480 with `robotag-synth` (seeds 2002 for the default domain,
+2004 for config/synth/dr_shifted.yaml: the training recipe renders seeds 1-999 and its validation
+set 1001, and a frame is a function of (seed, index), so no other seed range may meet these) unless
+they exist, runs every frame
 through the Estimator exactly as the node does (whole frame -> robot box -> crop -> network ->
 loops closed by the fit; no ground truth anywhere), prints the tables and writes
 benchmarks/results/default_model.json (flat keys, units in the names, the machine named).
@@ -21,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import machine_name, write_results  # noqa: E402
 
-SETS = (('heldout', 2, 'config/synth/dr_default.yaml'),
-        ('shifted', 4, 'config/synth/dr_shifted.yaml'))
+SETS = (('heldout', 2002, 'config/synth/dr_default.yaml'),
+        ('shifted', 2004, 'config/synth/dr_shifted.yaml'))
 KEYS = ('add_auc', 'add_mean_mm', 'add_num_keypoints', 'mean_joint_error_deg',
         'mean_joint_error_j1_6_deg', 'camera_translation_error_mm', 'camera_rotation_error_deg',
         'pck_auc', 'keypoint_2d_median_error_px', 'detected_keypoint_2d_median_error_px',
@@ -33,10 +35,17 @@ TRAINING_KEYS = ('device', 'wall_minutes', 'render_minutes', 'samples_seen', 'st
                  'train_frames')
 
 
+def eval_set_folder(data_dir: str, name: str, seed: int, config: str, frames: int) -> Path:
+    """The evaluation set's folder under ``data_dir``, rendered once (640x480, as the cameras the
+    node sees); the seed is in its name, so a set from other seeds is never taken for it."""
+    folder = Path(data_dir) / f'panda_{name}_s{seed}_640x480_{frames}'
+    if not (folder / f'{frames - 1:06d}.json').exists():
+        render_eval_set(folder, frames, seed, config)
+    return folder
+
+
 def render_eval_set(folder: Path, frames: int, seed: int, config: str) -> None:
-    """The evaluation frames, rendered once (640x480, as the cameras the node sees)."""
-    if (folder / f'{frames - 1:06d}.json').exists():
-        return
+    """Render ``frames`` frames of the evaluation set ``seed`` into ``folder``."""
     subprocess.run([sys.executable, '-m', 'robotag_ros.data.synth_cli', '--robot', 'panda',
                     '--out', str(folder), '--num', str(frames), '--seed', str(seed), '--size',
                     '640x480', '--config', str(ROOT / config), '--no-progress'],
@@ -68,8 +77,7 @@ def main(argv=None) -> int:
         if key in training:   # a run started from another's weights counts both (total_*)
             results[f'training_{key}'] = training.get(f'total_{key}', training[key])
     for name, seed, config in SETS:
-        folder = Path(args.data) / f'panda_{name}_640x480_{args.frames}'
-        render_eval_set(folder, args.frames, seed, config)
+        folder = eval_set_folder(args.data, name, seed, config, args.frames)
         metrics = evaluate_artifact(args.model, str(folder), device=args.device,
                                     backend=args.backend, print_table=True)
         for key in KEYS:

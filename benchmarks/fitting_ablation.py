@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.default_model import SETS, eval_set_parser, render_eval_set  # noqa: E402
+from benchmarks.default_model import SETS, eval_set_folder, eval_set_parser  # noqa: E402
 from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 VARIANTS = (('direct_one_pass', False, False), ('direct_two_pass', True, False),
@@ -72,8 +72,7 @@ def main(argv=None) -> int:
     from robotag_ros.training.evaluate import evaluate_estimator
     args = eval_set_parser(__doc__, 'fitting_ablation.json').parse_args(argv)
     name, seed, config = SETS[0]
-    folder = Path(args.data) / f'panda_{name}_640x480_{args.frames}'
-    render_eval_set(folder, args.frames, seed, config)
+    folder = eval_set_folder(args.data, name, seed, config, args.frames)
     results = {'model': Path(args.model).name, 'machine': machine_name(),
                'frames': args.frames, 'set': folder.name}
     rows = []

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.default_model import SETS, render_eval_set  # noqa: E402
+from benchmarks.default_model import SETS, eval_set_folder  # noqa: E402
 from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 KEYS = ('add_auc', 'mean_joint_error_j1_6_deg', 'keypoint_2d_median_error_px',
@@ -53,8 +53,7 @@ def main(argv=None) -> int:
                          'keep_epoch_checkpoints=true)')
         checkpoints += found
     name, seed, config = SETS[0]
-    folder = Path(args.data) / f'panda_{name}_640x480_{args.frames}'
-    render_eval_set(folder, args.frames, seed, config)
+    folder = eval_set_folder(args.data, name, seed, config, args.frames)
     results = {'run': '+'.join(Path(run).name for run in args.run), 'machine': machine_name(),
                'frames': args.frames}
     print('epoch | samples | wall min | ' + ' | '.join(f'{k} (direct/fit)' for k in KEYS))

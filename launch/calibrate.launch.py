@@ -3,76 +3,85 @@
     ros2 launch robotag_ros calibrate.launch.py camera:=/camera model:=/path/to/model \
         calibration_type:=eye_on_base frames:=200
 
-The calibrator reads /estimator/camera_pose and /diagnostics, writes
+The estimator is estimator.launch.py, included, with its per-frame /tf off (the calibrated
+static transform is published instead) and its estimated joint_states moved to
+/estimator/joint_states, so /joint_states holds only the robot's measured joints. The estimator
+takes those measured joints too (``measured_joint_states``, default /joint_states) and fits only
+the camera to them: on rendered recordings that is several times more accurate than estimating
+the joints as well (benchmarks/results/calibration_model.json); ``measured_joint_states:=''``
+leaves the estimator's params file in charge (its default: joints estimated from the image).
+The calibrator reads /estimator/camera_pose and the estimator's /diagnostics status, writes
 ~/.ros2/easy_handeye2/calibrations/<name>.calib (or ``output``) after every ``frames`` frames or on
 ``ros2 service call /calibrator/calibrate std_srvs/srv/Trigger`` (or
 ``ros2 topic pub --once /calibrator/calibrate_now std_msgs/msg/Empty``), and publishes the result
-on /tf_static. For eye_in_hand the estimator's own joint_states is remapped away from
-/joint_states so the calibrator reads only the robot's measured joint states. The estimator
-takes the measured joints too (``measured_joint_states``, default /joint_states) and fits only
-the camera to them: on rendered recordings that is several times more accurate than estimating
-the joints as well (benchmarks/results/calibration_model.json); ``measured_joint_states:=''``
-estimates them from the image.
+on /tf_static. Its parameters come from ``calibrator_params_file`` (config/calibrator.yaml); an
+argument of CALIBRATOR_OVERRIDES replaces its key only when given.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from robotag_ros.ros.launch_arguments import launch_overrides
+
+# Launch argument -> (calibrator parameter, type); each declared below with the default ''.
+CALIBRATOR_OVERRIDES = {
+    'calibration_type': ('calibration_type', str),
+    'name': ('name', str),
+    'output': ('output', str),
+    'frames': ('frames_to_calibrate', int),
+    'min_consistency': ('min_consistency', float),
+    'base_frame': ('base_frame', str),
+    'camera_frame': ('camera_frame', str),
+    'effector_frame': ('effector_frame', str),
+}
+# Passed through to estimator.launch.py unchanged ('' there too: its params file decides).
+ESTIMATOR_ARGUMENTS = ('model', 'backend', 'device', 'camera', 'image', 'params_file',
+                       'camera_frame', 'base_frame', 'measured_joint_states')
+
+
+def _calibrator_node(context):
+    return [Node(
+        package='robotag_ros', executable='calibrator', name='calibrator', output='screen',
+        parameters=[LaunchConfiguration('calibrator_params_file'),
+                    launch_overrides(context, CALIBRATOR_OVERRIDES)],
+        remappings=[('camera_pose', '/estimator/camera_pose')])]
 
 
 def generate_launch_description():
-    """Arguments, the estimator (no per-frame TF: the calibrator publishes) and the calibrator."""
+    """Arguments, the included estimator (no per-frame TF) and the calibrator."""
+    share = FindPackageShare('robotag_ros')
+    keep = "; '' = the params file's"
     arguments = [
-        DeclareLaunchArgument('model', default_value='', description='Model artifact.'),
-        DeclareLaunchArgument('backend', default_value='auto'),
-        DeclareLaunchArgument('device', default_value='cpu'),
+        DeclareLaunchArgument('model', default_value='', description='Model artifact' + keep),
+        DeclareLaunchArgument('backend', default_value='', description='Backend' + keep),
+        DeclareLaunchArgument('device', default_value='', description='cpu | cuda' + keep),
         DeclareLaunchArgument('camera', default_value='camera'),
         DeclareLaunchArgument('image', default_value='image_raw'),
         DeclareLaunchArgument('params_file', default_value=PathJoinSubstitution(
-            [FindPackageShare('robotag_ros'), 'config', 'estimator.yaml'])),
-        DeclareLaunchArgument('calibration_type', default_value='eye_on_base',
-                              description='eye_on_base | eye_in_hand'),
-        DeclareLaunchArgument('name', default_value='robotag'),
-        DeclareLaunchArgument('output', default_value='',
-                              description="'' = easy_handeye2's calibrations folder"),
-        DeclareLaunchArgument('frames', default_value='200',
-                              description='calibrate after every this many frames'),
-        DeclareLaunchArgument('min_consistency', default_value='0.5'),
-        DeclareLaunchArgument('base_frame', default_value='panda_link0'),
-        DeclareLaunchArgument('camera_frame', default_value='camera_color_optical_frame'),
-        DeclareLaunchArgument('effector_frame', default_value='panda_hand'),
+            [share, 'config', 'estimator.yaml']), description="The estimator's parameters."),
+        DeclareLaunchArgument('calibrator_params_file', default_value=PathJoinSubstitution(
+            [share, 'config', 'calibrator.yaml']), description="The calibrator's parameters."),
+        DeclareLaunchArgument('calibration_type', default_value='',
+                              description='eye_on_base | eye_in_hand' + keep),
+        DeclareLaunchArgument('name', default_value='', description='.calib stem' + keep),
+        DeclareLaunchArgument('output', default_value='', description='.calib file' + keep),
+        DeclareLaunchArgument('frames', default_value='',
+                              description='calibrate after every this many frames' + keep),
+        DeclareLaunchArgument('min_consistency', default_value='', description=keep[2:]),
+        DeclareLaunchArgument('base_frame', default_value='', description=keep[2:]),
+        DeclareLaunchArgument('camera_frame', default_value='', description=keep[2:]),
+        DeclareLaunchArgument('effector_frame', default_value='', description=keep[2:]),
         DeclareLaunchArgument('measured_joint_states', default_value='/joint_states',
-                              description="the robot's JointState topic; '' = estimate the "
-                                          'joints from the image too'),
+                              description="the robot's JointState topic; '' = the estimator's "
+                                          'params file decides'),
     ]
-
-    def text(name):
-        return ParameterValue(LaunchConfiguration(name), value_type=str)
-
-    camera = LaunchConfiguration('camera')
-    estimator = Node(
-        package='robotag_ros', executable='estimator', name='estimator', output='screen',
-        parameters=[LaunchConfiguration('params_file'), {
-            'model_path': text('model'), 'backend': text('backend'),
-            'device': text('device'), 'camera_frame': text('camera_frame'),
-            'base_frame': text('base_frame'),
-            'measured_joint_states_topic': text('measured_joint_states'),
-            # The per-frame /tf would fight the calibrated static transform.
-            'publish_tf': False}],
-        remappings=[('image', [camera, '/', LaunchConfiguration('image')]),
-                    ('camera_info', [camera, '/camera_info']),
-                    ('joint_states', '/estimator/joint_states')])
-    calibrator = Node(
-        package='robotag_ros', executable='calibrator', name='calibrator', output='screen',
-        parameters=[{
-            'calibration_type': text('calibration_type'), 'name': text('name'),
-            'output': text('output'),
-            'frames_to_calibrate': ParameterValue(LaunchConfiguration('frames'), value_type=int),
-            'min_consistency': ParameterValue(LaunchConfiguration('min_consistency'),
-                                              value_type=float),
-            'base_frame': text('base_frame'), 'camera_frame': text('camera_frame'),
-            'effector_frame': text('effector_frame')}],
-        remappings=[('camera_pose', '/estimator/camera_pose')])
-    return LaunchDescription(arguments + [estimator, calibrator])
+    estimator = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution(
+            [share, 'launch', 'estimator.launch.py'])),
+        launch_arguments=[(name, LaunchConfiguration(name)) for name in ESTIMATOR_ARGUMENTS] + [
+            ('publish_tf', 'false'),   # per-frame /tf would fight the calibrated static one
+            ('joint_states', '/estimator/joint_states')])
+    return LaunchDescription(arguments + [estimator, OpaqueFunction(function=_calibrator_node)])

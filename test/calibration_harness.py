@@ -67,9 +67,13 @@ def main(scenario_path: str, result_path: str) -> int:
             stamp = rclpy.time.Time(seconds=100 + index * 0.1).to_msg()
             diagnostics = DiagnosticArray()
             diagnostics.header.stamp = stamp
-            diagnostics.status = [DiagnosticStatus(
-                name='robotag_ros: estimator',
-                values=[KeyValue(key='consistency', value=f'{score:.4f}')])]
+            # Another node's status on the same topic, with a 'consistency' key of its own:
+            # the calibrator must read the estimator's status alone.
+            diagnostics.status = [
+                DiagnosticStatus(name='some_other_node: checker',
+                                 values=[KeyValue(key='consistency', value='0.0')]),
+                DiagnosticStatus(name='robotag_ros: estimator',
+                                 values=[KeyValue(key='consistency', value=f'{score:.4f}')])]
             diag_pub.publish(diagnostics)
             pose_pub.publish(pose_stamped(np.asarray(T_base_cam), stamp, scenario['base_frame']))
             time.sleep(0.01)

@@ -76,11 +76,68 @@ def test_params_file_keys_are_the_nodes_parameters():
         assert validate_parameter(name, value) is None, name
 
 
-def test_launch_overrides_are_declared_parameters(node_call):
-    overrides = [d for d in _keyword(node_call, 'parameters').elts if isinstance(d, ast.Dict)]
-    names = {ast.literal_eval(k) for d in overrides for k in d.keys}
+def _overrides(tree, name):
+    """{launch argument: parameter} of a module-level ``NAME = {'arg': ('param', type)}``."""
+    (assign,) = [node for node in tree.body if isinstance(node, ast.Assign)
+                 and getattr(node.targets[0], 'id', None) == name]
+    return {ast.literal_eval(key): ast.literal_eval(value.elts[0])
+            for key, value in zip(assign.value.keys, assign.value.values)}
+
+
+def _declared_defaults(tree):
+    return {ast.literal_eval(c.args[0]): c.keywords[0].value for c in
+            _calls(tree, 'DeclareLaunchArgument') if c.keywords[0].arg == 'default_value'}
+
+
+def test_launch_overrides_are_declared_parameters_given_only(launch_tree):
+    overrides = _overrides(launch_tree, 'PARAMETER_OVERRIDES')
     declared = set(re.findall(r"^    '(\w+)': \(", NODE_SOURCE.read_text(), re.M))
-    assert names and names <= declared, names - declared
+    assert overrides and set(overrides.values()) <= declared, set(overrides.values()) - declared
+    # Each override argument defaults to '' (not given): the params file keeps its values.
+    defaults = _declared_defaults(launch_tree)
+    assert {argument: ast.literal_eval(defaults[argument]) for argument in overrides} == \
+        dict.fromkeys(overrides, '')
+
+
+def test_calibrate_launch_includes_the_estimator_launch():
+    tree = ast.parse((REPO / 'launch' / 'calibrate.launch.py').read_text())
+    assert [ast.literal_eval(_keyword(c, 'executable')) for c in _calls(tree, 'Node')] == \
+        ['calibrator']
+    assert 'estimator.launch.py' in ast.unparse(_calls(tree, 'IncludeLaunchDescription')[0])
+    (passed,) = [node for node in tree.body if isinstance(node, ast.Assign)
+                 and node.targets[0].id == 'ESTIMATOR_ARGUMENTS']
+    estimator_arguments = set(_declared_defaults(ast.parse(LAUNCH.read_text())))
+    assert set(ast.literal_eval(passed.value)) <= estimator_arguments
+    calibrator_source = (REPO / 'robotag_ros' / 'ros' / 'calibration_node.py').read_text()
+    declared = set(re.findall(r"^    '(\w+)': \(", calibrator_source, re.M))
+    overrides = _overrides(tree, 'CALIBRATOR_OVERRIDES')
+    assert overrides and set(overrides.values()) <= declared
+    defaults = _declared_defaults(tree)
+    assert all(ast.literal_eval(defaults[argument]) == '' for argument in overrides)
+
+
+def test_calibrator_params_file_keys_are_the_nodes_parameters():
+    pytest.importorskip('rclpy', reason='the node module imports rclpy')
+    from robotag_ros.ros.calibration_node import PARAMETERS
+    values = yaml.safe_load((REPO / 'config' / 'calibrator.yaml').read_text())
+    values = values['calibrator']['ros__parameters']
+    assert set(values) == set(PARAMETERS)
+    for name, value in values.items():
+        assert type(value) is type(PARAMETERS[name][0]), (name, value)
+
+
+def test_given_overrides_skip_what_was_not_given_and_type_the_rest():
+    from robotag_ros.ros.launch_arguments import given_overrides
+    parameters = {'model': ('model_path', str), 'frames': ('frames_to_calibrate', int),
+                  'tf': ('publish_tf', bool), 'k': ('min_consistency', float)}
+    assert given_overrides({'model': '', 'frames': '', 'tf': '', 'k': ''}, parameters) == {}
+    assert given_overrides({'model': '0001', 'frames': '50', 'tf': 'False', 'k': '0.5'},
+                           parameters) == {'model_path': '0001', 'frames_to_calibrate': 50,
+                                           'publish_tf': False, 'min_consistency': 0.5}
+    with pytest.raises(ValueError, match='publish_tf'):
+        given_overrides({'tf': 'maybe'}, parameters)
+    with pytest.raises(ValueError, match='frames_to_calibrate'):
+        given_overrides({'frames': 'many'}, parameters)
 
 
 def test_remapped_topics_are_the_nodes_subscriptions(node_call):
@@ -89,7 +146,9 @@ def test_remapped_topics_are_the_nodes_subscriptions(node_call):
     calls = _calls(node_tree, 'create_subscription')
     subscribed = {ast.literal_eval(call.args[1]) for call in calls
                   if isinstance(call.args[1], ast.Constant)}
-    assert remapped == subscribed == {'image', 'camera_info'}
+    assert remapped - {'joint_states'} == subscribed == {'image', 'camera_info'}
+    # joint_states, the one remapped publication (calibrate.launch.py moves it aside).
+    assert re.search(r"create_publisher\(JointState, 'joint_states'", NODE_SOURCE.read_text())
     # The one subscription whose topic is a parameter (not a remapping): measured joints.
     by_parameter = [ast.unparse(call.args[1]) for call in calls
                     if not isinstance(call.args[1], ast.Constant)]
@@ -100,7 +159,5 @@ def test_every_launch_configuration_is_declared(launch_tree):
     declared = {ast.literal_eval(c.args[0]) for c in _calls(launch_tree, 'DeclareLaunchArgument')}
     used = {ast.literal_eval(c.args[0]) for c in _calls(launch_tree, 'LaunchConfiguration')
             if isinstance(c.args[0], ast.Constant)}
-    # text(name) wraps LaunchConfiguration(name) for the string overrides.
-    used |= {ast.literal_eval(c.args[0]) for c in _calls(launch_tree, 'text')}
     assert {'model', 'backend', 'robot', 'camera', 'params_file'} <= declared
     assert used <= declared, used - declared

@@ -1,6 +1,6 @@
 """A torch Dataset over one DREAM-format folder: DREAM's synthetic and real sets, and our own.
 
-Returns the brief's unbatched sample dict (image, K, joint_angles, T_cam_base, keypoints_3d,
+Returns the training sample dict, unbatched (image, K, joint_angles, T_cam_base, keypoints_3d,
 keypoints_2d, mask, depth, has_*), letterboxed to ``image_size`` exactly as the estimator
 preprocesses frames (uniform scale + padding, K adjusted), with optional
 photometric and crop/scale augmentation (geometry changes update K and keypoints).

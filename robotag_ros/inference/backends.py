@@ -67,7 +67,7 @@ class InferenceNetwork(nn.Module):
 
 class TorchBackend:
     """PyTorch eager, or on CUDA with half precision and CUDA graphs (via torch.compile's
-    ``reduce-overhead`` mode), the fastest path measurable on the lent GPU machine."""
+    ``reduce-overhead`` mode): the fastest PyTorch path on a GPU."""
 
     name = 'torch'
 

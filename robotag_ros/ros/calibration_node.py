@@ -27,6 +27,7 @@ from robotag_ros.calibration.calib_file import (DEFAULT_CALIBRATIONS_DIRECTORY, 
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND
 from robotag_ros.calibration.live import CalibrationSettings, LiveCalibrator, calibrate_series
 from robotag_ros.geometry.poses import transform_from_pose_msg
+from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME
 from robotag_ros.ros.spin import spin_node
 from robotag_ros.ros.static_tf import StaticTransformPublisher, calibration_transform
 
@@ -138,6 +139,8 @@ class CalibrationNode(Node):
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
+            if status.name != ESTIMATOR_DIAGNOSTIC_NAME:   # other nodes' statuses share the topic
+                continue
             for key_value in status.values:
                 if key_value.key == 'consistency':
                     try:

@@ -68,7 +68,6 @@ WARN_PERIOD_S = 5.0
 IMAGE_SILENCE_S = 3.0
 IMAGE_SILENCE_INFOS = 3
 DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
-DIAGNOSTIC_NAME = 'robotag_ros: estimator'
 
 
 @dataclass
@@ -566,7 +565,8 @@ class EstimatorNode(Node):
                          for kind, count in self._camera_info_refused.items()})
         stamp = frame.image.header.stamp if isinstance(frame, _Frame) else frame
         self._diag_pub.publish(messages.diagnostic_array(
-            stamp, DIAGNOSTIC_NAME, self.get_fully_qualified_name(), level, message, values))
+            stamp, messages.ESTIMATOR_DIAGNOSTIC_NAME, self.get_fully_qualified_name(), level,
+            message, values))
 
     def destroy_node(self):
         """Stop the worker before the publishers go away."""

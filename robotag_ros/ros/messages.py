@@ -98,6 +98,10 @@ def point_cloud_to_numpy(msg: PointCloud2) -> np.ndarray:
     return raw[:, :12].copy().view(np.float32).reshape(-1, 3)
 
 
+# The estimator node's DiagnosticStatus name: the calibration node reads consistency from it only.
+ESTIMATOR_DIAGNOSTIC_NAME = 'robotag_ros: estimator'
+
+
 def diagnostic_array(stamp, name: str, hardware_id: str, level, message: str,
                      values: dict[str, object]) -> DiagnosticArray:
     """One DiagnosticStatus in a DiagnosticArray; values are written with str() (floats %.6g)."""
