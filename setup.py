@@ -71,7 +71,7 @@ setup(
     entry_points={
         'console_scripts': [
             'robotag-robot = robotag_ros.robot.cli:main',
-            'robotag-graph = robotag_ros.tag.cli:main',
+            'robotag-graph = robotag_ros.model.cli:main',
             'robotag-synth = robotag_ros.data.synth_cli:main',
             'robotag-contact-sheet = robotag_ros.data.contact_sheet:main',
             'robotag-train = robotag_ros.training.cli:train_main',

@@ -64,7 +64,7 @@ def eval_set_parser(description: str, results_name: str) -> argparse.ArgumentPar
 
 
 def main(argv=None) -> int:
-    from robotag_ros.inference.artifact import load_sidecar
+    from robotag_ros.model.artifact import load_sidecar
     from robotag_ros.training.evaluate import evaluate_artifact
     parser = eval_set_parser(__doc__, 'default_model.json')
     parser.add_argument('--device', default='cpu')

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robotag_ros.inference.artifact import artifact_paths, load_sidecar  # noqa: E402
+from robotag_ros.model.artifact import artifact_paths, load_sidecar  # noqa: E402
 from benchmarks.machine import machine_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'latency.json'
@@ -40,7 +40,7 @@ STAGES = ('preprocess', 'inference', 'decode', 'total')
 
 def standin_artifact(folder: Path, input_hw=(256, 256)) -> Path:
     """A randomly initialised artifact of the default model config (latency only)."""
-    from robotag_ros.inference.artifact import Sidecar, save_artifact
+    from robotag_ros.model.artifact import Sidecar, save_artifact
     from robotag_ros.model import build_model, load_model_config
     from robotag_ros.robot import load_robot
     robot = load_robot('panda')

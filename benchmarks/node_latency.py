@@ -85,7 +85,7 @@ def _model_facts(model: str | None) -> dict:
     """Which weights were measured: input size and backbones from the artifact's sidecar."""
     if model is None:
         return {}
-    from robotag_ros.inference.artifact import load_sidecar
+    from robotag_ros.model.artifact import load_sidecar
     sidecar = load_sidecar(model or default_model_path())
     return {'model_input_height_px': int(sidecar.input_size[0]),
             'model_input_width_px': int(sidecar.input_size[1]),

@@ -14,7 +14,7 @@ INPUT_HW = (96, 96)
 def make_tiny_artifact(path: Path, robot, seed: int = 0, training: dict | None = None,
                        **config_overrides) -> Path:
     """Write ``<path>.safetensors`` + ``<path>.yaml`` for a randomly initialised tiny TAGModel."""
-    from robotag_ros.inference.artifact import Sidecar, save_artifact
+    from robotag_ros.model.artifact import Sidecar, save_artifact
     from robotag_ros.model import build_model
     from robotag_ros.model.config import ModelConfig
     torch.manual_seed(seed)

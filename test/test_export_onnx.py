@@ -6,9 +6,9 @@ import torch
 from inference_fixtures import INPUT_HW, SAMPLE, make_tiny_artifact, sample_frames
 from robotag_ros.export.onnx_export import (ExportMismatch, check_onnx_model, compare_with_torch,
                                             export_onnx, external_data_path, network_inputs)
-from robotag_ros.inference.artifact import load_model
+from robotag_ros.model.artifact import load_model
 from robotag_ros.inference.backends import OnnxRuntimeBackend, TorchBackend
-from robotag_ros.inference.decode import INFERENCE_OUTPUT_NAMES
+from robotag_ros.model.inference_network import INFERENCE_OUTPUT_NAMES
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from inference_fixtures import INPUT_HW, make_tiny_artifact, sample_frames
-from robotag_ros.inference.artifact import ArtifactError, artifact_paths, load_model
+from robotag_ros.model.artifact import ArtifactError, artifact_paths, load_model
 from robotag_ros.inference.backends import BackendUnavailable, resolve_backend
 from robotag_ros.export.onnx_export import export_onnx
 from robotag_ros.inference.estimator import Estimator, onnx_cache_path

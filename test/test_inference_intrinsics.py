@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from inference_fixtures import pinhole
-from robotag_ros.inference.preprocess import crop, plan_letterbox, preprocess
+from robotag_ros.geometry.letterbox import crop, plan_letterbox, preprocess
 
 K_640 = pinhole(615.0, 612.0, 322.5, 238.0)   # a 640x480 camera
 # Points in the camera frame (metres), spread over the field of view.

@@ -16,3 +16,34 @@ def test_flake8_at_99_columns():
          'test', 'benchmarks', 'scripts', 'launch', 'setup.py'],
         capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _folder_imports() -> dict[str, set[str]]:
+    """{top-level folder of robotag_ros: folders it imports}, function-level imports included
+    (training/ installs as robotag_ros.training and counts as the folder 'training')."""
+    import ast
+    graph: dict[str, set[str]] = {}
+    sources = [(path, path.relative_to(REPO / 'robotag_ros').parts[0].removesuffix('.py'))
+               for path in (REPO / 'robotag_ros').rglob('*.py')]
+    sources += [(path, 'training') for path in (REPO / 'training').rglob('*.py')]
+    for path, folder in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module] + [f'{node.module}.{a.name}' for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split('.')
+                if parts[0] == 'robotag_ros' and len(parts) > 1 and parts[1] != folder:
+                    graph.setdefault(folder, set()).add(parts[1])
+    return graph
+
+
+def test_top_level_folders_import_one_way():
+    """Layers: no two folders of the package import each other, directly or round a cycle."""
+    import networkx as nx
+    graph = nx.DiGraph([(a, b) for a, targets in _folder_imports().items() for b in targets])
+    assert graph.number_of_edges() > 10   # the walk found the imports
+    assert list(nx.simple_cycles(graph)) == []

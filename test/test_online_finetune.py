@@ -11,7 +11,7 @@ import torch
 
 from robotag_ros.finetune import (BufferDataset, CandidateWatcher, FrameBuffer, FrameRecorder,
                                   ModelStore, SwappableEstimator, accept_candidate)
-from robotag_ros.inference.artifact import artifact_paths
+from robotag_ros.model.artifact import artifact_paths
 
 K = np.array([[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]])
 SAMPLE = Path(__file__).parent / 'data' / 'dream_panda_sample'   # three rendered 128x96 frames
@@ -181,7 +181,7 @@ def test_online_round_writes_a_candidate_the_node_can_judge(tmp_path, panda):
     """Buffer of rendered frames -> one fine-tuning round -> candidate -> real Estimators."""
     from robotag_ros.finetune.hooks import serving_model_path
     from robotag_ros.inference.estimator import load_estimator
-    from robotag_ros.inference.artifact import Sidecar, save_artifact
+    from robotag_ros.model.artifact import Sidecar, save_artifact
     from robotag_ros.model import ModelConfig, build_model
     from robotag_ros.training.online import online_round
 

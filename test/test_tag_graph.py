@@ -5,7 +5,7 @@ import networkx as nx
 import pytest
 
 from robotag_ros.tag import ALIGN_TERMS, ALIGNMENT_EDGES, FORWARD_EDGES, LOOP_KINDS, TAGGraph
-from robotag_ros.tag.cli import main as graph_cli
+from robotag_ros.model.cli import main as graph_cli
 from robotag_ros.tag.graph import BACKBONE_NODES
 
 EQUATIONS = {  # eqs. (14)-(17) transcribed from the paper, by symbol

@@ -144,7 +144,7 @@ def test_config_layers_and_refusals(tmp_path):
 
 def test_keypoint_phase_trains_the_heatmaps_alone_and_counts_the_training_before_it(
         tmp_path, frames):
-    from robotag_ros.inference.artifact import load_sidecar, load_weights
+    from robotag_ros.model.artifact import load_sidecar, load_weights
     from robotag_ros.training.trainer import Trainer
     (tmp_path / 'a').mkdir()
     (tmp_path / 'b').mkdir()

@@ -13,7 +13,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     import yaml
 
     from robotag_ros.data.bag_images import BagReadError
-    from robotag_ros.inference.artifact import ArtifactError
+    from robotag_ros.model.artifact import ArtifactError
     from robotag_ros.inference.backends import BackendUnavailable
     from robotag_ros.training.checkpoint import CheckpointError
     return (OSError, ValueError, KeyError, yaml.YAMLError, ArtifactError, BagReadError,
@@ -29,7 +29,7 @@ def error_line(error: BaseException) -> str:
 def existing_run_outputs(config) -> list[Path]:
     """The files of an earlier run that a new run in ``config.run_dir`` would overwrite: its
     checkpoint and its artifact (``artifact_out``, default ``run_dir/<robot>_tag``)."""
-    from robotag_ros.inference.artifact import artifact_paths
+    from robotag_ros.model.artifact import artifact_paths
     from robotag_ros.robot.description import load_description
     from robotag_ros.training.trainer import LAST_CHECKPOINT
     run_dir = Path(config.run_dir)
@@ -150,7 +150,7 @@ def finetune_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from robotag_ros.data.bag_images import BagReadError
-    from robotag_ros.inference.artifact import ArtifactError
+    from robotag_ros.model.artifact import ArtifactError
     from robotag_ros.training.checkpoint import CheckpointError
     try:
         if args.online:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from robotag_ros.inference.artifact import artifact_paths, load_sidecar
+from robotag_ros.model.artifact import artifact_paths, load_sidecar
 from robotag_ros.training.config import TrainConfig, load_config
 
 # Stage-2 settings when no experiment YAML is given: small steps keep stage 1's skills while the

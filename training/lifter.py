@@ -108,7 +108,7 @@ def train_lifter(robot, minutes: float = 8.0, hypotheses: int = 8, batch: int = 
 
 
 def main(argv=None) -> int:
-    from robotag_ros.inference.artifact import load_sidecar, load_weights, save_artifact
+    from robotag_ros.model.artifact import load_sidecar, load_weights, save_artifact
     from robotag_ros.robot import load_robot
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -20,8 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from robotag_ros.inference.artifact import (Sidecar, artifact_paths, load_sidecar,
-                                            load_weights, save_artifact)
+from robotag_ros.model.artifact import (Sidecar, artifact_paths, load_sidecar,
+                                        load_weights, save_artifact)
 from robotag_ros.robot import load_robot
 from robotag_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robotag_ros.training.config import (TrainConfig, config_hash, config_to_dict,

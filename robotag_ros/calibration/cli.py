@@ -8,6 +8,7 @@ atomically and prints a summary table. The live (ROS) variant lives in ``robotag
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -128,22 +129,24 @@ def run(args) -> dict:
     if args.summary_json:
         atomic_write_text(args.summary_json, json.dumps(summary, indent=2))
     print(format_table(summary, title=f'robotag-calibrate: {args.calibration_type}'))
-    if args.publish_static:
-        # Imported only here: the calibration core never needs rclpy.
-        from robotag_ros.ros.static_tf import publish_calibration_until_shutdown
-        publish_calibration_until_shutdown(calibration)
     return summary
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        run(args)
+        summary = run(args)
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as err:
         hint = (' (nothing written; --accept-damaged-bag calibrates from the messages it still '
                 'gives)' if 'is damaged' in str(err) else '')
         print(f'robotag-calibrate: error: {err}{hint}', file=sys.stderr)
         return 2
+    if args.publish_static:
+        # The ROS layer's publisher takes over this process (the calibration core never imports
+        # rclpy, and the ROS layer imports the core, not the other way round).
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, '-m', 'robotag_ros.ros.static_tf',
+                                  summary['output']])
     return 0
 
 

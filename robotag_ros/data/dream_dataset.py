@@ -39,8 +39,8 @@ from torch.utils.data import Dataset
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
                                            IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE, extra_path)
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
-from robotag_ros.inference.preprocess import (letterbox_image, plan_crop, plan_letterbox,
-                                              warp_image)
+from robotag_ros.geometry.letterbox import (letterbox_image, plan_crop, plan_letterbox,
+                                            warp_image)
 
 LOG = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r'^(lbr_iiwa_|iiwa7_|iiwa_)')

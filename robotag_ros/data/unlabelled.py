@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from robotag_ros.inference.preprocess import letterbox_image, plan_letterbox
+from robotag_ros.geometry.letterbox import letterbox_image, plan_letterbox
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 

@@ -52,7 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from robotag_ros.export.onnx_export import (DEFAULT_OPSET, ExportMismatch, compare_with_torch,
                                                 export_onnx, external_data_path, network_inputs)
     from robotag_ros.export.reference_frames import parse_intrinsics, reference_frames
-    from robotag_ros.inference.artifact import ArtifactError, load_model
+    from robotag_ros.model.artifact import ArtifactError, load_model
 
     if args.engine:
         # Fail before the export when TensorRT is missing: the user asked for both.

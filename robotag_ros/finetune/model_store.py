@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from robotag_ros.inference.artifact import artifact_paths
+from robotag_ros.model.artifact import artifact_paths
 from robotag_ros.atomic_io import atomic_write_text
 
 CURRENT = 'current'

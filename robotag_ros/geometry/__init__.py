@@ -1,4 +1,5 @@
-"""Geometry shared by the model, losses, data and inference: rotations, SE(3), cameras, Chamfer."""
+"""Geometry shared by the model, losses, data and inference: rotations, SE(3), cameras, Chamfer;
+letterbox.py: the image <-> network-input warps (letterbox, crops) with their intrinsics."""
 from robotag_ros.geometry.camera import (crop_intrinsics, project_points, resize_intrinsics,
                                          unproject_depth, unproject_pixels)
 from robotag_ros.geometry.chamfer import chamfer_distance

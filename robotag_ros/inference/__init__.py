@@ -1,1 +1,1 @@
-"""Inference: model artifacts, preprocessing, backends, decoding and the Estimate."""
+"""Inference: backends, decoding, the two passes, the fit (loops closed) and the Estimate."""

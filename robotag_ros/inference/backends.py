@@ -13,12 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from robotag_ros.inference.decode import INFERENCE_OUTPUT_NAMES
+from robotag_ros.model.inference_network import INFERENCE_OUTPUT_NAMES, InferenceNetwork
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 # What users may ask for: a backend, or 'auto' (the fastest measured one for the device).
 BACKEND_CHOICES = ('auto',) + BACKENDS
-INPUT_NAMES = ('image', 'intrinsics')
 
 
 def resolve_backend(backend: str, device: str) -> str:
@@ -50,19 +49,6 @@ def run_in_static_batches(run, image: np.ndarray, intrinsics: np.ndarray,
               for i in range(0, image.shape[0], exported_batch)]
     return {name: np.concatenate([np.asarray(c[name]) for c in chunks])
             for name in chunks[0]}
-
-
-class InferenceNetwork(nn.Module):
-    """Tensor-only wrapper of the TAG network for tracing/export: (image, K) -> tuple of tensors
-    in ``INFERENCE_OUTPUT_NAMES`` order (what detectron2 calls a TracingAdapter)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor):
-        outputs = self.model.forward_network(image, intrinsics)
-        return tuple(outputs[name] for name in INFERENCE_OUTPUT_NAMES)
 
 
 class TorchBackend:

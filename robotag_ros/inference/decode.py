@@ -18,13 +18,7 @@ import torch
 
 from robotag_ros.geometry import make_transform, project_points, resize_intrinsics
 from robotag_ros.inference.estimate import Estimate
-from robotag_ros.inference.preprocess import Letterbox
-
-# The network outputs decoding needs, in the order the exported graph returns them.
-INFERENCE_OUTPUT_NAMES = (
-    'depth_regulator', 'depth_metric', 'robot_mask', 'joint_angles_2d', 'rotation', 'translation',
-    'keypoints_2d', 'keypoints_2d_peak', 'keypoints_2d_confidence', 'keypoints_3d_2d',
-    'joint_angles_3d', 'keypoints_3d_3d')
+from robotag_ros.geometry.letterbox import Letterbox
 
 JOINT_SOURCES = ('2d', '3d', 'mean')
 

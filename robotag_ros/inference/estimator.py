@@ -12,14 +12,14 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from robotag_ros.inference.artifact import artifact_paths, load_model
+from robotag_ros.model.artifact import artifact_paths, load_model
 from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
                                             OnnxRuntimeBackend, TensorRTBackend, TorchBackend,
                                             onnxruntime_providers, resolve_backend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
-from robotag_ros.inference.preprocess import preprocess, preprocess_crop
+from robotag_ros.geometry.letterbox import preprocess, preprocess_crop
 from robotag_ros.inference.two_pass import CropPolicy, RobotBox, robot_box
 
 COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel order

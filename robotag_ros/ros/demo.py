@@ -268,7 +268,7 @@ def main(argv=None) -> int:
                     'device': args.device})
     print_summary(summary)
 
-    from robotag_ros.inference.artifact import load_sidecar
+    from robotag_ros.model.artifact import load_sidecar
     from robotag_ros.robot import load_robot
     robot = load_robot(load_sidecar(model).robot)
     files = write_overlays(args.out, scores, sample_frames, robot, video=not args.no_video)

@@ -43,7 +43,7 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from robotag_ros.inference.artifact import ArtifactError
+from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
 from robotag_ros.ros import messages
 from robotag_ros.ros.bundled import default_model_path
@@ -535,7 +535,7 @@ class EstimatorNode(Node):
         input_hw = getattr(self._estimator, 'input_hw', None)
         if input_hw is None:
             return None
-        from robotag_ros.inference.preprocess import plan_letterbox   # OpenCV when needed
+        from robotag_ros.geometry.letterbox import plan_letterbox   # OpenCV when needed
         try:
             plan_letterbox((height, width), input_hw)
         except ValueError as error:

@@ -8,6 +8,8 @@ same QoS (tf2_msgs built by scripts/install_ros.sh). Also the ``--publish-static
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -81,3 +83,26 @@ def publish_calibration_until_shutdown(calibration, node_name: str = 'robotag_ca
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def main(argv=None) -> int:
+    """``python -m robotag_ros.ros.static_tf FILE.calib``: latch one easy_handeye2 calibration
+    on /tf_static until Ctrl-C (what ``robotag-calibrate --publish-static`` hands over to)."""
+    import argparse
+
+    from robotag_ros.calibration.calib_file import read_calib
+    parser = argparse.ArgumentParser(prog='python -m robotag_ros.ros.static_tf',
+                                     description=main.__doc__)
+    parser.add_argument('calib', help='an easy_handeye2 .calib file')
+    args = parser.parse_args(argv)
+    try:
+        calibration = read_calib(args.calib)
+    except (OSError, ValueError, KeyError) as error:
+        print(f'robotag_ros.ros.static_tf: error: {error}', file=sys.stderr)
+        return 2
+    publish_calibration_until_shutdown(calibration)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
