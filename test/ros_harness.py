@@ -30,13 +30,14 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
 from robotag_ros.ros.messages import point_cloud_to_numpy
+from robotag_ros.stamps import stamp_key as frame_key, stamp_to_ns
 
 NODE = '/estimator'
 
 
 def stamp_key(stamp) -> str:
-    """Stamp as 'sec.nanosec' text, the key that matches outputs to frames."""
-    return f'{stamp.sec}.{stamp.nanosec:09d}'
+    """A message stamp's frame key (robotag_ros.stamps)."""
+    return frame_key(stamp_to_ns(stamp))
 
 
 def make_image(frame: dict, header: Header) -> Image:

@@ -26,8 +26,8 @@ pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/inst
 from robotag_ros.data.sample_bag import read_sample_bag  # noqa: E402
 from robotag_ros.ros.bundled import (default_model_path, has_default_model,  # noqa: E402
                                      sample_bag_path)
-from robotag_ros.ros.sample_run import (NodeSession, score_frames, stamp_key,  # noqa: E402
-                                        summarize)
+from robotag_ros.ros.sample_run import NodeSession, score_frames, summarize  # noqa: E402
+from robotag_ros.stamps import stamp_key  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not has_default_model(),
@@ -139,7 +139,7 @@ def test_real_estimator_survives_bad_input_and_answers_the_next_good_frame(run):
 
 def test_every_sample_frame_is_answered_with_outputs_stamped_like_its_image(run):
     assert run['node_alive_after_play'], run['node_log']
-    sample_stamps = [stamp_key(*divmod(f.stamp_ns, 1_000_000_000)) for f in run['sample']]
+    sample_stamps = [stamp_key(f.stamp_ns) for f in run['sample']]
     assert [r['stamp'] for r in run['played']] == sample_stamps
     assert all(r['answer'] and r['answer']['level'] == 0 for r in run['played']), \
         [r['answer'] and r['answer']['message'] for r in run['played']]
@@ -156,7 +156,7 @@ def test_frame_names_follow_the_config_and_the_image(run):
     camera_frame = sample.frame_id           # '' = the image's frame_id
     base_frame = sample.base_frame           # '' = the robot description's base frame
     assert (camera_frame, base_frame) == ('camera_color_optical_frame', 'panda_link0')
-    stamps = {stamp_key(*divmod(f.stamp_ns, 1_000_000_000)) for f in run['sample']}
+    stamps = {stamp_key(f.stamp_ns) for f in run['sample']}
     transforms = [m for m in run['listened']['tf'] if m['stamp'] in stamps]
     assert {(m['parent'], m['child']) for m in transforms} == {(camera_frame, base_frame)}
     poses = [m for m in run['listened']['camera_pose'] if m['stamp'] in stamps]
@@ -169,7 +169,7 @@ def test_frame_names_follow_the_config_and_the_image(run):
 def test_joint_names_and_count_match_the_robot(run):
     names = run['sample'][0].joint_names
     assert names == [f'panda_joint{i}' for i in range(1, 8)]
-    stamps = {stamp_key(*divmod(f.stamp_ns, 1_000_000_000)) for f in run['sample']}
+    stamps = {stamp_key(f.stamp_ns) for f in run['sample']}
     messages = [m for m in run['listened']['joint_states'] if m['stamp'] in stamps]
     assert messages
     for message in messages:
@@ -198,7 +198,7 @@ def test_node_matches_the_estimator_run_offline(run):
     poses = {m['stamp']: m for m in run['listened']['camera_pose']}
     checked, box = 0, None
     for frame in run['sample']:
-        key = stamp_key(*divmod(frame.stamp_ns, 1_000_000_000))
+        key = stamp_key(frame.stamp_ns)
         # As the node tracks (track_robot): each frame looks where the previous one found the
         # robot, the first (and any after an untrustworthy estimate) runs the first pass.
         offline = estimator.estimate(frame.image_rgb, frame.K, with_points=False, box=box)

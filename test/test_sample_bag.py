@@ -11,7 +11,8 @@ from robotag_ros.data.sample_bag import (CAMERA_POSE_TOPIC, IMAGE_TOPIC, read_sa
 from robotag_ros.data.sample_sequence import (SAMPLE_FRAME_ID, SAMPLE_NUM_FRAMES,
                                               SequenceFrame, joint_trajectory, minimum_jerk)
 from robotag_ros.ros.bundled import sample_bag_path
-from robotag_ros.ros.sample_run import score_frames, stamp_key, summarize
+from robotag_ros.ros.sample_run import score_frames, summarize
+from robotag_ros.stamps import stamp_key
 
 JOINTS = [f'panda_joint{i}' for i in range(1, 8)]
 
@@ -113,7 +114,7 @@ def _outputs(frames, joint_offset_rad=0.0, camera_shift_m=(0.0, 0.0, 0.0), tf_pa
     """Player records and listener record as the node would publish them."""
     played, listened = [], {'joint_states': [], 'tf': [], 'camera_pose': []}
     for index, frame in enumerate(frames):
-        key = stamp_key(*divmod(frame.stamp_ns, 1_000_000_000))
+        key = stamp_key(frame.stamp_ns)
         played.append({'index': index, 'stamp': key, 'answer': {
             'level': 0, 'message': 'estimate published',
             'values': {'consistency': '0.5', 'latency_receive_to_publish_ms': str(10 + index),
@@ -176,3 +177,14 @@ def test_a_camera_rotation_error_moves_the_camera_position_but_not_the_translati
     assert summary['camera_rotation_error_mean_deg'] == pytest.approx(10.0)
     assert summary['camera_position_error_mean_mm'] == pytest.approx(
         2000.0 * 2 * np.sin(np.radians(5.0)))
+
+
+def test_stamps_round_trip_and_key():
+    from types import SimpleNamespace
+
+    from robotag_ros.stamps import ns_to_sec_nanosec, stamp_key, stamp_to_ns
+    stamp_ns = 1_700_000_123_000_000_042
+    sec, nanosec = ns_to_sec_nanosec(stamp_ns)
+    assert (sec, nanosec) == (1_700_000_123, 42)
+    assert stamp_to_ns(SimpleNamespace(sec=sec, nanosec=nanosec)) == stamp_ns
+    assert stamp_key(stamp_ns) == '1700000123.000000042'

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from robotag_ros.geometry.poses import transform_from_pose_msg, transform_from_quaternion
+from robotag_ros.stamps import NS_PER_S, stamp_to_ns
 
 POSE_STAMPED = 'geometry_msgs/msg/PoseStamped'
 TF_MESSAGE = 'tf2_msgs/msg/TFMessage'
@@ -156,10 +157,6 @@ def _series(stamps, transforms, scores, joints, joint_names, source) -> Estimate
 # ---------------------------------------------------------------------------------------------
 # rosbag2
 
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 def _nearest(sorted_stamps: np.ndarray, stamps: np.ndarray, tolerance_ns: int) -> np.ndarray:
     """Index of the nearest entry of ``sorted_stamps`` for each stamp; -1 beyond the tolerance."""
     if sorted_stamps.size == 0:
@@ -231,7 +228,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
                 elif camera_frame and parent != camera_frame:
                     raise ValueError(f'{topic}: pose in frame {parent!r}, neither the base '
                                      f'{base_frame!r} nor the camera {camera_frame!r}')
-                stamps.append(_stamp_ns(message.header))
+                stamps.append(stamp_to_ns(message.header.stamp))
                 transforms.append(T)
                 continue
             for stamped in message.transforms:
@@ -241,7 +238,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
                     continue
                 tr, rot = stamped.transform.translation, stamped.transform.rotation
                 T = transform_from_quaternion([tr.x, tr.y, tr.z], [rot.x, rot.y, rot.z, rot.w])
-                stamps.append(_stamp_ns(stamped.header))
+                stamps.append(stamp_to_ns(stamped.header.stamp))
                 transforms.append(T if parent == camera_frame else _invert(T))
         if not transforms:
             pairs = ', '.join(f'{p}->{c}' for p, c in sorted(seen_pairs)
@@ -251,7 +248,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
         order = np.argsort(stamps, kind='stable')
         stamps_ns = np.asarray(stamps, dtype=np.int64)[order]
         T_cam_base = np.stack(transforms)[order]
-        tolerance_ns = int(tolerance_s * 1e9)
+        tolerance_ns = int(tolerance_s * NS_PER_S)
 
         consistency = None
         if diagnostics_topic in reader.topics:
@@ -288,7 +285,7 @@ def _read_consistency(reader, messages) -> tuple[np.ndarray, np.ndarray]:
                         values.append(float(key_value.value))
                     except ValueError:
                         continue
-                    stamps.append(_stamp_ns(message.header))
+                    stamps.append(stamp_to_ns(message.header.stamp))
     order = np.argsort(stamps, kind='stable')
     return np.asarray(stamps, dtype=np.int64)[order], np.asarray(values)[order]
 
@@ -300,7 +297,7 @@ def _read_joint_states(reader, topic: str, messages, joint_names: list[str]):
         positions = dict(zip(message.name, message.position))
         if not all(name in positions for name in joint_names):
             continue  # another publisher's partial state (e.g. the gripper)
-        stamps.append(_stamp_ns(message.header))
+        stamps.append(stamp_to_ns(message.header.stamp))
         values.append([positions[name] for name in joint_names])
     if not values:
         raise ValueError(f'{topic}: no JointState holds all of {joint_names}')

@@ -20,6 +20,7 @@ from robotag_ros.calibration.hand_eye import (
     CALIBRATION_TYPES, EYE_IN_HAND, calibrate_eye_in_hand, calibrate_eye_on_base,
     robot_forward_kinematics,
 )
+from robotag_ros.stamps import NS_PER_S
 
 
 @dataclass
@@ -85,7 +86,7 @@ class LiveCalibrator:
         if max_frames < 1:
             raise ValueError(f'max_frames must be >= 1, got {max_frames}')
         self.joint_names = list(joint_names) if joint_names else None
-        self.tolerance_ns = int(tolerance_s * 1e9)
+        self.tolerance_ns = int(tolerance_s * NS_PER_S)
         self._lock = threading.Lock()
         self._poses: deque = deque(maxlen=max_frames)
         self._scores: deque = deque(maxlen=4 * max_frames)

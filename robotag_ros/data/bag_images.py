@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from robotag_ros.stamps import ns_to_sec_nanosec, stamp_to_ns
+
 LOGGER = logging.getLogger(__name__)
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
@@ -67,8 +69,7 @@ def load_intrinsics_yaml(path: str | os.PathLike) -> np.ndarray:
 
 
 def _stamp_ns(message, log_time_ns: int) -> int:
-    stamp = message.header.stamp
-    stamp_ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    stamp_ns = stamp_to_ns(message.header.stamp)
     return stamp_ns if stamp_ns > 0 else int(log_time_ns)
 
 
@@ -361,9 +362,8 @@ def write_image_bag(path: str | os.PathLike, frames: Sequence[np.ndarray], K: np
             if frame.ndim != 3 or frame.shape[2] != 3:
                 raise ValueError(f'frames must be (H, W, 3) uint8 RGB, got {frame.shape}')
             height, width = frame.shape[:2]
-            header = Header(stamp=Time(sec=int(stamp) // 1_000_000_000,
-                                       nanosec=int(stamp) % 1_000_000_000),
-                            frame_id=frame_id)
+            sec, nanosec = ns_to_sec_nanosec(stamp)
+            header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
             image = Image(header=header, height=height, width=width, encoding='rgb8',
                           is_bigendian=0, step=3 * width, data=frame.reshape(-1))
             info = camera_info_message(typestore, header, K, width, height)

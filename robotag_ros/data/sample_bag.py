@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 
 from robotag_ros.data.bag_images import camera_info_message, staged_bag_writer
 from robotag_ros.geometry.poses import transform_from_pose_msg
+from robotag_ros.stamps import ns_to_sec_nanosec, stamp_to_ns
 
 IMAGE_TOPIC = '/camera/color/image_raw/compressed'
 CAMERA_INFO_TOPIC = '/camera/color/camera_info'
@@ -53,7 +54,8 @@ class SampleFrame:
 
 def _time(typestore, stamp_ns: int):
     Time = typestore.types['builtin_interfaces/msg/Time']
-    return Time(sec=int(stamp_ns) // 1_000_000_000, nanosec=int(stamp_ns) % 1_000_000_000)
+    sec, nanosec = ns_to_sec_nanosec(stamp_ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Sequence[str],
@@ -130,9 +132,8 @@ def read_sample_bag(path: str | os.PathLike) -> list[SampleFrame]:
             raise BagReadError(f'{path} is not a sample bag: it lacks {sorted(missing)}')
         for connection, _, raw in bag_messages(reader, reader.connections, path):
             message = reader.deserialize(raw, connection.msgtype)
-            stamp = message.header.stamp
             by_topic.setdefault(connection.topic, {})[
-                int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)] = message
+                stamp_to_ns(message.header.stamp)] = message
     finally:
         reader.close()
     frames = []

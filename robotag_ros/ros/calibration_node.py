@@ -30,6 +30,7 @@ from robotag_ros.geometry.poses import transform_from_pose_msg
 from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME
 from robotag_ros.ros.spin import spin_node
 from robotag_ros.ros.static_tf import StaticTransformPublisher, calibration_transform
+from robotag_ros.stamps import stamp_to_ns
 
 try:
     from std_srvs.srv import Trigger
@@ -65,10 +66,6 @@ PARAMETERS = {
     'publish_calib_file': ('', _descriptor(
         'An existing .calib to publish on /tf_static at start-up (like easy_handeye2).')),
 }
-
-
-def _stamp_ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 class CalibrationNode(Node):
@@ -127,7 +124,7 @@ class CalibrationNode(Node):
                 throttle_duration_sec=5.0)
             return
         try:
-            self.calibrator.add_estimate(_stamp_ns(msg.header.stamp), T)
+            self.calibrator.add_estimate(stamp_to_ns(msg.header.stamp), T)
         except ValueError as error:
             self.get_logger().warning(f'camera_pose ignored: {error}',
                                       throttle_duration_sec=5.0)
@@ -147,10 +144,10 @@ class CalibrationNode(Node):
                         score = float(key_value.value)
                     except ValueError:
                         continue
-                    self.calibrator.add_consistency(_stamp_ns(msg.header.stamp), score)
+                    self.calibrator.add_consistency(stamp_to_ns(msg.header.stamp), score)
 
     def _on_joints(self, msg: JointState) -> None:
-        self.calibrator.add_joint_state(_stamp_ns(msg.header.stamp), msg.name, msg.position)
+        self.calibrator.add_joint_state(stamp_to_ns(msg.header.stamp), msg.name, msg.position)
 
     def _on_trigger(self, _request, response):
         calibration = self.calibrate()

@@ -27,6 +27,7 @@ from scipy.spatial.transform import Rotation
 
 from robotag_ros.ros.bundled import default_model_path, sample_bag_path
 from robotag_ros.ros.sample_run import FrameScore, NodeSession, score_frames, summarize
+from robotag_ros.stamps import stamp_key
 
 TRUTH_RGB = (60, 230, 60)
 STRIP_TILES = 8
@@ -147,8 +148,7 @@ def write_overlays(out: Path, scores, sample_frames, robot, video: bool) -> list
     """Overlays with the truth added, a PNG strip and (optionally) an MP4; returns the files."""
     overlay_dir = out / 'overlays'
     truth = true_keypoints_px(robot, sample_frames)
-    stamp_ns = {f'{f.stamp_ns // 1_000_000_000}.{f.stamp_ns % 1_000_000_000:09d}': f.stamp_ns
-                for f in sample_frames}
+    stamp_ns = {stamp_key(f.stamp_ns): f.stamp_ns for f in sample_frames}
     images = []
     for score in scores:
         if score.overlay_file is None or not score.published:

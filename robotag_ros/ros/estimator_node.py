@@ -51,6 +51,7 @@ from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
                                          camera_info_to_K, image_to_rgb, intrinsics_to_K,
                                          rgb_to_image)
 from robotag_ros.ros.spin import spin_node
+from robotag_ros.stamps import NS_PER_S, stamp_to_ns
 
 try:   # the real TF broadcaster where a ROS 2 install provides it
     from tf2_ros import TransformBroadcaster
@@ -74,10 +75,6 @@ DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
 class _Frame:
     image: Image
     received_ns: int   # monotonic clock, for receive-to-publish latency
-
-
-def _stamp_ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _descriptor(description, read_only=False, **kwargs):
@@ -239,7 +236,7 @@ class MeasuredJoints:
         if not self._stamped:
             return None
         found_ns, values = min(self._stamped, key=lambda item: abs(item[0] - stamp_ns))
-        return values if abs(found_ns - stamp_ns) <= max_age_s * 1e9 else None
+        return values if abs(found_ns - stamp_ns) <= max_age_s * NS_PER_S else None
 
 
 class EstimatorNode(Node):
@@ -349,7 +346,7 @@ class EstimatorNode(Node):
 
     def _on_measured_joints(self, msg: JointState) -> None:
         with self._lock:
-            usable = self._measured.add(_stamp_ns(msg.header.stamp), msg.name, msg.position)
+            usable = self._measured.add(stamp_to_ns(msg.header.stamp), msg.name, msg.position)
         if not usable:
             self._warn('measured_joint_states_incomplete',
                        f'ignoring {self._param("measured_joint_states_topic")}: a message lacks '
@@ -453,8 +450,8 @@ class EstimatorNode(Node):
         options = {}
         if self._measured is not None:
             with self._lock:
-                measured = self._measured.nearest(
-                    _stamp_ns(image.header.stamp), self._param('measured_joint_states_max_age_s'))
+                measured = self._measured.nearest(stamp_to_ns(image.header.stamp),
+                                                  self._param('measured_joint_states_max_age_s'))
             if measured is None:
                 self._drop(frame, 'no_measured_joints', 'no joint state on '
                            f'{self._param("measured_joint_states_topic")} within '
@@ -477,7 +474,7 @@ class EstimatorNode(Node):
             self._robot_box = self._estimator.next_box(estimate)
             self._robot_box_hw = image_rgb.shape[:2]
         inference_ms = (time.perf_counter() - start) * 1000.0
-        self._online.record(image_rgb, K, _stamp_ns(image.header.stamp))   # queued, no disk wait
+        self._online.record(image_rgb, K, stamp_to_ns(image.header.stamp))   # queued, no disk wait
         if not estimate.is_finite():
             self._drop(frame, 'non_finite_estimate', 'the estimate holds NaN or infinite values')
             return

@@ -26,7 +26,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
 from robotag_ros.ros.conversions import ImageConversionError, image_to_rgb
-from robotag_ros.ros.sample_run import stamp_key
+from robotag_ros.stamps import stamp_key, stamp_to_ns
 
 try:
     from tf2_msgs.msg import TFMessage
@@ -35,7 +35,7 @@ except ImportError:   # built by scripts/install_ros.sh; without it /tf is not r
 
 
 def _key(stamp) -> str:
-    return stamp_key(stamp.sec, stamp.nanosec)
+    return stamp_key(stamp_to_ns(stamp))
 
 
 def _write_json(path, data) -> None:

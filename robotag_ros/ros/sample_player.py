@@ -25,7 +25,7 @@ from std_msgs.msg import Header
 
 from robotag_ros.data.sample_bag import read_sample_bag
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
-from robotag_ros.ros.sample_run import stamp_key
+from robotag_ros.stamps import ns_to_sec_nanosec, stamp_key, stamp_to_ns
 
 DIAGNOSTIC_PREFIX = 'robotag_ros'
 
@@ -71,7 +71,7 @@ def play(args) -> list[dict]:
         def on_diagnostics(msg: DiagnosticArray):
             for status in msg.status:
                 if status.name.startswith(DIAGNOSTIC_PREFIX):
-                    answers[stamp_key(msg.header.stamp.sec, msg.header.stamp.nanosec)] = {
+                    answers[stamp_key(stamp_to_ns(msg.header.stamp))] = {
                         'level': int.from_bytes(status.level, 'little'),
                         'message': status.message,
                         'values': {kv.key: kv.value for kv in status.values},
@@ -91,8 +91,8 @@ def play(args) -> list[dict]:
         next_send = time.monotonic()
         for index, frame in enumerate(frames):
             header = Header(frame_id=frame.frame_id)
-            header.stamp.sec, header.stamp.nanosec = divmod(frame.stamp_ns, 1_000_000_000)
-            key = stamp_key(header.stamp.sec, header.stamp.nanosec)
+            header.stamp.sec, header.stamp.nanosec = ns_to_sec_nanosec(frame.stamp_ns)
+            key = stamp_key(frame.stamp_ns)
             info = K_to_camera_info(frame.K, frame.image_rgb.shape[1], frame.image_rgb.shape[0],
                                     header)
             image = rgb_to_image(frame.image_rgb, header)

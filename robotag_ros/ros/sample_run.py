@@ -30,15 +30,11 @@ from scipy.spatial.transform import Rotation
 
 from robotag_ros.metrics.pose_metrics import camera_pose_errors, joint_errors_deg
 from robotag_ros.ros.local_dds import local_ros_env
+from robotag_ros.stamps import stamp_key
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]   # the folder holding robotag_ros/
 DEFAULT_PARAMS = PACKAGE_ROOT / 'config' / 'estimator.yaml'
 CAMERA_NAMESPACE = '/camera/color'
-
-
-def stamp_key(sec: int, nanosec: int) -> str:
-    """A stamp as 'sec.nanosec' text: the key that matches the node's outputs to frames."""
-    return f'{int(sec)}.{int(nanosec):09d}'
 
 
 def node_command(params_file: Path | None = DEFAULT_PARAMS, parameters: dict | None = None,
@@ -223,7 +219,7 @@ def score_frames(sample_frames, played: list[dict], listened: dict,
     listener's record. The camera pose comes from /tf (``tf_parent`` as the node's parameter)
     and falls back to ~/camera_pose when /tf was not recorded.
     """
-    truth = {stamp_key(*divmod(f.stamp_ns, 1_000_000_000)): f for f in sample_frames}
+    truth = {stamp_key(f.stamp_ns): f for f in sample_frames}
     joints = {m['stamp']: m for m in listened.get('joint_states', [])}
     transforms = {m['stamp']: m for m in listened.get('tf', [])}
     poses = {m['stamp']: m for m in listened.get('camera_pose', [])}
