@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from robotag_ros.atomic_io import atomic_write_json  # noqa: E402
 from robotag_ros.model.artifact import artifact_paths, load_sidecar  # noqa: E402
 from benchmarks.machine import machine_name  # noqa: E402
 
@@ -102,7 +103,7 @@ def run_worker(args, name: str, artifact: str, frame_file: str) -> int:
         result = {'samples': time_estimator(estimator, frame, args.warmup, args.frames)}
     except Exception as error:  # noqa: BLE001 - a backend that cannot run is reported
         result = {'skipped': (str(error).splitlines() or [type(error).__name__])[0][:300]}
-    Path(args.out).write_text(json.dumps(result))
+    atomic_write_json(args.out, result)
     return 0
 
 
@@ -233,11 +234,7 @@ def main(argv=None) -> int:
     print(f"load average (1 min) {results['load_average_1min_start']} -> "
           f"{results['load_average_1min_end']} on {os.cpu_count()} cpus")
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f'.{out.name}.tmp')
-    tmp.write_text(json.dumps(results, indent=2) + '\n')
-    os.replace(tmp, out)
+    out = atomic_write_json(args.out, results, indent=2)
     print(f'[latency] wrote {out}')
     return 0
 

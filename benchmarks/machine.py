@@ -47,10 +47,7 @@ def machine_name() -> str:
 def write_results(path, results: dict) -> Path:
     """Write a benchmark's flat results dict as JSON, atomically (a killed run leaves the old
     file whole), and say where."""
-    import json
-    from robotag_ros.atomic_io import atomic_write_text
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(results, indent=2) + '\n')
+    from robotag_ros.atomic_io import atomic_write_json
+    path = atomic_write_json(path, results, indent=2)
     print(f'wrote {path}')
     return path

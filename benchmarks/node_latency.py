@@ -31,6 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from robotag_ros.atomic_io import atomic_write_json  # noqa: E402
 from robotag_ros.ros.bundled import default_model_path  # noqa: E402
 from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
 from benchmarks.machine import machine_name  # noqa: E402
@@ -237,10 +238,7 @@ def main(argv=None) -> int:
         merged.update({prefix + key: value for key, value in result.items()})
         expected = result['frames_sent'] if args.rate_hz <= 0 else 1
         ok = ok and result['frames_published'] >= expected
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + '\n')
-    os.replace(tmp, args.output)
+    atomic_write_json(args.output, dict(sorted(merged.items())), indent=2)
     print(f'wrote {args.output}')
     return 0 if ok else 1
 

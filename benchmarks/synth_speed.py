@@ -11,7 +11,6 @@ figure is per core. Prints a table and writes benchmarks/results/synth_speed.jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mujoco  # noqa: E402
 import torch  # noqa: E402
 
+from robotag_ros.atomic_io import atomic_write_json  # noqa: E402
 from robotag_ros.data import synth as synth_module  # noqa: E402
 from robotag_ros.data.dr_config import DRConfig  # noqa: E402
 from robotag_ros.data.dream_writer import write_frame  # noqa: E402
@@ -110,9 +110,7 @@ def main(argv=None) -> int:
         print(f'{key:34s} {value:9.2f} {100 * value / result["total_ms_per_frame"]:6.1f}%')
     print(f'{"total":34s} {result["total_ms_per_frame"]:9.2f}')
     print(f'frames/s per core: {result["frames_per_s_per_core"]:.1f}')
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + '\n')
+    atomic_write_json(args.out, result)
     return 0
 
 

@@ -7,6 +7,7 @@ calibrations, buffers, pointers, drawings.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -50,3 +51,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_write_json(path: str | os.PathLike, data, indent: int | None = 1) -> Path:
+    """JSON with a trailing newline; keys in the order given (deterministic bytes)."""
+    return atomic_write_text(path, json.dumps(data, indent=indent) + '\n')
+
+
+def atomic_write_image(path: str | os.PathLike, image_rgb) -> Path:
+    """An RGB uint8 array as an image file whose format the suffix names (PNG, JPEG)."""
+    import cv2   # the core's only image codec; imported here so atomic_io stays light
+
+    def write(tmp: str) -> None:
+        try:
+            written = cv2.imwrite(tmp, image_rgb[..., ::-1])
+        except cv2.error as error:   # e.g. no encoder for the suffix
+            raise OSError(f'cannot write image {path}: {error.err}') from None
+        if not written:
+            raise OSError(f'cannot write image {path}')
+    return atomic_write(path, write)

@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from robotag_ros.atomic_io import atomic_write_json
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
 from robotag_ros.ros.messages import point_cloud_to_numpy
 from robotag_ros.stamps import stamp_key as frame_key, stamp_to_ns
@@ -124,7 +125,7 @@ def drive(scenario_path: str, result_path: str) -> int:
                             'attempts': attempt,
                             'round_trip_ms': None if answer is None
                             else (answer['received_s'] - sent_s) * 1000.0})
-        _write_json(result_path, {'frames': results})
+        atomic_write_json(result_path, {'frames': results})
         return 0
     finally:
         node.destroy_node()
@@ -194,11 +195,11 @@ def listen(result_path: str, stop_file: str, ready_file: str) -> int:
             if not ready and node.count_publishers('/joint_states') > 0 \
                     and node.count_publishers(f'{NODE}/debug_image') > 0:
                 ready = True
-                _write_json(ready_file, {'ready': True})
+                atomic_write_json(ready_file, {'ready': True})
         end = time.monotonic() + 0.3   # drain what is in flight
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.02)
-        _write_json(result_path, record)
+        atomic_write_json(result_path, record)
         return 0
     finally:
         node.destroy_node()
@@ -228,18 +229,11 @@ def infos(topic: str, seconds: str, result_path: str) -> int:
             pause = time.monotonic() + 0.2
             while time.monotonic() < pause:
                 rclpy.spin_once(node, timeout_sec=0.02)
-        _write_json(result_path, {'statuses': statuses})
+        atomic_write_json(result_path, {'statuses': statuses})
         return 0
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-
-
-def _write_json(path: str, data) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
 
 
 if __name__ == '__main__':

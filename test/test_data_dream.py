@@ -4,6 +4,7 @@ import os
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -335,3 +336,19 @@ def test_keypoints_and_joints_are_matched_by_name_not_position(robot, synth_set,
     original, reordered = DreamDataset(synth_set, robot)[0], DreamDataset(shuffled, robot)[0]
     for key in ('keypoints_2d', 'keypoints_3d', 'joint_angles', 'K', 'T_cam_base'):
         assert torch.equal(original[key], reordered[key]), key
+
+
+def test_atomic_writers_leave_the_old_file_whole_on_failure(tmp_path):
+    from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
+    target = atomic_write_json(tmp_path / 'a.json', {'b': 1, 'a': [1.5]})
+    assert target.read_text() == '{\n "b": 1,\n "a": [\n  1.5\n ]\n}\n'
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {'not json': object()})
+    assert json.loads(target.read_text()) == {'b': 1, 'a': [1.5]}
+    image = np.zeros((4, 6, 3), np.uint8)
+    image[..., 0] = 200   # red in RGB
+    png = atomic_write_image(tmp_path / 'x.png', image)
+    assert cv2.imread(str(png))[0, 0].tolist() == [0, 0, 200]   # BGR on disk
+    with pytest.raises(OSError):
+        atomic_write_image(tmp_path / 'x.unknown-format', image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.json', 'x.png']

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import sys
 from pathlib import Path
+
+from robotag_ros.atomic_io import atomic_write_json
 
 # Rows of Table 3: the loop kinds that are OFF in each row.
 ABLATION_ROWS = (
@@ -44,8 +45,7 @@ def run_ablation(config, eval_folders: list[str], out_json: str,
     results['machine'] = f'{platform.node()} ({platform.processor() or platform.machine()})'
     results['epochs'] = config.optim.epochs
     results['train_sets'] = ','.join(config.data.train)
-    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_json).write_text(json.dumps(results, indent=2))
+    atomic_write_json(out_json, results, indent=2)
     print_table(results, eval_folders)
     return results
 

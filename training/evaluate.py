@@ -6,7 +6,6 @@ used to crop: the numbers are what a deployed estimator gets.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -139,8 +138,3 @@ def evaluate_model(model, robot, dataset, input_hw, batch_size: int = 16,
     estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames,
                                        progress=False)
     return score_estimates(estimates, truths, robot, estimator.joint_source)
-
-
-def write_json(metrics: dict, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(metrics, indent=2))

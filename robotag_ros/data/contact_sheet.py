@@ -107,8 +107,8 @@ def main(argv=None) -> int:
     ok, png = cv2.imencode('.png', sheet[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise SystemExit('PNG encoding failed')
-    from robotag_ros.data.dream_format import write_bytes_atomic
-    write_bytes_atomic(out, png.tobytes())
+    from robotag_ros.atomic_io import atomic_write_bytes
+    atomic_write_bytes(out, png.tobytes())
     print(f'robotag-contact-sheet: {len(sheet)}x{sheet.shape[1]} px sheet written to {out}')
     return 0
 

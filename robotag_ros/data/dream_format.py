@@ -6,12 +6,10 @@ readers undo with ``R_cam_base = R_file @ R_NORMAL_UE``.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
-from robotag_ros.atomic_io import atomic_write_bytes
 
 CAMERA_SETTINGS_FILE = '_camera_settings.json'
 OBJECT_SETTINGS_FILE = '_object_settings.json'
@@ -45,18 +43,3 @@ def extra_path(json_path: str | Path, suffix: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and a rename."""
-    atomic_write_bytes(path, data)
-
-
-def dumps_json(data: dict) -> bytes:
-    """Deterministic JSON bytes (fixed key order as given, fixed float repr)."""
-    return (json.dumps(data, indent=1) + '\n').encode('utf-8')
-
-
-def write_json_atomic(path: str | Path, data: dict) -> None:
-    """Atomic JSON write."""
-    write_bytes_atomic(path, dumps_json(data))

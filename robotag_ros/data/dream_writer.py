@@ -18,11 +18,10 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from robotag_ros.atomic_io import atomic_write_bytes, atomic_write_json
 from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, CM_PER_M, DEPTH_SUFFIX,
                                            EXTRAS_DIR, MASK_SUFFIX, OBJECT_SETTINGS_FILE,
-                                           R_NORMAL_UE,
-                                           RGB_SUFFIX, frame_stem, write_bytes_atomic,
-                                           write_json_atomic)
+                                           R_NORMAL_UE, RGB_SUFFIX, frame_stem)
 
 _DECIMALS = 6  # JSON floats rounded: stable bytes, far below label noise (1e-6 cm, 1e-6 px)
 
@@ -77,8 +76,8 @@ def write_set_files(out_dir: str | Path, robot, K: np.ndarray, height: int, widt
     """Write the per-set settings files (idempotent: same content each time)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / CAMERA_SETTINGS_FILE, camera_settings(K, height, width))
-    write_json_atomic(out_dir / OBJECT_SETTINGS_FILE, object_settings(robot))
+    atomic_write_json(out_dir / CAMERA_SETTINGS_FILE, camera_settings(K, height, width))
+    atomic_write_json(out_dir / OBJECT_SETTINGS_FILE, object_settings(robot))
 
 
 def frame_annotation(robot, joint_angles_rad, T_cam_base, T_base_cam, K, keypoints_3d_m,
@@ -137,19 +136,19 @@ def write_frame(out_dir: str | Path, frame_index: int, robot, frame, jpeg_bytes:
     """Write one SynthFrame; the JSON goes last so its presence marks a finished frame."""
     out_dir = Path(out_dir)
     stem = frame_stem(frame_index)
-    write_bytes_atomic(out_dir / f'{stem}{RGB_SUFFIX}', jpeg_bytes)
+    atomic_write_bytes(out_dir / f'{stem}{RGB_SUFFIX}', jpeg_bytes)
     if save_mask:
         ok, png = cv2.imencode('.png', frame.robot_mask.astype(np.uint8) * 255,
                                [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        write_bytes_atomic(out_dir / EXTRAS_DIR / f'{stem}{MASK_SUFFIX}', png.tobytes())
+        atomic_write_bytes(out_dir / EXTRAS_DIR / f'{stem}{MASK_SUFFIX}', png.tobytes())
     if save_depth and frame.depth_m is not None:
         depth_mm = np.clip(np.round(frame.depth_m * 1000.0), 0, 65535).astype(np.uint16)
         ok, png = cv2.imencode('.png', depth_mm, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        write_bytes_atomic(out_dir / EXTRAS_DIR / f'{stem}{DEPTH_SUFFIX}', png.tobytes())
+        atomic_write_bytes(out_dir / EXTRAS_DIR / f'{stem}{DEPTH_SUFFIX}', png.tobytes())
     height, width = frame.rgb.shape[:2]
     annotation = frame_annotation(robot, frame.joint_angles_rad, frame.T_cam_base,
                                   frame.T_base_cam, frame.K, frame.keypoints_3d_m,
                                   frame.keypoints_2d_px, height, width)
     json_path = out_dir / f'{stem}.json'
-    write_json_atomic(json_path, annotation)
+    atomic_write_json(json_path, annotation)
     return json_path

@@ -24,7 +24,8 @@ import yaml
 from tqdm import tqdm
 
 from robotag_ros.data.dr_config import DRConfig, dr_config_to_dict, load_dr_config
-from robotag_ros.data.dream_format import frame_stem, write_bytes_atomic
+from robotag_ros.atomic_io import atomic_write_bytes
+from robotag_ros.data.dream_format import frame_stem
 
 SYNTH_CONFIG_FILE = '_robotag_synth.yaml'  # the merged DR config, seed and size of the set
 # Layout of the files robotag-synth writes: 2 = one K per folder (older sets: a K per frame).
@@ -118,7 +119,7 @@ def write_set_header(out_dir: Path, robot, config: DRConfig, seed: int, height: 
             raise SystemExit(f'{record_path}: this folder was made with another robot, seed, size '
                              f'or config{older}; use a new --out or the same settings to resume')
     write_set_files(out_dir, robot, K, height, width)
-    write_bytes_atomic(record_path, yaml.safe_dump(record, sort_keys=False).encode())
+    atomic_write_bytes(record_path, yaml.safe_dump(record, sort_keys=False).encode())
 
 
 def generate_set(robot_name: str, out_dir: str | Path, num_frames: int, seed: int,

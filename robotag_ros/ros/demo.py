@@ -15,7 +15,6 @@ strip of them), ``overlays.mp4`` (when OpenCV can write MP4), ``frames.json`` an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
 from robotag_ros.ros.bundled import default_model_path, sample_bag_path
 from robotag_ros.ros.sample_run import FrameScore, NodeSession, score_frames, summarize
 from robotag_ros.stamps import stamp_key
@@ -158,7 +158,7 @@ def write_overlays(out: Path, scores, sample_frames, robot, video: bool) -> list
         if overlay is None:
             continue
         overlay = draw_truth(overlay[..., ::-1], truth[stamp_ns[score.stamp]])
-        _atomic_png(path, overlay)
+        atomic_write_image(path, overlay)
         images.append((score, overlay))
     written = []
     if not images:
@@ -184,20 +184,13 @@ def write_overlays(out: Path, scores, sample_frames, robot, video: bool) -> list
                 'truth: green rings', (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                 cv2.LINE_AA)
     strip_path = out / 'overlays.png'
-    _atomic_png(strip_path, np.concatenate([legend, strip], axis=0))
+    atomic_write_image(strip_path, np.concatenate([legend, strip], axis=0))
     written.append(strip_path)
     if video:
         video_path = _write_video(out / 'overlays.mp4', [overlay for _, overlay in images])
         if video_path is not None:
             written.append(video_path)
     return written
-
-
-def _atomic_png(path: Path, image_rgb: np.ndarray) -> None:
-    tmp = path.with_name(f'.{path.stem}.tmp.png')
-    if not cv2.imwrite(str(tmp), image_rgb[..., ::-1]):
-        raise OSError(f'cannot write {path}')
-    os.replace(tmp, path)
 
 
 def _write_video(path: Path, frames_rgb: list[np.ndarray], fps: float = 5.0) -> Path | None:
@@ -274,9 +267,7 @@ def main(argv=None) -> int:
     files = write_overlays(args.out, scores, sample_frames, robot, video=not args.no_video)
     for name, data in (('summary.json', summary),
                        ('frames.json', [_json_ready(s) for s in scores])):
-        tmp = args.out / f'.{name}.tmp'
-        tmp.write_text(json.dumps(data, indent=1) + '\n')
-        os.replace(tmp, args.out / name)
+        atomic_write_json(args.out / name, data)
     print(f'\nwrote {args.out}/: overlays/ ({len(list(overlay_dir.glob("*.png")))} PNG), '
           + ', '.join(p.name for p in files) + ', frames.json, summary.json, node.log')
     return 0 if summary['frames_published'] > 0 else 1

@@ -12,19 +12,18 @@ The caller keeps DDS local (robotag_ros.ros.local_dds.local_ros_env).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
+from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
 from robotag_ros.ros.conversions import ImageConversionError, image_to_rgb
 from robotag_ros.stamps import stamp_key, stamp_to_ns
 
@@ -36,13 +35,6 @@ except ImportError:   # built by scripts/install_ros.sh; without it /tf is not r
 
 def _key(stamp) -> str:
     return stamp_key(stamp_to_ns(stamp))
-
-
-def _write_json(path, data) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
 
 
 def parse_args(argv=None):
@@ -99,10 +91,7 @@ def listen(args) -> dict:
         except ImageConversionError as error:
             entry['error'] = str(error)
         else:
-            path = overlay_dir / f'{entry["stamp"]}.png'
-            tmp = path.with_name(f'.{path.stem}.tmp.png')
-            cv2.imwrite(str(tmp), rgb[..., ::-1])
-            os.replace(tmp, path)
+            path = atomic_write_image(overlay_dir / f'{entry["stamp"]}.png', rgb)
             entry['file'] = path.name
         record['debug_image'].append(entry)
 
@@ -124,7 +113,8 @@ def listen(args) -> dict:
             rclpy.spin_once(node, timeout_sec=0.05)
             if not ready and all(node.count_publishers(t) > 0 for t in ready_topics):
                 ready = True
-                _write_json(args.ready_file, {'ready': True, 'tf_recorded': TFMessage is not None})
+                atomic_write_json(args.ready_file,
+                                  {'ready': True, 'tf_recorded': TFMessage is not None})
         end = time.monotonic() + 0.5   # drain what is in flight
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.02)
@@ -142,7 +132,7 @@ def main(argv=None) -> int:
         record = listen(args)
     finally:
         rclpy.try_shutdown()
-    _write_json(args.result, record)
+    atomic_write_json(args.result, record)
     return 0
 
 

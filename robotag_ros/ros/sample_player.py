@@ -12,8 +12,6 @@ The caller keeps DDS local (robotag_ros.ros.local_dds.local_ros_env).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 
@@ -23,6 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from robotag_ros.atomic_io import atomic_write_json
 from robotag_ros.data.sample_bag import read_sample_bag
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
 from robotag_ros.stamps import ns_to_sec_nanosec, stamp_key, stamp_to_ns
@@ -47,13 +46,6 @@ def parse_args(argv=None):
     parser.add_argument('--discovery-timeout-s', type=float, default=60.0)
     parser.add_argument('--result', help='write per-frame answers here (JSON)')
     return parser.parse_args(argv)
-
-
-def _write_json(path: str, data) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
 
 
 def play(args) -> list[dict]:
@@ -142,7 +134,7 @@ def main(argv=None) -> int:
     finally:
         rclpy.try_shutdown()
     if args.result:
-        _write_json(args.result, {'frames': records})
+        atomic_write_json(args.result, {'frames': records})
     answered = sum(r['answer'] is not None for r in records)
     print(f'sample_player: {answered}/{len(records)} frames answered by the node')
     return 0 if answered == len(records) else 1
