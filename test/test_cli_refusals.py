@@ -169,7 +169,7 @@ def test_train_refuses_bad_configs_and_empty_sets_with_one_line(tmp_path, capsys
         (['--config', str(_experiment(tmp_path, [tmp_path / 'nowhere']))],
          'nowhere does not exist'),
         (['--config', str(_experiment(tmp_path, [SAMPLE])), 'optim.nope=1'],
-         "unknown config key 'nope'"),
+         "unknown key 'nope'"),
         (['--config', str(_experiment(tmp_path, [SAMPLE], robot='no_such_robot'))],
          "unknown robot 'no_such_robot'"),
         (['--config', str(_experiment(tmp_path, [SAMPLE], init_from=str(tmp_path / 'x')))],

@@ -9,6 +9,7 @@ from inference_fixtures import INPUT_HW, make_tiny_artifact, sample_frames
 from robotag_ros.model.artifact import ArtifactError, artifact_paths, load_model
 from robotag_ros.inference.backends import BackendUnavailable, resolve_backend
 from robotag_ros.export.onnx_export import export_onnx
+from robotag_ros.inference.estimate import PoseEstimator
 from robotag_ros.inference.estimator import Estimator, onnx_cache_path
 
 TIMINGS = {'preprocess_ms', 'inference_ms', 'decode_ms', 'total_ms'}
@@ -90,6 +91,8 @@ def test_auto_backend_is_onnxruntime_on_cpu_and_torch_on_cuda(artifact, onnx_fil
     estimator = Estimator.from_artifact(artifact, backend='auto', onnx_path=onnx_file,
                                         robot=panda)
     assert estimator.backend_name == 'onnxruntime'
+    assert isinstance(estimator, PoseEstimator)   # what the ROS node needs of it
+    assert (estimator.robot_name, estimator.base_frame) == ('panda', 'panda_link0')
     with pytest.raises(ValueError, match='backend must be one of'):
         Estimator.from_artifact(artifact, backend='openvino', robot=panda)
 

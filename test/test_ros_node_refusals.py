@@ -112,3 +112,15 @@ def test_transport_limit_is_explicit_fits_4k_rgb_and_is_the_same_everywhere():
     assert f"FASTDDS_BUILTIN_TRANSPORTS='{LOCAL_TRANSPORTS}'" in (
         REPO / 'scripts' / 'local_env.sh').read_text()
     assert LOCAL_TRANSPORTS in (REPO / 'docs' / 'node.md').read_text()
+
+
+def test_an_estimator_factory_must_return_a_pose_estimator():
+    """The node states what it needs (PoseEstimator) and names what a factory's object lacks."""
+    from robotag_ros.inference.estimate import PoseEstimator
+    from robotag_ros.ros.estimator_node import build_estimator
+    from robotag_ros.ros.fake_estimator import make_fake_estimator
+    assert isinstance(build_estimator(make_fake_estimator, '', 'torch', 'cpu', ''), PoseEstimator)
+    with pytest.raises(ValueError, match=r"without \['robot_name', 'base_frame'"):
+        build_estimator(lambda model_path, backend, device: object(), '', 'torch', 'cpu', '')
+    with pytest.raises(ValueError, match="robot='kuka_iiwa' but the model is for 'panda'"):
+        build_estimator(make_fake_estimator, '', 'torch', 'cpu', 'kuka_iiwa')

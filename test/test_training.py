@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from robotag_ros.config_merge import ConfigError
 from robotag_ros.training.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint
 from robotag_ros.training.config import load_config
 
@@ -136,10 +137,32 @@ def test_config_layers_and_refusals(tmp_path):
     assert config.optim.lr == pytest.approx(1e-4) and config.optim.epochs == 3
     assert config.stage == 2 and config.data.image_size == [128, 96]
     assert config.optim.batch_size == 16              # dataclass default kept
-    with pytest.raises(KeyError, match='unknown config key'):
+    with pytest.raises(ConfigError, match="unknown key 'learning_rate'"):
         load_config(str(path), ['optim.learning_rate=1'])
-    with pytest.raises(ValueError, match='expects a number'):
+    with pytest.raises(ConfigError, match='expects a number'):
         load_config(str(path), ['optim.lr=fast'])
+    # A free-form mapping merges key by key: an override adds to the file's model_overrides.
+    path.write_text(yaml.safe_dump({'model_overrides': {'neck_context_blocks': 4}}))
+    config = load_config(str(path), ['model_overrides.lifting_hypotheses=8'])
+    assert config.model_overrides == {'neck_context_blocks': 4, 'lifting_hypotheses': 8}
+
+
+def test_one_merge_rule_for_the_three_configs(tmp_path):
+    from robotag_ros.data.dr_config import load_dr_config
+    from robotag_ros.model.config import load_model_config
+    bad = tmp_path / 'bad.yaml'
+    for loader, text, message in (
+            (load_dr_config, 'camera: {nope: 1}', "camera: unknown key 'nope'"),
+            (load_model_config, 'model: {loss: {alpha: {alpha9: 1.0}}}', 'alpha9'),
+            (lambda p: load_config(str(p)), 'optim: {nope: 1}', "optim: unknown key 'nope'")):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            loader(bad)
+    # Loss weight groups keep the weights an override does not name.
+    good = tmp_path / 'good.yaml'
+    good.write_text('model: {loss: {alpha: {alpha2: 0.5}}}')
+    assert load_model_config(good).loss.alpha == dict(
+        alpha1=1.0, alpha2=0.5, alpha3=1.0, alpha4=1.0, alpha5=1.0, alpha6=1.0)
 
 
 def test_keypoint_phase_trains_the_heatmaps_alone_and_counts_the_training_before_it(

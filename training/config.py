@@ -6,9 +6,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import yaml
+
+from robotag_ros.config_merge import merge_into
 
 
 @dataclass
@@ -88,27 +90,6 @@ class TrainConfig:
 TRAINED_HEADS = ('all', 'keypoints')
 
 
-def _merge(instance: Any, updates: dict, where: str) -> Any:
-    """Recursively apply a mapping to a dataclass, refusing keys the dataclass lacks."""
-    known = {f.name: f for f in dataclasses.fields(instance)}
-    for key, value in updates.items():
-        if key not in known:
-            raise KeyError(f"{where}: unknown config key '{key}' (known: {sorted(known)})")
-        current = getattr(instance, key)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            _merge(current, value, f'{where}.{key}')
-            continue
-        if isinstance(current, float) and isinstance(value, (int, str)) \
-                and not isinstance(value, bool):
-            # YAML 1.1 reads '1e-3' (no dot) as a string: accept it where a float is expected.
-            try:
-                value = float(value)
-            except ValueError as error:
-                raise ValueError(f"{where}: '{key}' expects a number, got {value!r}") from error
-        setattr(instance, key, value)
-    return instance
-
-
 def parse_override(text: str) -> dict:
     """``optim.lr=1e-4`` -> {'optim': {'lr': 0.0001}}; values are parsed as YAML."""
     if '=' not in text:
@@ -131,9 +112,9 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
                 raise ValueError(f'{path}: not valid YAML ({error})') from None
         if not isinstance(data, dict):
             raise ValueError(f'{path}: expected a mapping at the top level')
-        _merge(config, data, str(path))
+        config = merge_into(config, data, str(path))
     for text in overrides or []:
-        _merge(config, parse_override(text), f'override {text}')
+        config = merge_into(config, parse_override(text), f'override {text}')
     if config.stage not in (1, 2):
         raise ValueError(f'stage must be 1 or 2, not {config.stage}')
     if config.heads not in TRAINED_HEADS:

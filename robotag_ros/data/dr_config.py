@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from robotag_ros.config_merge import merge_into
 
 Range = list  # [low, high], sampled uniformly
 
@@ -118,23 +119,6 @@ class DRConfig:
     save_depth: bool = True
 
 
-def _merge(instance: Any, overrides: dict, where: str) -> Any:
-    """Return a copy of dataclass `instance` with `overrides` applied; unknown keys are errors."""
-    if not isinstance(overrides, dict):
-        raise ValueError(f'{where}: expected a mapping, got {type(overrides).__name__}')
-    known = {f.name: f for f in dataclasses.fields(instance)}
-    changes = {}
-    for key, value in overrides.items():
-        if key not in known:
-            raise ValueError(f'{where}.{key}: unknown setting (known: {sorted(known)})')
-        current = getattr(instance, key)
-        if dataclasses.is_dataclass(current):
-            changes[key] = _merge(current, value, f'{where}.{key}')
-        else:
-            changes[key] = value
-    return dataclasses.replace(instance, **changes)
-
-
 def load_dr_config(path: str | Path | None = None) -> DRConfig:
     """Load a DR config: defaults, overridden by the YAML at `path` (None: defaults only)."""
     config = DRConfig()
@@ -143,7 +127,7 @@ def load_dr_config(path: str | Path | None = None) -> DRConfig:
     path = Path(path)
     with open(path) as stream:
         overrides = yaml.safe_load(stream) or {}
-    return _merge(config, overrides, str(path))
+    return merge_into(config, overrides, str(path))
 
 
 def dr_config_to_dict(config: DRConfig) -> dict:

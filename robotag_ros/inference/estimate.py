@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -46,3 +47,22 @@ class Estimate:
         """False when any number the node would publish is NaN or infinite."""
         return bool(np.isfinite(self.joint_angles_rad).all() and np.isfinite(self.T_cam_base).all()
                     and np.isfinite(self.keypoints_2d_px).all() and np.isfinite(self.consistency))
+
+
+@runtime_checkable
+class PoseEstimator(Protocol):
+    """What the ROS node needs from an estimator: the project's Estimator, the tests' fake,
+    or a user's own (``estimator_factory``). ``next_box`` may always answer None (no tracking)."""
+
+    robot_name: str
+    base_frame: str                           # the robot description's base frame
+    joint_names: Sequence[str]
+    input_hw: Optional[tuple[int, int]]       # network input (images must letterbox to it)
+    backend_name: str
+
+    def estimate(self, image_rgb: np.ndarray, K: np.ndarray, *, box: Any = None,
+                 joint_angles_rad: Optional[np.ndarray] = None) -> Estimate:
+        """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate."""
+
+    def next_box(self, estimate: Estimate) -> Any:
+        """Where to look in the next frame of the same camera, or None."""

@@ -84,6 +84,10 @@ class Estimator:
             raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
         self.model, self.sidecar, self.backend = model, sidecar, backend
         self.robot = model.robot
+        # What every PoseEstimator states (inference/estimate.py): the node reads these.
+        self.robot_name = self.robot.name
+        self.base_frame = self.robot.base_frame
+        self.joint_names = list(self.robot.joint_names)
         self.input_hw = tuple(int(v) for v in input_hw)
         self.joint_source = joint_source
         self.backend_name = backend.name

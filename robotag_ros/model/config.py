@@ -10,8 +10,9 @@ from typing import Any, Optional
 
 import yaml
 
-from robotag_ros.tag.graph import expand_kinds
 from robotag_ros.atomic_io import atomic_write_text
+from robotag_ros.config_merge import merge_into
+from robotag_ros.tag.graph import expand_kinds
 
 BACKBONES_2D = ('small', 'resnet18', 'resnet50', 'efficientnet_lite0', 'efficientnet_lite1',
                 'efficientnet_lite2')
@@ -100,47 +101,15 @@ class ModelConfig:
                              f'{self.depth_anything_input_size}')
         expand_kinds(self.loops_off)  # raises on an unknown kind
         if isinstance(self.loss, dict):
-            self.loss = _from_dict(LossConfig, self.loss, 'loss')
+            self.loss = merge_into(LossConfig(), self.loss, 'loss')
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def _from_dict(cls, values: dict, where: str):
-    if not isinstance(values, dict):
-        raise ValueError(f'{where}: expected a mapping, got {type(values).__name__}')
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f'{where}: unknown keys {unknown}; known: {sorted(known)}')
-    if cls is LossConfig:
-        defaults = LossConfig()
-        merged = {}
-        for name in values:
-            group = dict(getattr(defaults, name))
-            extra_keys = sorted(set(values[name]) - set(group))
-            if extra_keys:
-                raise ValueError(f'{where}.{name}: unknown weights {extra_keys}')
-            group.update(values[name])
-            merged[name] = group
-        return LossConfig(**merged)
-    return cls(**values)
-
-
 def model_config_from_dict(values: dict) -> ModelConfig:
-    """A ModelConfig from a (possibly partial) mapping; unknown keys are an error."""
-    return _from_dict(ModelConfig, dict(values or {}), 'model config')
-
-
-def merge_overrides(values: dict, overrides: Optional[dict]) -> dict:
-    """``values`` with ``overrides`` merged in, recursively for nested mappings (loss weights)."""
-    merged = dict(values)
-    for key, value in (overrides or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_overrides(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    """A ModelConfig from a (possibly partial) mapping; unknown keys are a ConfigError."""
+    return merge_into(ModelConfig(), dict(values or {}), 'model config')
 
 
 def load_model_config(path: Optional[str | os.PathLike] = None,
@@ -148,10 +117,7 @@ def load_model_config(path: Optional[str | os.PathLike] = None,
     """Read a model config YAML (a bundled name such as 'large' or a path; None -> defaults),
     then apply ``overrides`` (a partial mapping, e.g. ``{'loops_off': ['joints']}``)."""
     if path is None:
-        try:
-            return model_config_from_dict(merge_overrides({}, overrides))
-        except (TypeError, ValueError) as error:
-            raise ValueError(f'model config overrides: {error}') from error
+        return merge_into(ModelConfig(), dict(overrides or {}), 'model config overrides')
     candidate = Path(path)
     if not candidate.exists():
         bundled = [d / f'{path}.yaml' for d in CONFIG_DIRS if (d / f'{path}.yaml').exists()]
@@ -161,10 +127,8 @@ def load_model_config(path: Optional[str | os.PathLike] = None,
         candidate = bundled[0]
     with open(candidate) as stream:
         values = yaml.safe_load(stream) or {}
-    try:
-        return model_config_from_dict(merge_overrides(values.get('model', values), overrides))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f'{candidate}: {error}') from error
+    config = merge_into(ModelConfig(), values.get('model', values), str(candidate))
+    return merge_into(config, dict(overrides or {}), f'{candidate} + overrides')
 
 
 def save_model_config(config: ModelConfig, path: str | os.PathLike) -> None:

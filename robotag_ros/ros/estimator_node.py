@@ -43,8 +43,9 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
+from robotag_ros.inference.estimate import PoseEstimator
+from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.ros import messages
 from robotag_ros.ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
@@ -189,27 +190,16 @@ def build_estimator(factory, model_path: str, backend: str, device: str, robot: 
     if 'robot' in inspect.signature(factory).parameters:
         kwargs['robot'] = robot
     estimator = factory(**kwargs)
-    artifact_robot = robot_name_of(estimator)
-    if robot and artifact_robot and '/' not in robot and artifact_robot != robot:
-        raise ValueError(f'parameter robot={robot!r} but the model is for {artifact_robot!r}')
+    if not isinstance(estimator, PoseEstimator):
+        missing = [name for name in ('robot_name', 'base_frame', 'joint_names', 'input_hw',
+                                     'backend_name', 'estimate', 'next_box')
+                   if not hasattr(estimator, name)]
+        raise ValueError(f'the estimator factory returned a {type(estimator).__name__} without '
+                         f'{missing} (see robotag_ros.inference.estimate.PoseEstimator)')
+    if robot and '/' not in robot and estimator.robot_name != robot:
+        raise ValueError(f'parameter robot={robot!r} but the model is for '
+                         f'{estimator.robot_name!r}')
     return estimator
-
-
-def robot_name_of(estimator) -> str | None:
-    """The estimator's robot name: its ``robot_name`` or its RobotModel's ``name``."""
-    return getattr(estimator, 'robot_name', None) or getattr(
-        getattr(estimator, 'robot', None), 'name', None)
-
-
-def base_frame_of(estimator) -> str:
-    """The robot description's base frame (e.g. panda_link0), else 'base_link'."""
-    return (getattr(estimator, 'base_frame', None)
-            or getattr(getattr(estimator, 'robot', None), 'base_frame', None) or 'base_link')
-
-
-def joint_names_of(estimator) -> list[str]:
-    names = getattr(estimator, 'joint_names', None)
-    return list(names if names is not None else estimator.robot.joint_names)
 
 
 class MeasuredJoints:
@@ -290,7 +280,7 @@ class EstimatorNode(Node):
         self.create_timer(1.0, self._check_image_silence)
         self._measured = None
         if p('measured_joint_states_topic'):
-            self._measured = MeasuredJoints(joint_names_of(self._estimator))
+            self._measured = MeasuredJoints(list(self._estimator.joint_names))
             self.create_subscription(JointState, p('measured_joint_states_topic'),
                                      self._on_measured_joints, 50)
 
@@ -318,7 +308,7 @@ class EstimatorNode(Node):
         self._worker = threading.Thread(target=self._work, name='estimator_worker', daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f'estimator ready: backend={getattr(self._estimator, "backend_name", p("backend"))} '
+            f'estimator ready: backend={self._estimator.backend_name} '
             f'device={p("device")} '
             f'model={model_path} factory={p("estimator_factory") or "default"}')
 
@@ -459,7 +449,7 @@ class EstimatorNode(Node):
                 return
             options['joint_angles_rad'] = measured
         start = time.perf_counter()
-        tracking = self._param('track_robot') and hasattr(self._estimator, 'next_box')
+        tracking = self._param('track_robot')
         box = self._robot_box if tracking and self._robot_box_hw == image_rgb.shape[:2] \
             else None
         self._robot_box = None   # kept only when this frame gives a trustworthy one
@@ -481,7 +471,7 @@ class EstimatorNode(Node):
 
         stamp = image.header.stamp
         camera_frame = self._param('camera_frame') or image.header.frame_id
-        base_frame = self._param('base_frame') or base_frame_of(self._estimator)
+        base_frame = self._param('base_frame') or self._estimator.base_frame
         if not camera_frame:
             self._drop(frame, 'no_camera_frame', 'image has no frame_id and camera_frame is unset')
             return
@@ -529,7 +519,7 @@ class EstimatorNode(Node):
     def _image_size_problem(self, height: int, width: int) -> str | None:
         """Why an image of this size cannot be letterboxed to the model's input (a 1x4000 strip
         would shrink to no pixel at all), or None."""
-        input_hw = getattr(self._estimator, 'input_hw', None)
+        input_hw = self._estimator.input_hw
         if input_hw is None:
             return None
         from robotag_ros.geometry.letterbox import plan_letterbox   # OpenCV when needed

@@ -42,10 +42,15 @@ class FakeEstimator:
         self.robot_name = 'panda'
         self.base_frame = 'panda_link0'
         self.input_hw = (96, 96)   # a network input size, which the node checks images against
+        self.backend_name = 'fake'
         self.delay_ms = float(delay_ms)
         self.calls = 0
 
-    def estimate(self, image_rgb: np.ndarray, K: np.ndarray,
+    def next_box(self, estimate: Estimate) -> None:
+        """No tracking: every frame is looked at whole."""
+        return None
+
+    def estimate(self, image_rgb: np.ndarray, K: np.ndarray, box=None,
                  joint_angles_rad: np.ndarray | None = None) -> Estimate:
         """Estimate for one HxWx3 uint8 RGB image with intrinsics K (pixels); measured
         ``joint_angles_rad`` are reported as given."""
