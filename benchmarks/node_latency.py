@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from robotag_ros.atomic_io import atomic_write_json  # noqa: E402
-from robotag_ros.ros.bundled import default_model_path  # noqa: E402
-from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.bundled import default_model_path  # noqa: E402
+from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
 from benchmarks.machine import machine_name  # noqa: E402
 
-FAKE = 'robotag_ros.ros.fake_estimator:make_fake_estimator'
+FAKE = 'robotag_ros.harness.fake_estimator:make_fake_estimator'
 FAKE_PREFIX = 'fake_estimator_'
 
 
@@ -142,7 +142,7 @@ def run(args, factory: str) -> dict:
                 raise RuntimeError(f'the estimator node did not come up:\n{log.read()}')
 
         from robotag_ros.data.sample_bag import read_sample_bag
-        from robotag_ros.ros.bundled import sample_bag_path
+        from robotag_ros.bundled import sample_bag_path
         frames = read_sample_bag(args.bag or sample_bag_path())
         height, width = frames[0].image_rgb.shape[:2]
         header = Header(frame_id=frames[0].frame_id)

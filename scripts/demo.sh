@@ -6,4 +6,4 @@
 # Every ROS process keeps DDS on this machine (shared memory only, a private ROS_DOMAIN_ID).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/local_env.sh"
-exec "$VENV/bin/python" -m robotag_ros.ros.demo "$@"
+exec "$VENV/bin/python" -m robotag_ros.harness.demo "$@"

@@ -9,7 +9,7 @@
 # Run-time environment afterwards: AMENT_PREFIX_PATH=$VENV (ament_index_python) and, for DDS on this
 # machine only, FASTDDS_BUILTIN_TRANSPORTS='SHM?max_msg_size=32MB&sockets_size=128MB' (plain SHM
 # silently loses messages over its 512 KB segment, e.g. 640x480 images) plus a ROS_DOMAIN_ID
-# (0..101) of your own; robotag_ros.ros.local_dds.local_ros_env() builds that environment.
+# (0..101) of your own; robotag_ros.harness.local_dds.local_ros_env() builds that environment.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

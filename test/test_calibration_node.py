@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 
 from robotag_ros.calibration import read_calib  # noqa: E402
 from process_helpers import stop_process  # noqa: E402
-from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NUM_FRAMES = 30

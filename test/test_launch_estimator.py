@@ -21,7 +21,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image  # noqa: E402
-from robotag_ros.ros.fake_estimator import FAKE_JOINT_ANGLES_RAD  # noqa: E402
+from robotag_ros.harness.fake_estimator import FAKE_JOINT_ANGLES_RAD  # noqa: E402
 
 LAUNCH_FILE = os.path.join(os.path.dirname(__file__), '..', 'launch', 'estimator.launch.py')
 
@@ -33,7 +33,7 @@ def generate_test_description():
         PythonLaunchDescriptionSource(LAUNCH_FILE),
         launch_arguments={'camera': '/test_camera',
                           'estimator_factory':
-                          'robotag_ros.ros.fake_estimator:make_fake_estimator'}.items())
+                          'robotag_ros.harness.fake_estimator:make_fake_estimator'}.items())
     return launch.LaunchDescription([estimator, launch_testing.actions.ReadyToTest()])
 
 

@@ -1,6 +1,6 @@
 """The estimator node in its own process, driven and observed by two other rclpy processes.
 
-A fake estimator (robotag_ros.ros.fake_estimator) stands in for the model, so the published
+A fake estimator (robotag_ros.harness.fake_estimator) stands in for the model, so the published
 values are known exactly. Every kind of bad input is fed; the node must survive each and still
 answer the next good frame.
 """
@@ -20,8 +20,8 @@ pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/inst
 from scipy.spatial.transform import Rotation  # noqa: E402
 
 from process_helpers import stop_process  # noqa: E402
-from robotag_ros.ros import fake_estimator as fake  # noqa: E402
-from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.harness import fake_estimator as fake  # noqa: E402
+from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'test' / 'ros_harness.py'
@@ -93,7 +93,7 @@ def run(tmp_path_factory):
     node = subprocess.Popen(
         _python('-m', 'robotag_ros.ros.estimator_node', '--ros-args',
                 '--params-file', REPO / 'config' / 'estimator.yaml',
-                '-p', 'estimator_factory:=robotag_ros.ros.fake_estimator:make_fake_estimator',
+                '-p', 'estimator_factory:=robotag_ros.harness.fake_estimator:make_fake_estimator',
                 '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'),
         env=env, cwd=REPO, stdout=node_log, stderr=subprocess.STDOUT)
     listener = subprocess.Popen(

@@ -21,8 +21,8 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from robotag_ros.ros.conversions import rgb_to_image  # noqa: E402
 from robotag_ros.ros.estimator_node import EstimatorNode  # noqa: E402
-from robotag_ros.ros.fake_estimator import FakeEstimator  # noqa: E402
-from robotag_ros.ros.local_dds import LOCAL_TRANSPORTS  # noqa: E402
+from robotag_ros.harness.fake_estimator import FakeEstimator  # noqa: E402
+from robotag_ros.harness.local_dds import LOCAL_TRANSPORTS  # noqa: E402
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ro
 
 from process_helpers import stop_process  # noqa: E402
 from robotag_ros.finetune import FrameBuffer  # noqa: E402
-from robotag_ros.ros.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'test' / 'ros_harness.py'
@@ -37,7 +37,7 @@ def test_node_records_every_nth_good_frame_into_a_bounded_buffer(tmp_path):
     env = local_ros_env(domain_id=10 + os.getpid() % 80, pythonpath=str(REPO))
     node = subprocess.Popen(
         [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
-         '-p', 'estimator_factory:=robotag_ros.ros.fake_estimator:make_fake_estimator',
+         '-p', 'estimator_factory:=robotag_ros.harness.fake_estimator:make_fake_estimator',
          '-p', f'record_buffer_dir:={buffer_dir}', '-p', 'record_every_n:=2',
          '-p', 'record_buffer_capacity:=3',
          '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],

@@ -16,8 +16,8 @@ pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/inst
 
 from inference_fixtures import make_tiny_artifact  # noqa: E402
 from process_helpers import stop_process  # noqa: E402
-from robotag_ros.ros.local_dds import (LOCAL_TRANSPORTS, MAX_MESSAGE_BYTES,  # noqa: E402
-                                       local_ros_env)
+from robotag_ros.harness.local_dds import (LOCAL_TRANSPORTS, MAX_MESSAGE_BYTES,  # noqa: E402
+                                           local_ros_env)
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'test' / 'ros_harness.py'
@@ -79,7 +79,7 @@ def test_camera_info_without_images_is_reported(tmp_path):
     log = open(tmp_path / 'node.log', 'w')
     node = subprocess.Popen(
         [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
-         '-p', 'estimator_factory:=robotag_ros.ros.fake_estimator:make_fake_estimator',
+         '-p', 'estimator_factory:=robotag_ros.harness.fake_estimator:make_fake_estimator',
          '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -118,7 +118,7 @@ def test_an_estimator_factory_must_return_a_pose_estimator():
     """The node states what it needs (PoseEstimator) and names what a factory's object lacks."""
     from robotag_ros.inference.estimate import PoseEstimator
     from robotag_ros.ros.estimator_node import build_estimator
-    from robotag_ros.ros.fake_estimator import make_fake_estimator
+    from robotag_ros.harness.fake_estimator import make_fake_estimator
     assert isinstance(build_estimator(make_fake_estimator, '', 'torch', 'cpu', ''), PoseEstimator)
     with pytest.raises(ValueError, match=r"without \['robot_name', 'base_frame'"):
         build_estimator(lambda model_path, backend, device: object(), '', 'torch', 'cpu', '')

@@ -24,9 +24,9 @@ pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ro
 pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/install_ros.sh')
 
 from robotag_ros.data.sample_bag import read_sample_bag  # noqa: E402
-from robotag_ros.ros.bundled import (default_model_path, has_default_model,  # noqa: E402
-                                     sample_bag_path)
-from robotag_ros.ros.sample_run import NodeSession, score_frames, summarize  # noqa: E402
+from robotag_ros.bundled import (default_model_path, has_default_model,  # noqa: E402
+                                 sample_bag_path)
+from robotag_ros.harness.sample_run import NodeSession, score_frames, summarize  # noqa: E402
 from robotag_ros.stamps import stamp_key  # noqa: E402
 
 pytestmark = pytest.mark.skipif(

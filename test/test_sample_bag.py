@@ -10,8 +10,8 @@ from robotag_ros.data.sample_bag import (CAMERA_POSE_TOPIC, IMAGE_TOPIC, read_sa
                                          write_sample_bag)
 from robotag_ros.data.sample_sequence import (SAMPLE_FRAME_ID, SAMPLE_NUM_FRAMES,
                                               SequenceFrame, joint_trajectory, minimum_jerk)
-from robotag_ros.ros.bundled import sample_bag_path
-from robotag_ros.ros.sample_run import score_frames, summarize
+from robotag_ros.bundled import sample_bag_path
+from robotag_ros.harness.sample_run import score_frames, summarize
 from robotag_ros.stamps import stamp_key
 
 JOINTS = [f'panda_joint{i}' for i in range(1, 8)]

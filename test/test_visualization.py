@@ -3,8 +3,8 @@ import sys
 
 import numpy as np
 
-from robotag_ros.ros.fake_estimator import (FAKE_T_CAM_BASE, NAN_PIXEL_RGB, RAISE_PIXEL_RGB,
-                                            make_fake_estimator)
+from robotag_ros.harness.fake_estimator import (FAKE_T_CAM_BASE, NAN_PIXEL_RGB,
+                                                RAISE_PIXEL_RGB, make_fake_estimator)
 from robotag_ros.visualization import chain_edges, draw_estimate, project_base_axes
 
 K = np.array([[200.0, 0, 80], [0, 200.0, 60], [0, 0, 1]])
@@ -52,8 +52,8 @@ def test_fake_estimator_triggers():
 
 def test_core_modules_do_not_import_ros():
     import subprocess
-    code = ('import sys; import robotag_ros.visualization, robotag_ros.ros.fake_estimator, '
-            'robotag_ros.ros.local_dds; '
+    code = ('import sys; import robotag_ros.visualization, robotag_ros.harness.fake_estimator, '
+            'robotag_ros.harness.local_dds; '
             'bad = [m for m in sys.modules if m == "rclpy" or m.endswith("_msgs")]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)

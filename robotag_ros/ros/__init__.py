@@ -1,11 +1,10 @@
-"""The ROS 2 layer: the only place that imports rclpy or any *_msgs package.
+"""The ROS 2 layer: the only package folder that imports rclpy or any *_msgs package.
 
 conversions: sensor_msgs Image/CameraInfo <-> numpy; messages: Estimate -> ROS messages;
-estimator_node: the node (console script `estimator`); fake_estimator: a ROS-free stand-in
-estimator for tests and benchmarks of the ROS plumbing; local_dds: the machine-local DDS
-environment for child processes; bundled: where the default model and sample bag are;
-sample_player / output_listener: processes that play a sample bag into the node and record its
-outputs; sample_run: runs those processes and scores the outputs against the ground truth (no
-rclpy in it); demo: the README's demo (`python -m robotag_ros.ros.demo`); launch_arguments:
-the launch files' "override the params file only when given" rule.
+estimator_node: the node (console script `estimator`); calibration_node: live hand-eye
+calibration (console script `calibrator`); static_tf: /tf_static the way tf2_ros publishes it;
+spin: spinning with a clean Ctrl-C; sample_player / output_listener: the processes that play a
+sample bag into the node and record its outputs (robotag_ros.harness runs them);
+launch_arguments: the launch files' "override the params file only when given" rule. The demo
+and the rest of the child-process harness live in robotag_ros.harness.
 """

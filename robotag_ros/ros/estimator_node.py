@@ -47,7 +47,7 @@ from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
 from robotag_ros.inference.estimate import PoseEstimator
 from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.ros import messages
-from robotag_ros.ros.bundled import default_model_path
+from robotag_ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
                                          camera_info_to_K, image_to_rgb, intrinsics_to_K,
                                          rgb_to_image)
@@ -98,7 +98,7 @@ PARAMETERS = {
     'estimator_factory': ('', _descriptor(
         "'package.module:callable' building the estimator from (model_path, backend, device"
         "[, robot]); '' = robotag_ros.inference.estimator:load_estimator. Tests use "
-        "robotag_ros.ros.fake_estimator:make_fake_estimator.", read_only=True)),
+        "robotag_ros.harness.fake_estimator:make_fake_estimator.", read_only=True)),
     'camera_frame': ('', _descriptor(
         "Camera optical frame for TF and outputs; '' = the image's header.frame_id.")),
     'base_frame': ('', _descriptor(

@@ -7,7 +7,7 @@ Records ``joint_states``, ``/tf``, ``<node>/camera_pose`` and ``/diagnostics``; 
 ``--overlay-dir`` it also subscribes to ``<node>/debug_image`` (so the node draws it) and writes
 each overlay as ``<sec>.<nanosec>.png``. Writes READY once the node's publishers are discovered,
 and RESULT when STOP exists (after draining what is in flight). Every file is written atomically.
-The caller keeps DDS local (robotag_ros.ros.local_dds.local_ros_env).
+The caller keeps DDS local (robotag_ros.harness.local_dds.local_ros_env).
 """
 from __future__ import annotations
 

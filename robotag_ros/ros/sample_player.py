@@ -7,7 +7,7 @@ publishes; the node subscribes to raw images), each after its CameraInfo. ``--pa
 (default) publishes the next frame only when the node's /diagnostics answer for this one arrived
 (or a timeout passed), so every frame is inferred whatever the machine's speed; ``--pace rate``
 plays at ``--rate-hz`` like a live camera, and the node drops what it cannot keep up with.
-The caller keeps DDS local (robotag_ros.ros.local_dds.local_ros_env).
+The caller keeps DDS local (robotag_ros.harness.local_dds.local_ros_env).
 """
 from __future__ import annotations
 

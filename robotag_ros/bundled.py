@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = 'robotag_ros'
 DEFAULT_MODEL_NAME = 'panda_default'      # models/panda_default.{safetensors,yaml}
 SAMPLE_BAG_NAME = 'panda_sample_bag'      # test/data/panda_sample_bag (rosbag2, MCAP)
-CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _share_dir() -> Path | None:

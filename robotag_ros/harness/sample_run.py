@@ -1,6 +1,6 @@
 """Run the estimator node on a sample bag in real processes and score what it published.
 
-Used by the demo (robotag_ros.ros.demo) and the proof-of-life test. :class:`NodeSession` starts
+Used by the demo (robotag_ros.harness.demo) and the proof-of-life test. :class:`NodeSession` starts
 the node (the ``estimator`` console script, else ``python -m``) and an output listener as child
 processes on a private, machine-local DDS domain, and plays bags into it with the sample player;
 :func:`score_frames` matches the node's outputs to the bag's ground truth by stamp. This module
@@ -29,7 +29,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.metrics.pose_metrics import camera_pose_errors, joint_errors_deg
-from robotag_ros.ros.local_dds import local_ros_env
+from robotag_ros.harness.local_dds import local_ros_env
 from robotag_ros.stamps import stamp_key
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]   # the folder holding robotag_ros/

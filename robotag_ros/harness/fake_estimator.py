@@ -1,7 +1,7 @@
 """A deterministic stand-in for the real estimator, for tests and benchmarks of the ROS plumbing.
 
 ROS-free. Select it in the node with the parameter
-``estimator_factory: robotag_ros.ros.fake_estimator:make_fake_estimator``.
+``estimator_factory: robotag_ros.harness.fake_estimator:make_fake_estimator``.
 It returns the same known Estimate for every frame (so a test can compare what the node publishes
 with it), except on frames whose top-left pixel carries a trigger colour:
 ``RAISE_PIXEL_RGB`` makes ``estimate`` raise, ``NAN_PIXEL_RGB`` makes it return NaN joint angles.

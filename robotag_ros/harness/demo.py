@@ -1,7 +1,7 @@
 """The demo: the sample bag through the real estimator node; estimates next to the ground truth.
 
     bash scripts/demo.sh [--model models/panda_default] [--out out/demo] [--stride 1]
-    python -m robotag_ros.ros.demo --help
+    python -m robotag_ros.harness.demo --help
 
 Starts the node (console script ``estimator`` with config/estimator.yaml), an output listener and
 the sample player as separate processes on a private, machine-local DDS domain (shared memory
@@ -25,8 +25,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
-from robotag_ros.ros.bundled import default_model_path, sample_bag_path
-from robotag_ros.ros.sample_run import FrameScore, NodeSession, score_frames, summarize
+from robotag_ros.bundled import default_model_path, sample_bag_path
+from robotag_ros.harness.sample_run import FrameScore, NodeSession, score_frames, summarize
 from robotag_ros.stamps import stamp_key
 
 TRUTH_RGB = (60, 230, 60)
