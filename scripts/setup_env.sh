@@ -31,8 +31,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
     exit 0
 fi
 
-echo "[setup] installing robotag_ros[test] (editable)"
-"${PIP[@]}" -c constraints.txt -e ".[test]"
+echo "[setup] installing robotag_ros[all] (editable: the node, renderer, training, tests)"
+"${PIP[@]}" -c constraints.txt -e ".[all]"
 
 if [ -z "${ROS_DISTRO:-}" ]; then
     if [ -f scripts/install_ros.sh ]; then
