@@ -151,7 +151,6 @@ def main(argv=None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix='robotag_latency_'))
     os.environ.setdefault('ROBOTAG_CACHE', str(workdir / 'cache'))
-    os.environ.setdefault('ROBOTAG_ENGINE_CACHE', str(workdir / 'engines'))
     artifact, artifact_note = args.model, args.model
     if not artifact_paths(args.model)[0].is_file():
         print(f'[latency] {args.model}: no such artifact; timing a randomly initialised '

@@ -8,19 +8,17 @@ file is written once (atomically: tmp + rename, safe when workers race).
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import trimesh
+
 from robotag_ros.atomic_io import atomic_write_bytes
+from robotag_ros.cache_dir import cache_dir
 
 
 def default_cache_dir() -> Path:
-    """Cache folder: $ROBOTAG_CACHE/meshes, else ~/.cache/robotag_ros/meshes."""
-    root = os.environ.get('ROBOTAG_CACHE') or os.path.join(
-        os.path.expanduser('~'), '.cache', 'robotag_ros')
-    return Path(root) / 'meshes'
+    return cache_dir('meshes')
 
 
 def mesh_hash(mesh: trimesh.Trimesh) -> str:

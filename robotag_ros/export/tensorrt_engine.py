@@ -14,7 +14,9 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Optional
+
 from robotag_ros.atomic_io import atomic_write_bytes
+from robotag_ros.cache_dir import cache_dir
 
 INSTALL_HINT = ('TensorRT is not installed. On a machine with an NVIDIA GPU, install it with '
                 "`pip install tensorrt` (NVIDIA's wheels, matching your CUDA), or use the "
@@ -57,8 +59,7 @@ def engine_cache_key(onnx_path: str | os.PathLike, tensorrt_version: str, gpu_na
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get('ROBOTAG_ENGINE_CACHE',
-                               Path.home() / '.cache' / 'robotag_ros' / 'engines'))
+    return cache_dir('engines')
 
 
 def _gpu_name() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -12,6 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from robotag_ros.cache_dir import cache_dir
 from robotag_ros.model.artifact import artifact_paths, load_model
 from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
                                             OnnxRuntimeBackend, TensorRTBackend, TorchBackend,
@@ -34,20 +34,7 @@ def onnx_cache_path(artifact: str | os.PathLike) -> Path:
     hasher.update(sidecar.read_bytes())
     hasher.update(f'opset{DEFAULT_OPSET}'.encode())
     digest = hasher.hexdigest()[:16]
-    return _writable_cache_dir() / 'onnx' / f'{weights.stem}_{digest}.onnx'
-
-
-def _writable_cache_dir() -> Path:
-    """$ROBOTAG_CACHE, else ~/.cache/robotag_ros; the temp dir where neither can be written
-    (a node running as a user without a home, a read-only container)."""
-    root = Path(os.environ.get('ROBOTAG_CACHE', Path.home() / '.cache' / 'robotag_ros'))
-    try:
-        (root / 'onnx').mkdir(parents=True, exist_ok=True)
-        if os.access(root / 'onnx', os.W_OK):
-            return root
-    except OSError:
-        pass
-    return Path(tempfile.gettempdir()) / 'robotag_ros_cache'
+    return cache_dir('onnx') / f'{weights.stem}_{digest}.onnx'
 
 
 @contextlib.contextmanager
