@@ -80,8 +80,8 @@ setup(
         'console_scripts': [
             'robotag-robot = robotag_ros.robot.cli:main',
             'robotag-graph = robotag_ros.model.cli:main',
-            'robotag-synth = robotag_ros.data.synth_cli:main',
-            'robotag-contact-sheet = robotag_ros.data.contact_sheet:main',
+            'robotag-synth = robotag_ros.data.cli:main',
+            'robotag-contact-sheet = robotag_ros.data.cli:contact_sheet_main',
             'robotag-train = robotag_ros.training.cli:train_main',
             'robotag-eval = robotag_ros.training.cli:eval_main',
             'robotag-export = robotag_ros.export.cli:main',

@@ -46,7 +46,7 @@ def eval_set_folder(data_dir: str, name: str, seed: int, config: str, frames: in
 
 def render_eval_set(folder: Path, frames: int, seed: int, config: str) -> None:
     """Render ``frames`` frames of the evaluation set ``seed`` into ``folder``."""
-    subprocess.run([sys.executable, '-m', 'robotag_ros.data.synth_cli', '--robot', 'panda',
+    subprocess.run([sys.executable, '-m', 'robotag_ros.data.cli', '--robot', 'panda',
                     '--out', str(folder), '--num', str(frames), '--seed', str(seed), '--size',
                     '640x480', '--config', str(ROOT / config), '--no-progress'],
                    check=True, cwd=ROOT)

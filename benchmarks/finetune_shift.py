@@ -52,7 +52,7 @@ def fixed_camera_config(work_dir: Path, width: int, height: int, fov_y_deg: floa
 
 
 def render(robot: str, out: Path, num: int, seed: int, config: Path, width: int, height: int):
-    from robotag_ros.data.synth_cli import main as synth_main
+    from robotag_ros.data.cli import main as synth_main
     if synth_main(['--robot', robot, '--out', str(out), '--num', str(num), '--seed', str(seed),
                    '--config', str(config), '--size', f'{width}x{height}',
                    '--no-progress']) != 0:

@@ -31,7 +31,7 @@ BOOTSTRAP=${BOOTSTRAP:-}
 if [ -n "$BOOTSTRAP" ]; then source "$BOOTSTRAP" || exit 3; fi
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 synth() {   # $1 out, $2 frames, $3 seed, $4 DR config name
-  "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$1" --num "$2" --seed "$3" \
+  "$PY" -m robotag_ros.data.cli --robot panda --out "$1" --num "$2" --seed "$3" \
       --size 640x480 --config "config/synth/$4.yaml" --workers "$WORKERS" --no-progress
 }
 evaluate() {   # $1 artifact, $2 results file

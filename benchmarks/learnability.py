@@ -39,7 +39,7 @@ METRICS = ('mean_joint_error_deg', 'add_auc', 'pck_auc', 'camera_translation_err
 def render(folder: Path, frames: int, seed: int, size: int) -> None:
     if (folder / f'{frames - 1:06d}.json').exists():
         return
-    subprocess.run([sys.executable, '-m', 'robotag_ros.data.synth_cli', '--robot', 'panda',
+    subprocess.run([sys.executable, '-m', 'robotag_ros.data.cli', '--robot', 'panda',
                     '--out', str(folder), '--num', str(frames), '--seed', str(seed),
                     '--size', f'{size}x{size}', '--config',
                     str(ROOT / 'config' / 'synth' / 'dr_easy.yaml'), '--no-progress'],

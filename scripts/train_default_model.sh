@@ -37,7 +37,7 @@ fi
 FOLDERS="${FOLDERS:-8}"
 render_train() {   # $1 prefix, $2 frames in all; a frame depends on (seed, index) alone
   for ((i = 0; i < FOLDERS; i++)); do
-    "$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/$1_$i" \
+    "$PY" -m robotag_ros.data.cli --robot panda --out "$DATA/$1_$i" \
         --num $(($2 / FOLDERS)) --seed $((1 + i)) --size 640x480 \
         --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
   done
@@ -48,7 +48,7 @@ folders() {   # $1 prefix -> the FOLDERS folders, comma-separated (a data.train 
   (IFS=,; echo "${out[*]}")
 }
 render_train panda_train "$NUM_TRAIN"
-"$PY" -m robotag_ros.data.synth_cli --robot panda --out "$DATA/panda_val" --num "${NUM_VAL:-200}" \
+"$PY" -m robotag_ros.data.cli --robot panda --out "$DATA/panda_val" --num "${NUM_VAL:-200}" \
     --seed 1001 --size 640x480 --config config/synth/dr_default.yaml --workers "$WORKERS" \
     --no-progress
 resume=()

@@ -6,7 +6,7 @@ import torch
 
 from robotag_ros.data.dr_config import DRConfig
 from robotag_ros.data.dream_dataset import DreamDataset, RobotCrop
-from robotag_ros.data.synth_cli import generate_set
+from robotag_ros.data.synth_set import generate_set
 from robotag_ros.geometry.letterbox import plan_crop, preprocess_crop, warp_image
 from robotag_ros.inference.two_pass import CropPolicy, robot_box
 from robotag_ros.losses.supervised import heatmap_cross_entropy

@@ -14,7 +14,8 @@ from robotag_ros.data.dr_config import DRConfig, load_dr_config
 from robotag_ros.data.dream_dataset import DreamDataset
 from robotag_ros.data.dream_format import R_NORMAL_UE
 from robotag_ros.data.synth import SyntheticFrameGenerator
-from robotag_ros.data.synth_cli import generate_set, main as synth_main, set_intrinsics
+from robotag_ros.data.cli import contact_sheet_main, main as synth_main
+from robotag_ros.data.synth_set import generate_set, set_intrinsics
 from robotag_ros.robot import load_robot
 
 HEIGHT, WIDTH = 96, 128
@@ -303,16 +304,16 @@ def test_shifted_config_loads_and_differs():
     shifted = load_dr_config(Path(__file__).parents[1] / 'config/synth/dr_shifted.yaml')
     assert default == DRConfig()
     assert shifted != default
-    with pytest.raises(ValueError, match='camera.nope'):
-        from robotag_ros.data.dr_config import _merge
-        _merge(DRConfig(), {'camera': {'nope': 1}}, 'x')
+    from robotag_ros.config_merge import ConfigError, merge_into
+    with pytest.raises(ConfigError, match="x.camera: unknown key 'nope'"):
+        merge_into(DRConfig(), {'camera': {'nope': 1}}, 'x')
 
 
 def test_contact_sheet_draws_keypoints(synth_set, tmp_path):
     import cv2
-    from robotag_ros.data.contact_sheet import draw_frame, main as sheet_main
+    from robotag_ros.data.contact_sheet import draw_frame
     out = tmp_path / 'sheet.png'
-    assert sheet_main([str(synth_set), str(out), '--n', '4', '--tile', '64']) == 0
+    assert contact_sheet_main([str(synth_set), str(out), '--n', '4', '--tile', '64']) == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape == (2 * 48, 2 * 64, 3)
     blank = np.zeros((HEIGHT, WIDTH, 3), np.uint8)

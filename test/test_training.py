@@ -24,7 +24,7 @@ TINY_MODEL = {'model': {'width_2d': 8, 'width_3d': 8, 'head_width': 16,
 def frames(tmp_path_factory):
     """Twelve labelled synthetic frames at 64x64 (rendered, DREAM format)."""
     out = tmp_path_factory.mktemp('train_data') / 'set'
-    subprocess.run([sys.executable, '-m', 'robotag_ros.data.synth_cli', '--robot', 'panda',
+    subprocess.run([sys.executable, '-m', 'robotag_ros.data.cli', '--robot', 'panda',
                     '--out', str(out), '--num', '12', '--seed', '7', '--size', '64x64',
                     '--no-progress'], check=True, cwd=REPO, timeout=300)
     return out

@@ -1,4 +1,4 @@
-"""`robotag-contact-sheet DIR OUT.png [--n 16]`: a PNG grid of DREAM frames with labels drawn.
+"""A PNG grid of DREAM frames with their labels drawn (`robotag-contact-sheet`, data/cli.py).
 
 Reads only the frame JSONs and images (no robot needed): keypoints (``projected_location``) as
 dots and a skeleton joining consecutive keypoints of the same arm (name prefix ``left_``/``right_``
@@ -6,9 +6,7 @@ or none; DREAM lists keypoints base to tip), plus the robot mask outline when th
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -91,27 +89,3 @@ def make_contact_sheet(folder, num_frames: int = 16, tile_px: int = 200,
         row, col = divmod(index, columns)
         sheet[row * tile_h:row * tile_h + tile.shape[0], col * tile_px:(col + 1) * tile_px] = tile
     return sheet
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='robotag-contact-sheet', description=__doc__.split(
-        '\n')[0])
-    parser.add_argument('folder', help='DREAM-format folder')
-    parser.add_argument('out', help='output PNG')
-    parser.add_argument('--n', type=int, default=16, help='number of frames')
-    parser.add_argument('--tile', type=int, default=200, help='tile width in pixels')
-    args = parser.parse_args(argv)
-    sheet = make_contact_sheet(args.folder, args.n, args.tile)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok, png = cv2.imencode('.png', sheet[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise SystemExit('PNG encoding failed')
-    from robotag_ros.atomic_io import atomic_write_bytes
-    atomic_write_bytes(out, png.tobytes())
-    print(f'robotag-contact-sheet: {len(sheet)}x{sheet.shape[1]} px sheet written to {out}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,7 +1,5 @@
-"""`robotag-synth`: make a domain-randomised synthetic DREAM-format data set of one robot.
-
-    robotag-synth --robot panda --out DIR --num N --seed S [--workers K] [--shard i/n]
-                  [--config dr.yaml] [--size 400x400]
+"""A domain-randomised synthetic DREAM-format data set of one robot (what `robotag-synth` makes,
+robotag_ros/data/cli.py).
 
 Frame i of a set is made from the RNG seeded by (seed, i), so shards (--shard i/n takes frames
 i, i+n, i+2n, ...) and workers never change a frame: the parts form one set, and the same seed
@@ -14,16 +12,14 @@ other intrinsics; make several sets for a variety of lenses).
 """
 from __future__ import annotations
 
-import argparse
 import multiprocessing
-import sys
 from pathlib import Path
 
 import numpy as np
 import yaml
 from tqdm import tqdm
 
-from robotag_ros.data.dr_config import DRConfig, dr_config_to_dict, load_dr_config
+from robotag_ros.data.dr_config import DRConfig, dr_config_to_dict
 from robotag_ros.atomic_io import atomic_write_bytes
 from robotag_ros.data.dream_format import frame_stem
 
@@ -33,28 +29,6 @@ SYNTH_LAYOUT = 2
 _SET_RNG_KEY = 0x5E7  # spawn key of the set-wide RNG: its draws never coincide with a frame's
 
 _worker = {}
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'WIDTHxHEIGHT' -> (height, width) pixels."""
-    try:
-        width, height = (int(part) for part in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'--size {text!r}: expected WIDTHxHEIGHT, e.g. 400x400')
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f'--size {text!r}: sizes must be positive')
-    return height, width
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n) with 0 <= i < n."""
-    try:
-        index, count = (int(part) for part in text.split('/'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'--shard {text!r}: expected i/n, e.g. 0/4')
-    if count < 1 or not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f'--shard {text!r}: need 0 <= i < n')
-    return index, count
 
 
 def shard_indices(num_frames: int, shard: tuple[int, int]) -> list[int]:
@@ -151,39 +125,3 @@ def generate_set(robot_name: str, out_dir: str | Path, num_frames: int, seed: in
                 bar.update()
     bar.close()
     return len(todo)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='robotag-synth', description=__doc__.split('\n')[0])
-    parser.add_argument('--robot', required=True, help="bundled robot name or robot YAML path")
-    parser.add_argument('--out', required=True, help='output folder (DREAM format)')
-    parser.add_argument('--num', type=int, required=True, help='frames in the whole set')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--workers', type=int, default=1, help='processes (one GL context each)')
-    parser.add_argument('--shard', type=parse_shard, default=(0, 1), help='i/n: this part')
-    parser.add_argument('--config', default=None, help='DR config YAML (default: built-in)')
-    parser.add_argument('--size', type=parse_size, default=(400, 400), help='WIDTHxHEIGHT')
-    parser.add_argument('--no-progress', action='store_true')
-    return parser
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.num < 0:
-        raise SystemExit('--num must be >= 0')
-    height, width = args.size
-    try:
-        config = load_dr_config(args.config)
-        set_intrinsics(config, height, width, args.seed)   # refuse a bad K before any file
-        written = generate_set(args.robot, args.out, args.num, args.seed, config, height, width,
-                               workers=args.workers, shard=args.shard,
-                               progress=not args.no_progress)
-    except (ValueError, OSError) as error:
-        print(f'robotag-synth: error: {error}', file=sys.stderr)
-        return 2
-    print(f'robotag-synth: wrote {written} frames to {args.out}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
