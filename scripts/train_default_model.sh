@@ -9,13 +9,14 @@
 #                                                       # ~9 min per epoch of 16k views)
 #   DEVICE=cuda bash scripts/train_default_model.sh     # the GPU recipe: more frames, the whole
 #                                                       # network fine-tuned (no trunk cache)
-# Three phases: every head on the TAG loss (EPOCHS, MINUTES); then the keypoint heatmaps alone
+# Four phases: every head on the TAG loss (EPOCHS, MINUTES); then the keypoint heatmaps alone
 # (config/train/panda_keypoints.yaml; KP_MINUTES) from the first phase's artifact; then the same
 # keypoint training on 3x the frames (MORE_TRAIN; the second phase levels off memorising its
-# views, so the third renders more frames rather than taking more steps).
+# views, so the third renders more frames rather than taking more steps); then once more on as
+# many fresh frames with the trunk's last stage trained too.
 # Knobs (environment): DEVICE, NUM_TRAIN, MORE_TRAIN, NUM_VAL, EPOCHS, MINUTES, KP_MINUTES,
-# WORKERS, DATA_DIR, RUN_DIR, KP_RUN_DIR, MORE_RUN_DIR, RESUME. Extra arguments are training
-# overrides (key.sub=value).
+# WORKERS, DATA_DIR, RUN_DIR, KP_RUN_DIR, MORE_RUN_DIR, FRESH_RUN_DIR, RESUME. Extra arguments
+# are training overrides (key.sub=value).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-.venv/bin/python}"
@@ -35,10 +36,11 @@ fi
 # One lens per DREAM folder (its _camera_settings.json K holds for every frame), so the training
 # frames are rendered as FOLDERS folders with their own seeds (and lenses).
 FOLDERS="${FOLDERS:-8}"
-render_train() {   # $1 prefix, $2 frames in all; a frame depends on (seed, index) alone
+render_train() {   # $1 prefix, $2 frames in all, $3 first seed (default 1); a frame depends on
+                   # (seed, index) alone, and the benchmarks' sets use seeds 1001 and up
   for ((i = 0; i < FOLDERS; i++)); do
     "$PY" -m robotag_ros.data.cli --robot panda --out "$DATA/$1_$i" \
-        --num $(($2 / FOLDERS)) --seed $((1 + i)) --size 640x480 \
+        --num $(($2 / FOLDERS)) --seed $((${3:-1} + i)) --size 640x480 \
         --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
   done
 }
@@ -75,5 +77,16 @@ MORE_RUN="${MORE_RUN_DIR:-${RUN}_more_frames}"
     "data.train=[$(folders panda_more)]" "data.val=[$DATA/panda_val]" "run_dir=$MORE_RUN" \
     "init_from=$KP_RUN/panda_default" "artifact_out=$MORE_RUN/panda_default" "device=$DEVICE" \
     "optim.epochs=3" "optim.lr=5.0e-4" "optim.lr_decay_per_epoch=0.7" "${KP_RECIPE[@]}" "$@"
-echo "[train_default_model] artifact: $MORE_RUN/panda_default; measure it with"
-echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $MORE_RUN/panda_default"
+# Fourth phase: as many fresh frames again (seeds 9-16), one cached view each, and the trunk's
+# stride-32 stage trains too (train_last_trunk_stage: the frozen ImageNet features are what
+# tells look-alike links apart; on a GPU the whole trunk trains anyway).
+render_train panda_fresh "${MORE_TRAIN:-$((3 * NUM_TRAIN))}" $((1 + FOLDERS))
+FRESH_RUN="${FRESH_RUN_DIR:-${RUN}_last_stage}"
+LAST_RECIPE=("data.cache_views_per_frame=1" "train_last_trunk_stage=true")
+if [ "$DEVICE" != cpu ]; then LAST_RECIPE=("${KP_RECIPE[@]}"); fi
+"$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
+    "data.train=[$(folders panda_fresh)]" "data.val=[$DATA/panda_val]" "run_dir=$FRESH_RUN" \
+    "init_from=$MORE_RUN/panda_default" "artifact_out=$FRESH_RUN/panda_default" "device=$DEVICE" \
+    "optim.epochs=3" "optim.lr=3.0e-4" "optim.lr_decay_per_epoch=0.7" "${LAST_RECIPE[@]}" "$@"
+echo "[train_default_model] artifact: $FRESH_RUN/panda_default; measure it with"
+echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $FRESH_RUN/panda_default"
