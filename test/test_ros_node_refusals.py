@@ -122,5 +122,9 @@ def test_an_estimator_factory_must_return_a_pose_estimator():
     assert isinstance(build_estimator(make_fake_estimator, '', 'torch', 'cpu', ''), PoseEstimator)
     with pytest.raises(ValueError, match=r"without \['robot_name', 'base_frame'"):
         build_estimator(lambda model_path, backend, device: object(), '', 'torch', 'cpu', '')
+
+    def panda_only(model_path, backend, device):   # a factory that takes no robot
+        return make_fake_estimator()
+
     with pytest.raises(ValueError, match="robot='kuka_iiwa' but the model is for 'panda'"):
-        build_estimator(make_fake_estimator, '', 'torch', 'cpu', 'kuka_iiwa')
+        build_estimator(panda_only, '', 'torch', 'cpu', 'kuka_iiwa')
