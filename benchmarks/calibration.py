@@ -4,10 +4,10 @@ Per-frame camera<->base estimates with a known ground truth, aggregated with and
 rejection, for 10, 50 and 200 frames, over several trials. Two sources of estimates:
 
 - ``--model ARTIFACT``: the model's own estimates. Each trial renders a held-out synthetic
-  recording (robotag_ros.data.sample_sequence: one fixed camera, smooth arm motion, a seed never
-  used for training) and runs the Estimator on every frame, once from the image alone and once
-  with the recording's joint angles as measured (a hand-eye calibration reads the encoders; only
-  the camera is fitted then: keys ``frames_N_measured_joints_*``). Writes
+  recording (robotag_ros.data.synthetic.sample_sequence: one fixed camera, smooth arm motion, a
+  seed never used for training) and runs the Estimator on every frame, once from the image alone
+  and once with the recording's joint angles as measured (a hand-eye calibration reads the
+  encoders; only the camera is fitted then: keys ``frames_N_measured_joints_*``). Writes
   benchmarks/results/calibration_model.json.
 - otherwise SIMULATED estimates (the noise/outlier model of robotag_ros.calibration.synthetic),
   which measure the aggregation alone. Writes benchmarks/results/calibration.json.
@@ -63,7 +63,7 @@ def model_source(artifact: str, backend: str = 'onnxruntime', stats: dict | None
     """The Estimator's estimates on freshly rendered held-out recordings (one camera each):
     from the image alone, and with the recording's joint angles given as measured (the
     encoders a hand-eye calibration reads; only the camera is fitted then)."""
-    from robotag_ros.data.sample_sequence import SequenceRenderer
+    from robotag_ros.data.synthetic.sample_sequence import SequenceRenderer
     from robotag_ros.inference.estimator import load_estimator
 
     estimator = load_estimator(artifact, backend=backend)

@@ -61,8 +61,8 @@ def render(robot: str, out: Path, num: int, seed: int, config: Path, width: int,
 
 def folder_to_bag(folder: Path, bag: Path, robot_name: str) -> int:
     """Write a DREAM folder's images (labels dropped) as an Image + CameraInfo rosbag2."""
-    from robotag_ros.data.bag_images import write_image_bag
-    from robotag_ros.data.dream_dataset import DreamDataset
+    from robotag_ros.data.bags.bag_images import write_image_bag
+    from robotag_ros.data.dream.dataset import DreamDataset
     from robotag_ros.robot import load_robot
     dataset = DreamDataset(folder, load_robot(robot_name), image_size=None, augment=False)
     frames = [dataset.raw_frame(i) for i in range(len(dataset))]

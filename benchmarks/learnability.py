@@ -47,7 +47,7 @@ def render(folder: Path, frames: int, seed: int, size: int) -> None:
 
 
 def joint_labels(folder: Path, robot) -> np.ndarray:
-    from robotag_ros.data.dream_dataset import DreamDataset
+    from robotag_ros.data.dream.dataset import DreamDataset
     # The index scan already parsed every label: no need to decode the images.
     return np.stack([record['joint_angles'] for record in DreamDataset(str(folder), robot).frames])
 

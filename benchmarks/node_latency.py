@@ -141,7 +141,7 @@ def run(args, factory: str) -> dict:
                 log.seek(0)
                 raise RuntimeError(f'the estimator node did not come up:\n{log.read()}')
 
-        from robotag_ros.data.sample_bag import read_sample_bag
+        from robotag_ros.data.bags.sample_bag import read_sample_bag
         from robotag_ros.bundled import sample_bag_path
         frames = read_sample_bag(args.bag or sample_bag_path())
         height, width = frames[0].image_rgb.shape[:2]

@@ -24,10 +24,11 @@ import mujoco  # noqa: E402
 import torch  # noqa: E402
 
 from robotag_ros.atomic_io import atomic_write_json  # noqa: E402
-from robotag_ros.data import synth as synth_module  # noqa: E402
-from robotag_ros.data.dr_config import DRConfig  # noqa: E402
-from robotag_ros.data.dream_writer import write_frame  # noqa: E402
-from robotag_ros.data.synth import SyntheticFrameGenerator, encode_jpeg  # noqa: E402
+from robotag_ros.data.synthetic import frame_generator as synth_module  # noqa: E402
+from robotag_ros.data.synthetic.dr_config import DRConfig  # noqa: E402
+from robotag_ros.data.dream.writer import write_frame  # noqa: E402
+from robotag_ros.data.synthetic.frame_generator import (  # noqa: E402
+    SyntheticFrameGenerator, encode_jpeg)
 from robotag_ros.robot import load_robot  # noqa: E402
 from benchmarks.machine import machine_name  # noqa: E402
 

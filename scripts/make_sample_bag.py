@@ -24,7 +24,7 @@ DEFAULT_OUT = REPO / 'test' / 'data' / 'panda_sample_bag'
 
 def parse_args(argv=None):
     """Command-line options."""
-    from robotag_ros.data import sample_sequence as seq
+    from robotag_ros.data.synthetic import sample_sequence as seq
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT, help='bag folder to write')
     parser.add_argument('--robot', default='panda')
@@ -41,8 +41,8 @@ def make(out: Path, robot_name: str, seed: int, frames: int, jpeg_quality: int) 
     """Render and write one sample bag to ``out``."""
     import torch
 
-    from robotag_ros.data.sample_bag import write_sample_bag
-    from robotag_ros.data.sample_sequence import SAMPLE_FRAME_ID, SequenceRenderer
+    from robotag_ros.data.bags.sample_bag import write_sample_bag
+    from robotag_ros.data.synthetic.sample_sequence import SAMPLE_FRAME_ID, SequenceRenderer
     from robotag_ros.robot import load_robot
 
     torch.set_num_threads(2)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from robotag_ros.data.bag_images import (
+from robotag_ros.data.bags.bag_images import (
     BagImageDataset, BagReadError, BagReadStats, bag_topics, iter_bag_images, load_intrinsics_yaml,
     write_image_bag,
 )
@@ -160,7 +160,7 @@ def test_writer_refuses_to_overwrite(tmp_path):
 def test_image_folder_dataset_letterboxes_and_skips_unreadable_files(tmp_path):
     import cv2
 
-    from robotag_ros.data.unlabelled import ImageFolderDataset
+    from robotag_ros.data.bags.unlabelled import ImageFolderDataset
     folder = tmp_path / 'images'
     folder.mkdir()
     for index, frame in enumerate(_frames(3)):

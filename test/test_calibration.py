@@ -141,7 +141,7 @@ def test_calibration_metrics_and_bag_modules_import_without_ros():
     import sys
 
     code = ('import sys, robotag_ros.calibration.cli, robotag_ros.metrics, '
-            'robotag_ros.data.bag_images; '
+            'robotag_ros.data.bags.bag_images; '
             'bad = [m for m in sys.modules if m.startswith("rclpy") or m.endswith("_msgs")]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)

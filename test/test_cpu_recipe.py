@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from robotag_ros.data.dr_config import DRConfig
-from robotag_ros.data.dream_dataset import DreamDataset, RobotCrop
-from robotag_ros.data.synth_set import generate_set
+from robotag_ros.data.synthetic.dr_config import DRConfig
+from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
+from robotag_ros.data.synthetic.set_generator import generate_set
 from robotag_ros.geometry.letterbox import plan_crop, preprocess_crop, warp_image
 from robotag_ros.inference.two_pass import CropPolicy, robot_box
 from robotag_ros.losses.supervised import heatmap_cross_entropy

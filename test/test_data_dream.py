@@ -10,12 +10,12 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from robotag_ros.data.dr_config import DRConfig, load_dr_config
-from robotag_ros.data.dream_dataset import DreamDataset
-from robotag_ros.data.dream_format import R_NORMAL_UE
-from robotag_ros.data.synth import SyntheticFrameGenerator
+from robotag_ros.data.synthetic.dr_config import DRConfig, load_dr_config
+from robotag_ros.data.dream.dataset import DreamDataset
+from robotag_ros.data.dream.format import R_NORMAL_UE
+from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
 from robotag_ros.data.cli import contact_sheet_main, main as synth_main
-from robotag_ros.data.synth_set import generate_set, set_intrinsics
+from robotag_ros.data.synthetic.set_generator import generate_set, set_intrinsics
 from robotag_ros.robot import load_robot
 
 HEIGHT, WIDTH = 96, 128
@@ -311,7 +311,7 @@ def test_shifted_config_loads_and_differs():
 
 def test_contact_sheet_draws_keypoints(synth_set, tmp_path):
     import cv2
-    from robotag_ros.data.contact_sheet import draw_frame
+    from robotag_ros.data.dream.contact_sheet import draw_frame
     out = tmp_path / 'sheet.png'
     assert contact_sheet_main([str(synth_set), str(out), '--n', '4', '--tile', '64']) == 0
     sheet = cv2.imread(str(out))

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from robotag_ros.data.camera_sampling import in_image, look_at, project
-from robotag_ros.data.dr_config import DRConfig
-from robotag_ros.data.renderer import MujocoRobotRenderer, SceneState
-from robotag_ros.data.synth import SyntheticFrameGenerator
+from robotag_ros.data.synthetic.camera_sampling import in_image, look_at, project
+from robotag_ros.data.synthetic.dr_config import DRConfig
+from robotag_ros.data.synthetic.renderer import MujocoRobotRenderer, SceneState
+from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
 from robotag_ros.robot import load_robot
 
 HEIGHT, WIDTH = 120, 160

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from robotag_ros.data.bag_images import BagImageDataset, write_image_bag
+from robotag_ros.data.bags.bag_images import BagImageDataset, write_image_bag
 from robotag_ros.model.artifact import Sidecar, artifact_paths, load_model, save_artifact
 from robotag_ros.model import ModelConfig, build_model
 from robotag_ros.training.cli import finetune_main

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from robotag_ros.data.camera_sampling import look_at
+from robotag_ros.data.synthetic.camera_sampling import look_at
 from robotag_ros.geometry import geodesic_angle, project_points, transform_points
 from robotag_ros.inference.fitting import (FitConfig, camera_from_joints_pnp, fit_robot_pose,
                                            keypoint_kinematics)

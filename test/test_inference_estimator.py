@@ -191,7 +191,7 @@ def test_onnx_cache_falls_back_to_the_temp_dir_when_unwritable(tmp_path, monkeyp
     monkeypatch.setenv('ROBOTAG_CACHE', str(tmp_path / 'cache'))
     assert onnx_cache_path(artifact).is_relative_to(tmp_path / 'cache')
     # One policy for every cache (TensorRT engines, converted meshes): same root, same fallback.
-    from robotag_ros.data.mesh_cache import default_cache_dir as mesh_cache_dir
+    from robotag_ros.data.synthetic.mesh_cache import default_cache_dir as mesh_cache_dir
     from robotag_ros.export.tensorrt_engine import default_cache_dir as engine_cache_dir
     assert engine_cache_dir() == tmp_path / 'cache' / 'engines'
     assert mesh_cache_dir() == tmp_path / 'cache' / 'meshes'

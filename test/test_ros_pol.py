@@ -23,7 +23,7 @@ import yaml
 pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
 pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/install_ros.sh')
 
-from robotag_ros.data.sample_bag import read_sample_bag  # noqa: E402
+from robotag_ros.data.bags.sample_bag import read_sample_bag  # noqa: E402
 from robotag_ros.bundled import (default_model_path, has_default_model,  # noqa: E402
                                  sample_bag_path)
 from robotag_ros.harness.sample_run import NodeSession, score_frames, summarize  # noqa: E402

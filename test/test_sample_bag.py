@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from robotag_ros.data.sample_bag import (CAMERA_POSE_TOPIC, IMAGE_TOPIC, read_sample_bag,
-                                         write_sample_bag)
-from robotag_ros.data.sample_sequence import (SAMPLE_FRAME_ID, SAMPLE_NUM_FRAMES,
-                                              SequenceFrame, joint_trajectory, minimum_jerk)
+from robotag_ros.data.bags.sample_bag import (CAMERA_POSE_TOPIC, IMAGE_TOPIC, read_sample_bag,
+                                              write_sample_bag)
+from robotag_ros.data.synthetic.sample_sequence import (
+    SAMPLE_FRAME_ID, SAMPLE_NUM_FRAMES, SequenceFrame, joint_trajectory, minimum_jerk)
 from robotag_ros.bundled import sample_bag_path
 from robotag_ros.harness.sample_run import score_frames, summarize
 from robotag_ros.stamps import stamp_key
@@ -69,7 +69,7 @@ def test_bag_round_trip_keeps_ground_truth_and_is_deterministic(tmp_path):
 
 
 def test_reading_a_bag_without_ground_truth_names_what_is_missing(tmp_path):
-    from robotag_ros.data.bag_images import BagReadError, write_image_bag
+    from robotag_ros.data.bags.bag_images import BagReadError, write_image_bag
     write_image_bag(tmp_path / 'plain', [np.zeros((8, 8, 3), np.uint8)], np.eye(3))
     with pytest.raises(BagReadError, match=CAMERA_POSE_TOPIC):
         read_sample_bag(tmp_path / 'plain')
@@ -89,14 +89,14 @@ def test_committed_sample_bag_is_small_and_consistent():
     assert all(np.allclose(f.T_cam_base, frames[0].T_cam_base) for f in frames)
     motion = np.abs(frames[-1].joint_angles_rad - frames[0].joint_angles_rad).max()
     assert motion > 0.3
-    from robotag_ros.data.bag_images import bag_topics
+    from robotag_ros.data.bags.bag_images import bag_topics
     assert bag_topics(bag)[IMAGE_TOPIC] == 'sensor_msgs/msg/CompressedImage'
 
 
 def test_committed_sample_bag_is_what_the_renderer_makes(panda):
     """Ground truth exactly, pixels up to JPEG loss (the byte-for-byte check is
     `scripts/make_sample_bag.py --check`, exact only on the same GL driver)."""
-    from robotag_ros.data.sample_sequence import SequenceRenderer
+    from robotag_ros.data.synthetic.sample_sequence import SequenceRenderer
     renderer = SequenceRenderer(panda)
     try:
         fresh = renderer.render()

@@ -148,7 +148,7 @@ def test_config_layers_and_refusals(tmp_path):
 
 
 def test_one_merge_rule_for_the_three_configs(tmp_path):
-    from robotag_ros.data.dr_config import load_dr_config
+    from robotag_ros.data.synthetic.dr_config import load_dr_config
     from robotag_ros.model.config import load_model_config
     bad = tmp_path / 'bad.yaml'
     for loader, text, message in (

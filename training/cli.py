@@ -12,7 +12,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     CLIs print one line naming the file and the problem and exit 2, never a traceback."""
     import yaml
 
-    from robotag_ros.data.bag_images import BagReadError
+    from robotag_ros.data.bags.bag_images import BagReadError
     from robotag_ros.model.artifact import ArtifactError
     from robotag_ros.inference.backends import BackendUnavailable
     from robotag_ros.training.checkpoint import CheckpointError
@@ -149,7 +149,7 @@ def finetune_main(argv: list[str] | None = None) -> int:
     parser.add_argument('overrides', nargs='*', help='key.sub=value, e.g. optim.epochs=2')
     args = parser.parse_args(argv)
 
-    from robotag_ros.data.bag_images import BagReadError
+    from robotag_ros.data.bags.bag_images import BagReadError
     from robotag_ros.model.artifact import ArtifactError
     from robotag_ros.training.checkpoint import CheckpointError
     try:

@@ -91,7 +91,7 @@ def best_joint_source(metrics: dict) -> str:
 def open_eval_folder(folder: str, robot):
     """The DreamDataset of an evaluation folder; one without labelled frames (empty, or no DREAM
     folder at all, e.g. a rosbag2) is refused: its metrics would all be NaN."""
-    from robotag_ros.data.dream_dataset import DreamDataset
+    from robotag_ros.data.dream.dataset import DreamDataset
     dataset = DreamDataset(folder, robot, image_size=None, augment=False)
     if len(dataset) == 0:
         raise ValueError(f'{folder}: no DREAM frames (NNNNNN.json + NNNNNN.rgb.jpg) to evaluate'

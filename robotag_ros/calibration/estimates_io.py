@@ -205,7 +205,7 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
     A bag that reads short of the message counts in its metadata (damaged) raises BagReadError,
     unless ``allow_damaged``: then the shortfall is in the series' ``read_problems``.
     """
-    from robotag_ros.data.bag_images import bag_messages, open_bag
+    from robotag_ros.data.bags.bag_images import bag_messages, open_bag
 
     bag_path = Path(bag_path)
     reader = open_bag(bag_path)

@@ -1,12 +1,13 @@
 """Training and evaluation data: DREAM folders, rosbag2 images, synthetic rendering.
 
-Modules (import the one you need; the renderer pulls in MuJoCo/EGL, the readers do not):
-- ``dream_dataset.DreamDataset``: a torch Dataset over one DREAM-format folder.
-- ``dream_writer`` / ``dream_format``: the NDDS files, centimetres.
-- ``synth.SyntheticFrameGenerator``: one labelled DR frame per (seed, index).
-- ``renderer.MujocoRobotRenderer``: MuJoCo offscreen rendering of FK-posed meshes.
-- ``dr_config``: every randomisation knob (dataclasses + YAML); ``synth_set``: a whole set
-  (seeds, shards, resume); ``contact_sheet``: a labelled grid; ``cli``: robotag-synth and
+Subpackages (import the module you need; the renderer pulls in MuJoCo/EGL, the readers do not):
+- ``dream``: the NDDS/DREAM file format (centimetres), ``dataset.DreamDataset`` (a torch
+  Dataset over one folder), the ``writer`` and ``contact_sheet`` (a labelled grid).
+- ``synthetic``: ``renderer.MujocoRobotRenderer`` (FK-posed meshes, offscreen), camera and
+  background sampling, ``dr_config`` (every randomisation knob), ``frame_generator`` (one
+  labelled DR frame per (seed, index)), ``set_generator`` (a whole set: seeds, shards, resume),
+  ``sample_sequence`` (the sample bag's smooth recording).
+- ``bags``: unlabelled images from rosbag2 files and image folders, the sample bag.
+- ``image_aug``: photometric augmentation (training and rendering); ``cli``: robotag-synth and
   robotag-contact-sheet.
-- ``bag_images`` / ``unlabelled``: unlabelled images from rosbag2 files and image folders.
 """

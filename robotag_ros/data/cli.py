@@ -5,7 +5,7 @@
     robotag-contact-sheet DIR OUT.png [--n 16] [--tile 200]
 
 `python -m robotag_ros.data.cli ...` is robotag-synth. The set generation itself (seeds, shards,
-resuming, one K per set) is robotag_ros/data/synth_set.py.
+resuming, one K per set) is robotag_ros/data/synthetic/set_generator.py.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 
 from robotag_ros.atomic_io import atomic_write_bytes
-from robotag_ros.data.contact_sheet import make_contact_sheet
-from robotag_ros.data.dr_config import load_dr_config
-from robotag_ros.data.synth_set import generate_set, set_intrinsics
+from robotag_ros.data.dream.contact_sheet import make_contact_sheet
+from robotag_ros.data.synthetic.dr_config import load_dr_config
+from robotag_ros.data.synthetic.set_generator import generate_set, set_intrinsics
 
 
 def parse_size(text: str) -> tuple[int, int]:

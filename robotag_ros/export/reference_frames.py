@@ -33,7 +33,7 @@ def parse_intrinsics(text: str) -> np.ndarray:
 
 def frames_from_dream(folder: str | os.PathLike, robot, count: int = 2) -> list[ReferenceFrame]:
     """The first ``count`` original frames of a DREAM-format folder."""
-    from robotag_ros.data.dream_dataset import DreamDataset
+    from robotag_ros.data.dream.dataset import DreamDataset
     dataset = DreamDataset(str(folder), robot, image_size=None, augment=False)
     if len(dataset) == 0:
         raise ValueError(f'{folder}: no DREAM frames found')
@@ -58,8 +58,8 @@ def frame_from_image(path: str | os.PathLike, K: np.ndarray) -> ReferenceFrame:
 def rendered_frames(robot, count: int = 2, height: int = 480, width: int = 640,
                     seed: int = 0) -> list[ReferenceFrame]:
     """Frames of the robot rendered with the default domain randomisation (MuJoCo, EGL)."""
-    from robotag_ros.data.dr_config import load_dr_config
-    from robotag_ros.data.synth import SyntheticFrameGenerator
+    from robotag_ros.data.synthetic.dr_config import load_dr_config
+    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
     generator = SyntheticFrameGenerator(robot, load_dr_config(), height, width)
     try:
         return [ReferenceFrame(frame.rgb, frame.K, f'rendered seed {seed} frame {index}')

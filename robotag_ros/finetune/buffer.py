@@ -195,7 +195,7 @@ class BufferDataset:
         return len(self.frames)
 
     def __getitem__(self, index: int) -> dict:
-        from robotag_ros.data.unlabelled import letterbox_frame, unlabelled_sample
+        from robotag_ros.data.bags.unlabelled import letterbox_frame, unlabelled_sample
         for offset in range(len(self.frames)):
             frame = self.frames[(index + offset) % len(self.frames)]
             try:

@@ -220,7 +220,7 @@ def _json_ready(score: FrameScore) -> dict:
 def main(argv=None) -> int:
     """Run the demo; exit 1 when the node published nothing."""
     args = parse_args(argv)
-    from robotag_ros.data.sample_bag import read_sample_bag
+    from robotag_ros.data.bags.sample_bag import read_sample_bag
 
     model = Path(args.model) if args.model else default_model_path()
     if not model.with_suffix('.yaml').is_file():

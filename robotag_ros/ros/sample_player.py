@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from robotag_ros.atomic_io import atomic_write_json
-from robotag_ros.data.sample_bag import read_sample_bag
+from robotag_ros.data.bags.sample_bag import read_sample_bag
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
 from robotag_ros.stamps import ns_to_sec_nanosec, stamp_key, stamp_to_ns
 
@@ -32,7 +32,7 @@ DIAGNOSTIC_PREFIX = 'robotag_ros'
 def parse_args(argv=None):
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('bag', help='sample rosbag2 folder (robotag_ros.data.sample_bag)')
+    parser.add_argument('bag', help='sample rosbag2 folder (robotag_ros.data.bags.sample_bag)')
     parser.add_argument('--image-topic', default='/camera/color/image_raw')
     parser.add_argument('--camera-info-topic', default='/camera/color/camera_info')
     parser.add_argument('--stride', type=int, default=1, help='play every N-th frame')

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robotag_ros.data.dr_config import DRConfig
-from robotag_ros.data.synth import SyntheticFrameGenerator, encode_jpeg
+from robotag_ros.data.synthetic.dr_config import DRConfig
+from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator, encode_jpeg
 from robotag_ros.robot import load_robot
 
 OUT = Path(__file__).parent / 'dream_panda_sample'

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from robotag_ros.data.dream_format import (FRAME_NAME_RE, IMAGE_SUFFIXES, MASK_SUFFIX,
+from robotag_ros.data.dream.format import (FRAME_NAME_RE, IMAGE_SUFFIXES, MASK_SUFFIX,
                                            extra_path)
 
 _COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),

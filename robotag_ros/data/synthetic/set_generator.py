@@ -19,9 +19,9 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from robotag_ros.data.dr_config import DRConfig, dr_config_to_dict
+from robotag_ros.data.synthetic.dr_config import DRConfig, dr_config_to_dict
 from robotag_ros.atomic_io import atomic_write_bytes
-from robotag_ros.data.dream_format import frame_stem
+from robotag_ros.data.dream.format import frame_stem
 
 SYNTH_CONFIG_FILE = '_robotag_synth.yaml'  # the merged DR config, seed and size of the set
 # Layout of the files robotag-synth writes: 2 = one K per folder (older sets: a K per frame).
@@ -40,7 +40,7 @@ def shard_indices(num_frames: int, shard: tuple[int, int]) -> list[int]:
 def set_intrinsics(config: DRConfig, height: int, width: int, seed: int) -> np.ndarray:
     """The one K (3, 3) pixels of a set: ``camera.intrinsics_px`` [fx, fy, cx, cy] if given,
     else one draw of the randomised intrinsics from an RNG of the seed alone."""
-    from robotag_ros.data.camera_sampling import sample_intrinsics
+    from robotag_ros.data.synthetic.camera_sampling import sample_intrinsics
     fixed = config.camera.intrinsics_px
     if fixed is not None:
         values = np.asarray(fixed, dtype=np.float64).ravel() if isinstance(
@@ -56,7 +56,7 @@ def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out
                  seed: int) -> None:
     import torch
     torch.set_num_threads(1)
-    from robotag_ros.data.synth import SyntheticFrameGenerator
+    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
     from robotag_ros.robot import load_robot
     robot = load_robot(robot_name)
     K = set_intrinsics(config, height, width, seed)
@@ -65,8 +65,8 @@ def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out
 
 
 def _make_frame(frame_index: int) -> int:
-    from robotag_ros.data.dream_writer import write_frame
-    from robotag_ros.data.synth import encode_jpeg
+    from robotag_ros.data.dream.writer import write_frame
+    from robotag_ros.data.synthetic.frame_generator import encode_jpeg
     config = _worker['config']
     frame = _worker['generator'].generate(_worker['seed'], frame_index)
     jpeg = encode_jpeg(frame.rgb, config.image.jpeg_quality)
@@ -78,7 +78,7 @@ def _make_frame(frame_index: int) -> int:
 def write_set_header(out_dir: Path, robot, config: DRConfig, seed: int, height: int,
                      width: int) -> None:
     """Settings files of the set, and the merged DR config (refuses a different config)."""
-    from robotag_ros.data.dream_writer import write_set_files
+    from robotag_ros.data.dream.writer import write_set_files
     K = set_intrinsics(config, height, width, seed)
     record = {'robot': robot.name, 'seed': int(seed), 'height': int(height),
               'width': int(width), 'layout': SYNTH_LAYOUT,

@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from robotag_ros.data.backgrounds import random_background
-from robotag_ros.data.camera_sampling import (in_image, project, sample_camera_pose,
-                                              sample_intrinsics)
-from robotag_ros.data.dr_config import DRConfig
+from robotag_ros.data.synthetic.backgrounds import random_background
+from robotag_ros.data.synthetic.camera_sampling import (in_image, project, sample_camera_pose,
+                                                        sample_intrinsics)
+from robotag_ros.data.synthetic.dr_config import DRConfig
 from robotag_ros.data.image_aug import augment_photometric
-from robotag_ros.data.renderer import (DISTRACTOR_SHAPES, Distractor, Light,
-                                       MujocoRobotRenderer, SceneState)
+from robotag_ros.data.synthetic.renderer import (DISTRACTOR_SHAPES, Distractor, Light,
+                                                 MujocoRobotRenderer, SceneState)
 
 
 @dataclass

@@ -255,7 +255,7 @@ class BagImageDataset:
                  max_frames: int | None = None):
         import torch
 
-        from robotag_ros.data.unlabelled import letterbox_frame
+        from robotag_ros.data.bags.unlabelled import letterbox_frame
 
         if stride < 1:
             raise ValueError(f'stride must be >= 1, got {stride}')
@@ -285,7 +285,7 @@ class BagImageDataset:
         return len(self._images)
 
     def __getitem__(self, index: int) -> dict:
-        from robotag_ros.data.unlabelled import unlabelled_sample
+        from robotag_ros.data.bags.unlabelled import unlabelled_sample
         return unlabelled_sample(self._images[index], self._Ks[index].numpy(), self.num_joints,
                                  self.num_keypoints)
 

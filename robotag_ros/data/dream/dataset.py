@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
+from robotag_ros.data.dream.format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
                                            IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE, extra_path)
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
 from robotag_ros.geometry.letterbox import (letterbox_image, plan_crop, plan_letterbox,

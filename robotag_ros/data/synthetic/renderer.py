@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from robotag_ros.data.mesh_cache import mesh_to_stl  # noqa: E402
+from robotag_ros.data.synthetic.mesh_cache import mesh_to_stl  # noqa: E402
 
 # MuJoCo camera axes (x right, y up, z backward) expressed in the optical frame and back.
 R_OPTICAL_MJCAM = np.diag([1.0, -1.0, -1.0])

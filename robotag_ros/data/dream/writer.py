@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.atomic_io import atomic_write_bytes, atomic_write_json
-from robotag_ros.data.dream_format import (CAMERA_SETTINGS_FILE, CM_PER_M, DEPTH_SUFFIX,
+from robotag_ros.data.dream.format import (CAMERA_SETTINGS_FILE, CM_PER_M, DEPTH_SUFFIX,
                                            EXTRAS_DIR, MASK_SUFFIX, OBJECT_SETTINGS_FILE,
                                            R_NORMAL_UE, RGB_SUFFIX, frame_stem)
 

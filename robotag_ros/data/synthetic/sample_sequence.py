@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from robotag_ros.data.backgrounds import shapes_background
-from robotag_ros.data.camera_sampling import in_image, look_at, project
-from robotag_ros.data.renderer import Light, MujocoRobotRenderer, SceneState
+from robotag_ros.data.synthetic.backgrounds import shapes_background
+from robotag_ros.data.synthetic.camera_sampling import in_image, look_at, project
+from robotag_ros.data.synthetic.renderer import Light, MujocoRobotRenderer, SceneState
 
 # A seed no training set uses (robotag-synth runs use small seeds): held-out frames.
 SAMPLE_SEED = 20261124

@@ -1,0 +1,1 @@
+"""Unlabelled images from rosbag2 files and image folders, and the sample bag."""
