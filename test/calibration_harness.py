@@ -23,7 +23,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
-from robotag_ros.ros.messages import pose_stamped
+from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME, pose_stamped
 
 
 def listen_static(timeout_s: float = 15.0) -> list[dict]:
@@ -72,7 +72,7 @@ def main(scenario_path: str, result_path: str) -> int:
             diagnostics.status = [
                 DiagnosticStatus(name='some_other_node: checker',
                                  values=[KeyValue(key='consistency', value='0.0')]),
-                DiagnosticStatus(name='robotag_ros: estimator',
+                DiagnosticStatus(name=ESTIMATOR_DIAGNOSTIC_NAME,
                                  values=[KeyValue(key='consistency', value=f'{score:.4f}')])]
             diag_pub.publish(diagnostics)
             pose_pub.publish(pose_stamped(np.asarray(T_base_cam), stamp, scenario['base_frame']))

@@ -30,7 +30,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from robotag_ros.atomic_io import atomic_write_json
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
-from robotag_ros.ros.messages import point_cloud_to_numpy
+from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME, point_cloud_to_numpy
 from robotag_ros.stamps import stamp_key as frame_key, stamp_to_ns
 
 NODE = '/estimator'
@@ -77,7 +77,7 @@ def drive(scenario_path: str, result_path: str) -> int:
 
         def on_diagnostics(msg: DiagnosticArray):
             for status in msg.status:
-                if status.name.startswith('robotag_ros'):
+                if status.name == ESTIMATOR_DIAGNOSTIC_NAME:
                     answers[stamp_key(msg.header.stamp)] = {
                         'level': int.from_bytes(status.level, 'little'),
                         'message': status.message,

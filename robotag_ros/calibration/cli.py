@@ -8,8 +8,8 @@ atomically and prints a summary table. The live (ROS) variant lives in ``robotag
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 from pathlib import Path
 

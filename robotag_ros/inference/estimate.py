@@ -66,3 +66,11 @@ class PoseEstimator(Protocol):
 
     def next_box(self, estimate: Estimate) -> Any:
         """Where to look in the next frame of the same camera, or None."""
+
+
+def missing_pose_estimator_members(candidate) -> list[str]:
+    """The PoseEstimator members ``candidate`` lacks, in the Protocol's order (none: it is one)."""
+    members = list(PoseEstimator.__annotations__) + [
+        name for name, value in vars(PoseEstimator).items()
+        if callable(value) and not name.startswith('_')]
+    return [name for name in members if not hasattr(candidate, name)]

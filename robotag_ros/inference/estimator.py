@@ -71,10 +71,6 @@ class Estimator:
             raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
         self.model, self.sidecar, self.backend = model, sidecar, backend
         self.robot = model.robot
-        # What every PoseEstimator states (inference/estimate.py): the node reads these.
-        self.robot_name = self.robot.name
-        self.base_frame = self.robot.base_frame
-        self.joint_names = list(self.robot.joint_names)
         self.input_hw = tuple(int(v) for v in input_hw)
         self.joint_source = joint_source
         self.backend_name = backend.name
@@ -238,6 +234,19 @@ class Estimator:
             estimate.timings_ms = dict(timings)
             estimate.robot_box = box
         return estimates
+
+    # What every PoseEstimator states (inference/estimate.py), read off the robot description.
+    @property
+    def robot_name(self) -> str:
+        return self.robot.name
+
+    @property
+    def base_frame(self) -> str:
+        return self.robot.base_frame
+
+    @property
+    def joint_names(self) -> list[str]:
+        return list(self.robot.joint_names)
 
     def next_box(self, estimate: Estimate) -> Optional[RobotBox]:
         """Where to look in the next frame of the same camera: around this frame's robot, if

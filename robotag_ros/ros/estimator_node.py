@@ -44,7 +44,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
-from robotag_ros.inference.estimate import PoseEstimator
+from robotag_ros.inference.estimate import missing_pose_estimator_members
 from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.ros import messages
 from robotag_ros.bundled import default_model_path
@@ -190,10 +190,8 @@ def build_estimator(factory, model_path: str, backend: str, device: str, robot: 
     if 'robot' in inspect.signature(factory).parameters:
         kwargs['robot'] = robot
     estimator = factory(**kwargs)
-    if not isinstance(estimator, PoseEstimator):
-        missing = [name for name in ('robot_name', 'base_frame', 'joint_names', 'input_hw',
-                                     'backend_name', 'estimate', 'next_box')
-                   if not hasattr(estimator, name)]
+    missing = missing_pose_estimator_members(estimator)
+    if missing:
         raise ValueError(f'the estimator factory returned a {type(estimator).__name__} without '
                          f'{missing} (see robotag_ros.inference.estimate.PoseEstimator)')
     if robot and '/' not in robot and estimator.robot_name != robot:

@@ -24,9 +24,8 @@ from std_msgs.msg import Header
 from robotag_ros.atomic_io import atomic_write_json
 from robotag_ros.data.bags.sample_bag import read_sample_bag
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
+from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME
 from robotag_ros.stamps import ns_to_sec_nanosec, stamp_key, stamp_to_ns
-
-DIAGNOSTIC_PREFIX = 'robotag_ros'
 
 
 def parse_args(argv=None):
@@ -62,7 +61,7 @@ def play(args) -> list[dict]:
 
         def on_diagnostics(msg: DiagnosticArray):
             for status in msg.status:
-                if status.name.startswith(DIAGNOSTIC_PREFIX):
+                if status.name == ESTIMATOR_DIAGNOSTIC_NAME:
                     answers[stamp_key(stamp_to_ns(msg.header.stamp))] = {
                         'level': int.from_bytes(status.level, 'little'),
                         'message': status.message,
