@@ -1,8 +1,9 @@
 """Receive-to-publish latency of the estimator node, driven with real ROS 2 messages.
 
-Starts the node (robotag_ros.ros.estimator_node) as its own process, publishes the sample bag's
-640x480 frames (test/data/panda_sample_bag, cycled) as Image + CameraInfo one at a time (each
-after the previous one was answered, so no frame is skipped), and reads back the node's
+Starts the node (robotag_ros.ros.estimator_node) as its own process (robotag_ros.harness.
+sample_run.NodeSession), publishes the sample bag's 640x480 frames (test/data/panda_sample_bag,
+cycled) as Image + CameraInfo one at a time with robotag_ros.ros.frame_driver (each after the
+previous one was answered, so no frame is skipped), and reads back the node's
 /diagnostics: its own receive-to-publish latency and inference time per frame, plus the driver's
 round trip (publish -> diagnostics received, DDS both ways). DDS stays on this machine (shared
 memory only) on a private ROS_DOMAIN_ID.
@@ -20,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from robotag_ros.atomic_io import atomic_write_json  # noqa: E402
-from robotag_ros.bundled import default_model_path  # noqa: E402
-from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.bundled import default_model_path, sample_bag_path  # noqa: E402
 from benchmarks.machine import machine_name  # noqa: E402
 
 FAKE = 'robotag_ros.harness.fake_estimator:make_fake_estimator'
@@ -95,95 +93,70 @@ def _model_facts(model: str | None) -> dict:
             'model_config_hash': sidecar.config_hash}
 
 
-def run(args, factory: str) -> dict:
-    """Start the node with ``factory``, drive it, return the flat result dict."""
-    env = local_ros_env(args.domain_id, pythonpath=str(REPO))
-    env['ROBOTAG_FAKE_DELAY_MS'] = str(args.fake_delay_ms)
-    os.environ.update({k: env[k] for k in ('FASTDDS_BUILTIN_TRANSPORTS', 'ROS_DOMAIN_ID',
-                                           'RMW_IMPLEMENTATION', 'AMENT_PREFIX_PATH')})
+def drive(args, session, frames: list) -> list[dict]:
+    """Publish the frames into the session's node; the frame driver's records."""
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import Image
+
+    from robotag_ros.ros.frame_driver import FrameDriver
+    rclpy.init()
+    node = rclpy.create_node('robotag_latency_driver')
+    try:
+        driver = FrameDriver(node, f'{session.camera_namespace}/image_raw',
+                             f'{session.camera_namespace}/camera_info')
+        if args.debug_image:   # the node draws the overlay only for a subscriber
+            node.create_subscription(Image, '/estimator/debug_image', lambda m: None, 1)
+        try:
+            driver.wait_for_node(180.0, alive=lambda: session.node.poll() is None)
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f'the estimator node did not come up ({error}):\n'
+                               f'{session.node_log()}') from None
+        if args.rate_hz > 0:   # open loop: a camera does not wait for the node
+            return driver.play(frames, 'rate', args.rate_hz, drain_s=2.0)
+        return driver.play(frames, 'answer', answer_timeout_s=60.0, attempts=1)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def latency_frames(bag, count: int) -> list:
+    """``count`` frames of the sample bag, cycled, stamped 1, 2, ... s (every stamp its own)."""
     from std_msgs.msg import Header
 
+    from robotag_ros.data.bags.sample_bag import read_sample_bag
     from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
+    from robotag_ros.ros.frame_driver import RESEND_SETTLE_S, DriverFrame
+    bag_frames = read_sample_bag(bag)
+    frames = []
+    for index in range(count):
+        source = bag_frames[index % len(bag_frames)]
+        header = Header(frame_id=source.frame_id)
+        header.stamp.sec = index + 1
+        height, width = source.image_rgb.shape[:2]
+        frames.append(DriverFrame(rgb_to_image(source.image_rgb, header),
+                                  K_to_camera_info(source.K, width, height, header),
+                                  settle_s=RESEND_SETTLE_S if index == 0 else 0.0))
+    return frames
 
-    log = tempfile.NamedTemporaryFile('w+', suffix='_estimator.log', delete=False)
-    node = subprocess.Popen(
-        [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
-         '--params-file', str(REPO / 'config' / 'estimator.yaml'),
-         # Values are YAML: quote them so '' and paths stay strings.
-         '-p', f'estimator_factory:={json.dumps(factory)}',
-         '-p', f'model_path:={json.dumps(args.model)}',
-         '-p', f'backend:={json.dumps(args.backend)}', '-p', f'device:={json.dumps(args.device)}'],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    rclpy.init()
-    driver = rclpy.create_node('robotag_latency_driver')
-    try:
-        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        image_pub = driver.create_publisher(Image, '/image', qos)
-        info_pub = driver.create_publisher(CameraInfo, '/camera_info', qos)
-        if args.debug_image:
-            driver.create_subscription(Image, '/estimator/debug_image', lambda m: None, 1)
-        answers = {}
 
-        def on_diagnostics(msg):
-            status = msg.status[0]
-            answers[msg.header.stamp.sec] = (time.perf_counter(), status.level,
-                                             {kv.key: kv.value for kv in status.values})
-        driver.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 50)
-
-        deadline = time.monotonic() + 180
-        while image_pub.get_subscription_count() == 0 or info_pub.get_subscription_count() == 0:
-            rclpy.spin_once(driver, timeout_sec=0.05)
-            if node.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f'the estimator node did not come up:\n{log.read()}')
-
-        from robotag_ros.data.bags.sample_bag import read_sample_bag
-        from robotag_ros.bundled import sample_bag_path
-        frames = read_sample_bag(args.bag or sample_bag_path())
-        height, width = frames[0].image_rgb.shape[:2]
-        header = Header(frame_id=frames[0].frame_id)
-        info = K_to_camera_info(frames[0].K, width, height, header)
-        images = [rgb_to_image(frame.image_rgb, header) for frame in frames]
-        rows, unanswered, sent_at = [], 0, {}
-        period_s = 1.0 / args.rate_hz if args.rate_hz > 0 else 0.0
-        next_send = time.perf_counter()
-        for index in range(args.warmup + args.frames):
-            header.stamp.sec = index + 1
-            info.header = header
-            info_pub.publish(info)
-            image = images[index % len(images)]
-            image.header = header
-            if period_s:   # open loop: a camera does not wait for the node
-                while time.perf_counter() < next_send:
-                    rclpy.spin_once(driver, timeout_sec=max(0.0, next_send - time.perf_counter()))
-                next_send += period_s
-            sent_at[header.stamp.sec] = time.perf_counter()
-            image_pub.publish(image)
-            if period_s:
-                continue
-            end = time.monotonic() + 60
-            while header.stamp.sec not in answers and time.monotonic() < end:
-                rclpy.spin_once(driver, timeout_sec=0.01)
-            unanswered = 0 if header.stamp.sec in answers else unanswered + 1
-            if unanswered >= 3:
-                raise RuntimeError('three frames in a row got no answer from the node')
-        end = time.monotonic() + 2.0   # the last answers
-        while time.monotonic() < end and (args.warmup + args.frames) not in answers:
-            rclpy.spin_once(driver, timeout_sec=0.01)
-        for sec, (received, level, values) in sorted(answers.items()):
-            if sec > args.warmup and sec in sent_at:
-                rows.append(dict(values, round_trip_ms=(received - sent_at[sec]) * 1000.0,
-                                 level=int.from_bytes(level, 'little')))
-    finally:
-        driver.destroy_node()
-        rclpy.try_shutdown()
-        node.terminate()
-        node.wait(timeout=10)
-
+def run(args, factory: str) -> dict:
+    """Start the node with ``factory``, drive it, return the flat result dict."""
+    from robotag_ros.harness.sample_run import NodeSession
+    frames = latency_frames(args.bag or sample_bag_path(), args.warmup + args.frames)
+    with tempfile.TemporaryDirectory(prefix='robotag_node_latency_') as work_dir:
+        session = NodeSession(work_dir, args.domain_id, listen=False, parameters={
+            'estimator_factory': factory, 'model_path': args.model, 'backend': args.backend,
+            'device': args.device}, extra_env={'ROBOTAG_FAKE_DELAY_MS': str(args.fake_delay_ms)})
+        with session:
+            # This process drives the node: the same local DDS settings as the session's.
+            os.environ.update({k: session.env[k] for k in (
+                'FASTDDS_BUILTIN_TRANSPORTS', 'ROS_DOMAIN_ID', 'RMW_IMPLEMENTATION',
+                'AMENT_PREFIX_PATH')})
+            records = drive(args, session, frames)
+    answered = [r for r in records[args.warmup:] if r['answer'] is not None]
+    rows = [dict(r['answer']['values'], round_trip_ms=r['round_trip_ms'],
+                 level=r['answer']['level']) for r in answered]
+    height, width = frames[0].image.height, frames[0].image.width
     published = [r for r in rows if 'latency_receive_to_publish_ms' in r]
     result = {
         'machine': machine_name(),

@@ -55,31 +55,47 @@ def test_context_blocks_start_as_the_identity_and_learn():
     assert all(grad is not None and grad.abs().sum() > 0 for grad in last_norms)
 
 
-def test_last_trunk_stage_trains_on_cached_stride16_outputs():
+@pytest.mark.parametrize('stages', [1, 2])
+def test_last_trunk_stages_train_on_the_cached_tap_below_them(stages):
     torch.manual_seed(0)
     backbone = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None)
-    backbone.freeze_trunk(train_last_stage=True)
+    backbone.freeze_trunk(stages)
     trainable = {name for name, p in backbone.trunk.named_parameters() if p.requires_grad}
-    last = {f'_blocks.{i}' for i in range(backbone.tap_blocks[2] + 1, backbone.tap_blocks[3] + 1)}
-    assert trainable and all(any(name.startswith(block + '.') for block in last)
+    first = backbone.tap_blocks[3 - stages] + 1     # stride 32: after the stride-16 tap
+    trained = {f'_blocks.{i}' for i in range(first, backbone.tap_blocks[3] + 1)}
+    assert trainable and all(any(name.startswith(block + '.') for block in trained)
                              for name in trainable)
-    assert all(not p.requires_grad for p in backbone.trunk._blocks[0].parameters())
+    assert all(any(n.startswith(f'_blocks.{i}.') for n in trainable) for i in range(
+        first, backbone.tap_blocks[3] + 1) if list(backbone.trunk._blocks[i].parameters()))
+    assert all(not p.requires_grad for p in backbone.trunk._blocks[first - 1].parameters())
     backbone.train()
-    assert not backbone.trunk.training   # fixed BatchNorm statistics, the last stage's too
+    assert not backbone.trunk.training   # fixed BatchNorm statistics, the trained stages' too
     image = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         cached = [tap.clone() for tap in backbone.trunk_features(image)]
-    stale = [*cached[:3], torch.zeros_like(cached[3])]   # the stride-32 tap is recomputed
+    # The trained stages' taps are recomputed: stale values there change nothing.
+    stale = [*cached[:4 - stages], *(torch.zeros_like(t) for t in cached[4 - stages:])]
     features, _ = backbone.neck_from_cache(stale)
     torch.testing.assert_close(features, backbone(image)[0])
     features.square().mean().backward()
-    grads = [p.grad for p in backbone.last_stage_blocks()[-1].parameters()]
+    first_block = backbone.trunk._blocks[first]
+    grads = [p.grad for p in (*first_block.parameters(), *backbone.stage_blocks(stages)[-1]
+                              .parameters())]
     assert all(grad is not None and grad.abs().sum() > 0 for grad in grads)
     assert all(p.grad is None for p in backbone.trunk._blocks[0].parameters())
-    # Without the option the cached stride-32 tap is used as it is.
+
+
+def test_a_fully_frozen_trunk_uses_its_cached_taps_as_they_are():
     plain = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None)
     plain.freeze_trunk()
     assert not any(p.requires_grad for p in plain.trunk.parameters())
+    with torch.no_grad():
+        cached = plain.trunk_features(torch.rand(1, 3, 64, 64))
+        stale = [*cached[:3], torch.zeros_like(cached[3])]
+        changed = plain.neck_from_cache(stale)[0]
+    assert not torch.allclose(changed, plain.neck(cached)[0])
+    with pytest.raises(ValueError, match='0..3'):
+        plain.freeze_trunk(4)
 
 
 def test_inference_copy_gives_the_same_trunk_outputs():
@@ -193,7 +209,7 @@ def test_keypoint_phase_on_the_cache_moves_the_last_trunk_stage_only(synth_set, 
     config = load_config(None, [
         'robot=panda', f'data.train=[{synth_set}]', 'data.val=[]', 'data.image_size=[64, 64]',
         'data.cache_trunk=true', 'data.cache_views_per_frame=1', f'data.cache_dir={tmp_path}',
-        'data.num_workers=0', 'heads=keypoints', 'train_last_trunk_stage=true',
+        'data.num_workers=0', 'heads=keypoints', 'trained_trunk_stages=1',
         'optim.batch_size=2', 'optim.epochs=1', 'optim.warmup_steps=0', 'optim.lr=1e-2',
         f'run_dir={tmp_path / "run"}', 'device=cpu'])
     trainer = Trainer(config)

@@ -1,4 +1,5 @@
-"""The estimator node in its own process, driven and observed by two other rclpy processes.
+"""The estimator node in its own process, driven and observed by two other rclpy processes
+(robotag_ros.harness.sample_run.NodeSession: the node and the output listener).
 
 A fake estimator (robotag_ros.harness.fake_estimator) stands in for the model, so the published
 values are known exactly. Every kind of bad input is fed; the node must survive each and still
@@ -6,9 +7,7 @@ answer the next good frame.
 """
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +18,12 @@ pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/inst
 
 from scipy.spatial.transform import Rotation  # noqa: E402
 
-from process_helpers import stop_process  # noqa: E402
 from robotag_ros.harness import fake_estimator as fake  # noqa: E402
-from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.harness.sample_run import NodeSession  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'test' / 'ros_harness.py'
+FAKE_FACTORY = 'robotag_ros.harness.fake_estimator:make_fake_estimator'
 CAMERA_FRAME = 'test_camera_optical_frame'
 K = [[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]]
 GOOD_INFO = {'K': K, 'width': 64, 'height': 48}
@@ -76,48 +75,25 @@ SCENARIO = [
 ]
 
 
-def _python(*args):
-    return [sys.executable, *map(str, args)]
-
-
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
-    """Start node + listener, drive the scenario, stop; return (driver, listener, node log)."""
+    """Start node + listener (every optional output subscribed), drive the scenario, stop;
+    return what the driver got, what the listener recorded and the node's log."""
     tmp = tmp_path_factory.mktemp('ros_node')
-    env = local_ros_env(domain_id=20 + os.getpid() % 80, pythonpath=str(REPO))
     scenario = {'frame_id': CAMERA_FRAME, 'image_topic': '/camera/image_raw',
                 'camera_info_topic': '/camera/camera_info', 'answer_timeout_s': 8.0,
                 'frames': [dict(index=i, **fields) for i, (_, fields, _) in enumerate(SCENARIO)]}
     (tmp / 'scenario.json').write_text(json.dumps(scenario))
-    node_log = open(tmp / 'node.log', 'w')
-    node = subprocess.Popen(
-        _python('-m', 'robotag_ros.ros.estimator_node', '--ros-args',
-                '--params-file', REPO / 'config' / 'estimator.yaml',
-                '-p', 'estimator_factory:=robotag_ros.harness.fake_estimator:make_fake_estimator',
-                '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'),
-        env=env, cwd=REPO, stdout=node_log, stderr=subprocess.STDOUT)
-    listener = subprocess.Popen(
-        _python(HARNESS, 'listen', tmp / 'listened.json', tmp / 'stop', tmp / 'ready'),
-        env=env, cwd=REPO)
-    try:
-        deadline = time.monotonic() + 30
-        while not (tmp / 'ready').exists():
-            assert node.poll() is None, (tmp / 'node.log').read_text()
-            assert listener.poll() is None, 'listener exited early'
-            assert time.monotonic() < deadline, 'listener never saw the node'
-            time.sleep(0.1)
-        subprocess.run(_python(HARNESS, 'drive', tmp / 'scenario.json', tmp / 'driven.json'),
-                       env=env, cwd=REPO, check=True, timeout=90)
-        node_alive = node.poll() is None
-        (tmp / 'stop').write_text('')
-        listener.wait(timeout=20)
-    finally:
-        for process in (listener, node):
-            stop_process(process)
-        node_log.close()
+    with NodeSession(tmp, domain_id=20 + os.getpid() % 80, camera_namespace='/camera',
+                     parameters={'estimator_factory': FAKE_FACTORY}, ready_timeout_s=30.0,
+                     all_outputs=True) as session:
+        session.run([sys.executable, str(HARNESS), 'drive', str(tmp / 'scenario.json'),
+                     str(tmp / 'driven.json')], timeout_s=90).check_returncode()
+        node_alive = session.node.poll() is None
+        listened = session.stop()
+        node_log = session.node_log()
     return {'driven': json.loads((tmp / 'driven.json').read_text())['frames'],
-            'listened': json.loads((tmp / 'listened.json').read_text()),
-            'node_alive': node_alive, 'node_log': (tmp / 'node.log').read_text()}
+            'listened': listened, 'node_alive': node_alive, 'node_log': node_log}
 
 
 def _stamps(run, outcome):

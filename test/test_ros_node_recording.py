@@ -5,7 +5,6 @@ The node (fake estimator) records every n-th frame it estimates into the bounded
 """
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,12 +14,12 @@ import pytest
 
 pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
 
-from process_helpers import stop_process  # noqa: E402
 from robotag_ros.finetune import FrameBuffer  # noqa: E402
-from robotag_ros.harness.local_dds import local_ros_env  # noqa: E402
+from robotag_ros.harness.sample_run import NodeSession  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'test' / 'ros_harness.py'
+FAKE_FACTORY = 'robotag_ros.harness.fake_estimator:make_fake_estimator'
 K = [[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]]
 
 
@@ -34,21 +33,14 @@ def test_node_records_every_nth_good_frame_into_a_bounded_buffer(tmp_path):
     (tmp_path / 'scenario.json').write_text(json.dumps({
         'frame_id': 'cam', 'image_topic': '/camera/image_raw',
         'camera_info_topic': '/camera/camera_info', 'frames': frames}))
-    env = local_ros_env(domain_id=10 + os.getpid() % 80, pythonpath=str(REPO))
-    node = subprocess.Popen(
-        [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
-         '-p', 'estimator_factory:=robotag_ros.harness.fake_estimator:make_fake_estimator',
-         '-p', f'record_buffer_dir:={buffer_dir}', '-p', 'record_every_n:=2',
-         '-p', 'record_buffer_capacity:=3',
-         '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        subprocess.run([sys.executable, str(HARNESS), 'drive', str(tmp_path / 'scenario.json'),
-                        str(tmp_path / 'driven.json')], env=env, cwd=REPO, check=True,
-                       timeout=90)
+    with NodeSession(tmp_path / 'session', domain_id=10 + os.getpid() % 80, params_file=None,
+                     camera_namespace='/camera', listen=False, parameters={
+                         'estimator_factory': FAKE_FACTORY, 'record_buffer_dir': str(buffer_dir),
+                         'record_every_n': 2, 'record_buffer_capacity': 3}) as session:
+        session.run([sys.executable, str(HARNESS), 'drive', str(tmp_path / 'scenario.json'),
+                     str(tmp_path / 'driven.json')], timeout_s=90).check_returncode()
         time.sleep(0.5)   # the recorder writes on its own thread
-    finally:
-        log = stop_process(node)   # Ctrl-C: the node's documented way to stop
+    log = session.node_log()   # the session stopped the node with Ctrl-C, its documented way
     driven = json.loads((tmp_path / 'driven.json').read_text())['frames']
     estimated = [f for f in driven if f['answer'] and f['answer']['level'] == 0]
     assert len(estimated) == 9, log

@@ -15,12 +15,13 @@ pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ro
 pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/install_ros.sh')
 
 from inference_fixtures import make_tiny_artifact  # noqa: E402
-from process_helpers import stop_process  # noqa: E402
 from robotag_ros.harness.local_dds import (LOCAL_TRANSPORTS, MAX_MESSAGE_BYTES,  # noqa: E402
                                            local_ros_env)
+from robotag_ros.harness.sample_run import NodeSession  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'test' / 'ros_harness.py'
+FAKE_FACTORY = 'robotag_ros.harness.fake_estimator:make_fake_estimator'
 
 
 def _cuda_available() -> bool:
@@ -75,26 +76,17 @@ def test_unavailable_device_or_backend_is_one_line_and_exit_2(tmp_path, artifact
 def test_camera_info_without_images_is_reported(tmp_path):
     """What a node sees when frames are lost on the way (over the transport's message size, or
     a wrong image topic): camera_info keeps arriving, images do not."""
-    env = local_ros_env(domain_id=20 + (os.getpid() + 23) % 80, pythonpath=str(REPO))
-    log = open(tmp_path / 'node.log', 'w')
-    node = subprocess.Popen(
-        [sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
-         '-p', 'estimator_factory:=robotag_ros.harness.fake_estimator:make_fake_estimator',
-         '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with NodeSession(tmp_path / 'session', domain_id=20 + (os.getpid() + 23) % 80,
+                     params_file=None, camera_namespace='/camera', listen=False,
+                     parameters={'estimator_factory': FAKE_FACTORY}) as session:
         deadline = time.monotonic() + 60
-        while 'estimator ready' not in (tmp_path / 'node.log').read_text():
-            assert node.poll() is None, (tmp_path / 'node.log').read_text()
+        while 'estimator ready' not in session.node_log():
+            assert session.node.poll() is None, session.node_log()
             assert time.monotonic() < deadline, 'the node never got ready'
             time.sleep(0.1)
-        subprocess.run([sys.executable, str(HARNESS), 'infos', '/camera/camera_info', '7',
-                        str(tmp_path / 'infos.json')], env=env, cwd=REPO, check=True,
-                       timeout=120)
-    finally:
-        output = stop_process(node)
-        log.close()
-    text = (tmp_path / 'node.log').read_text() + output
+        session.run([sys.executable, str(HARNESS), 'infos', '/camera/camera_info', '7',
+                     str(tmp_path / 'infos.json')], timeout_s=120).check_returncode()
+    text = session.node_log()
     assert re.search(r'\d+ camera_info messages but no image on /camera/image_raw for \d+ s: '
                      r'check the image topic, and that frames fit the DDS transport', text), text
     assert f'FASTDDS_BUILTIN_TRANSPORTS={LOCAL_TRANSPORTS}' in text

@@ -201,6 +201,8 @@ def test_keypoint_phase_trains_the_heatmaps_alone_and_counts_the_training_before
     with pytest.raises(ValueError, match='heads must be one of'):
         load_config(None, ['heads=joints'])
     with pytest.raises(ValueError, match='needs a frozen trunk'):
-        load_config(None, ['train_last_trunk_stage=true'])
-    assert load_config(None, ['train_last_trunk_stage=true',
-                              'data.cache_trunk=true']).train_last_trunk_stage
+        load_config(None, ['trained_trunk_stages=1'])
+    assert load_config(None, ['trained_trunk_stages=2',
+                              'data.cache_trunk=true']).trained_trunk_stages == 2
+    with pytest.raises(ValueError, match='trained_trunk_stages must be 0..3'):
+        load_config(None, ['trained_trunk_stages=4', 'data.cache_trunk=true'])

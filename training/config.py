@@ -11,6 +11,7 @@ from typing import Optional
 import yaml
 
 from robotag_ros.config_merge import merge_into
+from robotag_ros.model.efficientnet_backbone import MAX_TRAINED_STAGES
 
 
 @dataclass
@@ -78,10 +79,11 @@ class TrainConfig:
     # Keep a pretrained trunk (EfficientNet) fixed, weights and BatchNorm statistics: what the
     # cached recipe does, and stage 2's default on a CPU (no effect on other backbones).
     freeze_trunk: bool = False
-    # With a frozen (or cached) EfficientNet trunk, its stride-32 stage still learns: the last
-    # ImageNet features tuned to which robot part is which; on cached outputs it reruns on the
-    # cached stride-16 ones (~1/4 more per step on a CPU).
-    train_last_trunk_stage: bool = False
+    # With a frozen (or cached) EfficientNet trunk, its last stages still learn (1: stride 32;
+    # 2: strides 16 and 32; 3: from stride 8): the ImageNet features tuned to which robot part
+    # is which; on cached outputs they rerun on the cached tap below them (on a CPU ~1/4 more
+    # per step for one stage).
+    trained_trunk_stages: int = 0
     # 'all' trains every head on the TAG loss; 'keypoints' only the 2D keypoint heatmaps (neck +
     # heatmap head, cross-entropy): the fit reads nothing else, and a step costs a third.
     heads: str = 'all'
@@ -121,8 +123,11 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
         raise ValueError(f'heads must be one of {TRAINED_HEADS}, not {config.heads!r}')
     if config.heads == 'keypoints' and config.stage != 1:
         raise ValueError("heads=keypoints needs labels (stage 1)")
-    if config.train_last_trunk_stage and not (config.freeze_trunk or config.data.cache_trunk):
-        raise ValueError('train_last_trunk_stage needs a frozen trunk (freeze_trunk=true or '
+    if not 0 <= config.trained_trunk_stages <= MAX_TRAINED_STAGES:
+        raise ValueError(f'trained_trunk_stages must be 0..{MAX_TRAINED_STAGES}, not '
+                         f'{config.trained_trunk_stages}')
+    if config.trained_trunk_stages and not (config.freeze_trunk or config.data.cache_trunk):
+        raise ValueError('trained_trunk_stages needs a frozen trunk (freeze_trunk=true or '
                          'data.cache_trunk=true); without one the whole trunk trains anyway')
     return config
 

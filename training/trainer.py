@@ -73,7 +73,7 @@ class Trainer:
         self.supervised = config.stage == 1
 
         if config.freeze_trunk and hasattr(self.model.backbone_2d, 'freeze_trunk'):
-            self.model.backbone_2d.freeze_trunk(train_last_stage=config.train_last_trunk_stage)
+            self.model.backbone_2d.freeze_trunk(config.trained_trunk_stages)
         self.train_set, fingerprint = build_train_dataset(config, self.robot)
         self.image_hw = tuple(config.data.image_size)
         if config.data.cache_trunk:
@@ -121,7 +121,7 @@ class Trainer:
         if not hasattr(backbone, 'trunk_features') or self.model_config.backbone_3d != 'shared':
             raise ValueError('data.cache_trunk needs an EfficientNet backbone_2d and '
                              'backbone_3d: shared (the cache holds the only image features)')
-        backbone.freeze_trunk(train_last_stage=self.config.train_last_trunk_stage)
+        backbone.freeze_trunk(self.config.trained_trunk_stages)
         key = cache_key(f'{fingerprint}:{len(self.train_set)}',
                         self.config.data.cache_views_per_frame, self.image_hw,
                         self.model_config.to_dict(), self.config.seed,

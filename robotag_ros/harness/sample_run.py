@@ -56,16 +56,20 @@ def node_command(params_file: Path | None = DEFAULT_PARAMS, parameters: dict | N
 class NodeSession:
     """The estimator node and an output listener as child processes on one local DDS domain.
 
-    Use as a context manager; :meth:`play` plays a sample bag into the node, :meth:`stop` ends
-    the listener and the node and returns what the listener recorded. Logs and result files go to
-    ``work_dir``.
+    Use as a context manager; :meth:`play` plays a sample bag into the node, :meth:`run` runs
+    another ROS process (a frame driver) on the domain, :meth:`stop` ends the listener and the
+    node and returns what the listener recorded. ``listen=False`` starts the node alone (the
+    caller drives it and sees it come up through robotag_ros.ros.frame_driver);
+    ``all_outputs`` has the listener subscribe to every optional output too. Logs and result
+    files go to ``work_dir``.
     """
 
     def __init__(self, work_dir: str | os.PathLike, domain_id: int,
                  parameters: dict | None = None, params_file: Path | None = DEFAULT_PARAMS,
                  camera_namespace: str = CAMERA_NAMESPACE, overlay_dir: Path | None = None,
                  executable: str | None = None, ready_timeout_s: float = 180.0,
-                 extra_env: dict | None = None):
+                 extra_env: dict | None = None, listen: bool = True,
+                 all_outputs: bool = False):
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.env = local_ros_env(domain_id, pythonpath=str(PACKAGE_ROOT))
@@ -77,6 +81,7 @@ class NodeSession:
                                     executable)
         self.overlay_dir = overlay_dir
         self.ready_timeout_s = ready_timeout_s
+        self.listen, self.all_outputs = listen, all_outputs
         self.node = self.listener = None
         self.node_alive_after_play: bool | None = None
         self._stop_file = self.work_dir / 'listener.stop'
@@ -90,11 +95,15 @@ class NodeSession:
         self._node_log = open(self._node_log_path, 'w')
         self.node = subprocess.Popen(self.command, env=self.env, cwd=PACKAGE_ROOT,
                                      stdout=self._node_log, stderr=subprocess.STDOUT)
+        if not self.listen:
+            return self
         listener = [sys.executable, '-m', 'robotag_ros.ros.output_listener',
                     str(self._result_file), '--stop-file', str(self._stop_file),
                     '--ready-file', str(self._ready_file)]
         if self.overlay_dir is not None:
             listener += ['--overlay-dir', str(self.overlay_dir)]
+        if self.all_outputs:
+            listener.append('--all-outputs')
         self.listener = subprocess.Popen(listener, env=self.env, cwd=PACKAGE_ROOT)
         try:
             deadline = time.monotonic() + self.ready_timeout_s
@@ -143,7 +152,11 @@ class NodeSession:
         return json.loads(result.read_text())['frames']
 
     def stop(self) -> dict:
-        """Stop the listener (it writes its record) and the node; return the record."""
+        """Stop the listener (it writes its record) and the node; return the record ({}
+        without a listener)."""
+        if self.listener is None:
+            self._terminate()
+            return {}
         self._stop_file.write_text('')
         try:
             self.listener.wait(timeout=30)

@@ -21,6 +21,8 @@ from torch import nn
 from robotag_ros.model.weights import read_state_dict
 
 EFFICIENTNET_VARIANTS = ('efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2')
+# Stages a frozen trunk may still train (strides 8, 16, 32): the stride-4 tap stays cached.
+MAX_TRAINED_STAGES = 3
 # The Lite weights were trained on images scaled to [-1, 1] (TF's mean 127 / std 128), not with
 # ImageNet's mean/std: measured here, the stem's BatchNorm statistics match [-1, 1] inputs.
 LITE_IMAGE_MEAN = (0.5, 0.5, 0.5)
@@ -115,15 +117,19 @@ class EfficientNetLiteBackbone(nn.Module):
         self.out_channels = width
         self.pooled_channels = tap_channels[-1] + width
         self.tap_channels = tap_channels
-        # Set by freeze_trunk: a frozen trunk keeps its BatchNorm statistics in train(); with
-        # train_last_stage the cached stride-32 taps are stale and that stage runs again on the
-        # cached stride-16 ones (neck_from_cache).
+        # Set by freeze_trunk: a frozen trunk keeps its BatchNorm statistics in train(); the
+        # taps of its trained stages are stale in a cache, so those stages run again on the
+        # cached tap below them (neck_from_cache).
         self.trunk_frozen = False
-        self.last_stage_trains = False
+        self.trained_stages = 0
 
-    def last_stage_blocks(self) -> list[nn.Module]:
-        """The trunk's stride-32 stage: the blocks after the stride-16 tap, to the last tap."""
-        return list(self.trunk._blocks)[self.tap_blocks[2] + 1:self.tap_blocks[3] + 1]
+    def stage_blocks(self, count: int) -> list[nn.Module]:
+        """The trunk's last ``count`` stages (1: stride 32; 2: strides 16 and 32): the blocks
+        after the tap at stride 2^(5 - count), through the last tap."""
+        if not 0 <= count <= MAX_TRAINED_STAGES:
+            raise ValueError(f'trained trunk stages must be 0..{MAX_TRAINED_STAGES}, not {count}')
+        first = self.tap_blocks[len(self.tap_blocks) - 1 - count] + 1
+        return list(self.trunk._blocks)[first:self.tap_blocks[-1] + 1]
 
     def trunk_features(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Normalised image -> the trunk's outputs at strides 4, 8, 16, 32."""
@@ -151,13 +157,16 @@ class EfficientNetLiteBackbone(nn.Module):
         return x, pooled
 
     def neck_from_cache(self, taps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The neck on cached trunk outputs; the stride-32 tap recomputed from the stride-16 one
-        while that stage trains."""
-        if self.last_stage_trains:
-            x = taps[2]
-            for block in self.last_stage_blocks():
+        """The neck on cached trunk outputs; the taps of the stages that train recomputed from
+        the cached tap below them."""
+        if self.trained_stages:
+            kept = len(taps) - self.trained_stages
+            x, taps = taps[kept - 1], list(taps[:kept])
+            first = self.tap_blocks[kept - 1] + 1
+            for index, block in enumerate(self.stage_blocks(self.trained_stages), first):
                 x = block(x)
-            taps = [*taps[:3], x]
+                if index in self.tap_blocks:
+                    taps.append(x)
         return self.neck(taps)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,16 +190,17 @@ class EfficientNetLiteBackbone(nn.Module):
                     setattr(block, norm, nn.Identity())
         return fused.to(memory_format=torch.channels_last)
 
-    def freeze_trunk(self, train_last_stage: bool = False) -> None:
+    def freeze_trunk(self, trained_stages: int = 0) -> None:
         """No gradients and fixed BatchNorm statistics in the trunk (the cached-feature recipe);
-        with ``train_last_stage`` the stride-32 stage's weights still learn (its BatchNorm
-        statistics stay fixed too: it sees one task's crops, not ImageNet's variety)."""
+        the weights of its last ``trained_stages`` stages still learn (their BatchNorm
+        statistics stay fixed too: they see one task's crops, not ImageNet's variety)."""
+        blocks = self.stage_blocks(trained_stages)
         for parameter in self.trunk.parameters():
             parameter.requires_grad_(False)
-        for block in self.last_stage_blocks() if train_last_stage else []:
+        for block in blocks if trained_stages else []:
             for parameter in block.parameters():
                 parameter.requires_grad_(True)
-        self.last_stage_trains = train_last_stage
+        self.trained_stages = trained_stages
         self.trunk_frozen = True
         self.trunk.eval()
 

@@ -1,11 +1,13 @@
 """Record the estimator node's outputs to JSON (and its debug overlays to PNG) until told to stop.
 
     python -m robotag_ros.ros.output_listener RESULT.json --stop-file F --ready-file R
-        [--overlay-dir DIR] [--node /estimator]
+        [--overlay-dir DIR] [--all-outputs] [--node /estimator]
 
 Records ``joint_states``, ``/tf``, ``<node>/camera_pose`` and ``/diagnostics``; with
 ``--overlay-dir`` it also subscribes to ``<node>/debug_image`` (so the node draws it) and writes
-each overlay as ``<sec>.<nanosec>.png``. Writes READY once the node's publishers are discovered,
+each overlay as ``<sec>.<nanosec>.png``; with ``--all-outputs`` it subscribes to every optional
+output (``debug_image``, ``keypoints``, ``points``: the node computes them only for a subscriber)
+and records what each message holds. Writes READY once the node's publishers are discovered,
 and RESULT when STOP exists (after draining what is in flight). Every file is written atomically.
 The caller keeps DDS local (robotag_ros.harness.local_dds.local_ros_env).
 """
@@ -21,10 +23,12 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, JointState, PointCloud2
+from visualization_msgs.msg import Marker, MarkerArray
 
 from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
 from robotag_ros.ros.conversions import ImageConversionError, image_to_rgb
+from robotag_ros.ros.messages import point_cloud_to_numpy
 from robotag_ros.stamps import stamp_key, stamp_to_ns
 
 try:
@@ -44,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--stop-file', required=True)
     parser.add_argument('--ready-file', required=True)
     parser.add_argument('--overlay-dir', help='save ~/debug_image overlays here as PNG')
+    parser.add_argument('--all-outputs', action='store_true',
+                        help='also subscribe to ~/debug_image, ~/keypoints and ~/points')
     parser.add_argument('--node', default='/estimator', help="the estimator node's name")
     return parser.parse_args(argv)
 
@@ -52,7 +58,8 @@ def listen(args) -> dict:
     """Spin until the stop file exists; return what was recorded."""
     node = rclpy.create_node('robotag_output_listener')
     record: dict[str, list] = {'joint_states': [], 'tf': [], 'camera_pose': [],
-                               'diagnostics': [], 'debug_image': []}
+                               'diagnostics': [], 'debug_image': [], 'keypoints': [],
+                               'points': []}
     overlay_dir = Path(args.overlay_dir) if args.overlay_dir else None
 
     def on_joint_states(m):
@@ -86,14 +93,26 @@ def listen(args) -> dict:
     def on_debug_image(m):
         entry = {'stamp': _key(m.header.stamp), 'width': m.width, 'height': m.height,
                  'encoding': m.encoding, 'frame_id': m.header.frame_id}
-        try:
-            rgb = image_to_rgb(m)
-        except ImageConversionError as error:
-            entry['error'] = str(error)
-        else:
-            path = atomic_write_image(overlay_dir / f'{entry["stamp"]}.png', rgb)
-            entry['file'] = path.name
+        if overlay_dir is not None:
+            try:
+                rgb = image_to_rgb(m)
+            except ImageConversionError as error:
+                entry['error'] = str(error)
+            else:
+                path = atomic_write_image(overlay_dir / f'{entry["stamp"]}.png', rgb)
+                entry['file'] = path.name
         record['debug_image'].append(entry)
+
+    def on_keypoints(m):
+        spheres = m.markers[0]
+        record['keypoints'].append({'stamp': _key(spheres.header.stamp),
+                                    'frame_id': spheres.header.frame_id,
+                                    'num_points': len(spheres.points),
+                                    'sphere_list': spheres.type == Marker.SPHERE_LIST})
+
+    def on_points(m):
+        record['points'].append({'stamp': _key(m.header.stamp),
+                                 'num_points': int(point_cloud_to_numpy(m).shape[0])})
 
     node.create_subscription(JointState, '/joint_states', on_joint_states, 50)
     node.create_subscription(PoseStamped, f'{args.node}/camera_pose', on_camera_pose, 50)
@@ -105,8 +124,13 @@ def listen(args) -> dict:
     ready_topics = ['/joint_states', '/diagnostics']
     if overlay_dir is not None:
         overlay_dir.mkdir(parents=True, exist_ok=True)
-        node.create_subscription(Image, f'{args.node}/debug_image', on_debug_image, 10)
-        ready_topics.append(f'{args.node}/debug_image')
+    optional = {'debug_image': (Image, on_debug_image)} \
+        if overlay_dir is not None or args.all_outputs else {}
+    if args.all_outputs:
+        optional.update(keypoints=(MarkerArray, on_keypoints), points=(PointCloud2, on_points))
+    for name, (message_type, callback) in optional.items():
+        node.create_subscription(message_type, f'{args.node}/{name}', callback, 10)
+        ready_topics.append(f'{args.node}/{name}')
     try:
         ready = False
         while not os.path.exists(args.stop_file):
