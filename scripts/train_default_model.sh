@@ -13,9 +13,11 @@
 # (config/train/panda_keypoints.yaml; KP_MINUTES) from the first phase's artifact; then the same
 # keypoint training on 3x the frames (MORE_TRAIN; the second phase levels off memorising its
 # views, so the third renders more frames rather than taking more steps); then once more on as
-# many fresh frames with the trunk's last stage trained too.
+# many fresh frames with the trunk's last stage trained too; then on as many fresh frames again
+# with its last two stages trained.
 # Knobs (environment): DEVICE, NUM_TRAIN, MORE_TRAIN, NUM_VAL, EPOCHS, MINUTES, KP_MINUTES,
-# WORKERS, DATA_DIR, RUN_DIR, KP_RUN_DIR, MORE_RUN_DIR, FRESH_RUN_DIR, RESUME. Extra arguments
+# WORKERS, DATA_DIR, RUN_DIR, KP_RUN_DIR, MORE_RUN_DIR, FRESH_RUN_DIR, STAGES_RUN_DIR, RESUME.
+# Extra arguments
 # are training overrides (key.sub=value).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -78,15 +80,26 @@ MORE_RUN="${MORE_RUN_DIR:-${RUN}_more_frames}"
     "init_from=$KP_RUN/panda_default" "artifact_out=$MORE_RUN/panda_default" "device=$DEVICE" \
     "optim.epochs=3" "optim.lr=5.0e-4" "optim.lr_decay_per_epoch=0.7" "${KP_RECIPE[@]}" "$@"
 # Fourth phase: as many fresh frames again (seeds 9-16), one cached view each, and the trunk's
-# stride-32 stage trains too (train_last_trunk_stage: the frozen ImageNet features are what
+# stride-32 stage trains too (trained_trunk_stages=1: the frozen ImageNet features are what
 # tells look-alike links apart; on a GPU the whole trunk trains anyway).
 render_train panda_fresh "${MORE_TRAIN:-$((3 * NUM_TRAIN))}" $((1 + FOLDERS))
 FRESH_RUN="${FRESH_RUN_DIR:-${RUN}_last_stage}"
-LAST_RECIPE=("data.cache_views_per_frame=1" "train_last_trunk_stage=true")
+LAST_RECIPE=("data.cache_views_per_frame=1" "trained_trunk_stages=1")
 if [ "$DEVICE" != cpu ]; then LAST_RECIPE=("${KP_RECIPE[@]}"); fi
 "$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
     "data.train=[$(folders panda_fresh)]" "data.val=[$DATA/panda_val]" "run_dir=$FRESH_RUN" \
     "init_from=$MORE_RUN/panda_default" "artifact_out=$FRESH_RUN/panda_default" "device=$DEVICE" \
     "optim.epochs=3" "optim.lr=3.0e-4" "optim.lr_decay_per_epoch=0.7" "${LAST_RECIPE[@]}" "$@"
-echo "[train_default_model] artifact: $FRESH_RUN/panda_default; measure it with"
-echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $FRESH_RUN/panda_default"
+# Fifth phase: fresh frames once more (seeds 17-24), the trunk's stride-16 stage trains too
+# (trained_trunk_stages=2, rerun on the cached stride-8 outputs; ~2.4 s a step of 32 here).
+render_train panda_fresh2 "${MORE_TRAIN:-$((3 * NUM_TRAIN))}" $((1 + 2 * FOLDERS))
+STAGES_RUN="${STAGES_RUN_DIR:-${RUN}_two_stages}"
+STAGES_RECIPE=("data.cache_views_per_frame=1" "trained_trunk_stages=2")
+if [ "$DEVICE" != cpu ]; then STAGES_RECIPE=("${KP_RECIPE[@]}"); fi
+"$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml "${resume[@]}" \
+    "data.train=[$(folders panda_fresh2)]" "data.val=[$DATA/panda_val]" "run_dir=$STAGES_RUN" \
+    "init_from=$FRESH_RUN/panda_default" "artifact_out=$STAGES_RUN/panda_default" \
+    "device=$DEVICE" "optim.epochs=2" "optim.lr=3.0e-4" "optim.lr_decay_per_epoch=0.7" \
+    "${STAGES_RECIPE[@]}" "$@"
+echo "[train_default_model] artifact: $STAGES_RUN/panda_default; measure it with"
+echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $STAGES_RUN/panda_default"

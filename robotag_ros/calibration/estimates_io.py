@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robotag_ros.atomic_io import atomic_write_text
+from robotag_ros.data.bags.bag_images import bag_messages, open_bag
 from robotag_ros.geometry.poses import transform_from_pose_msg, transform_from_quaternion
 from robotag_ros.stamps import NS_PER_S, stamp_to_ns
 
@@ -117,7 +119,6 @@ def load_estimates_csv(path: str | os.PathLike) -> EstimateSeries:
 
 def save_estimates_json(path: str | os.PathLike, series: EstimateSeries) -> Path:
     """Write estimates in the layout :func:`load_estimates_json` reads, atomically."""
-    from robotag_ros.atomic_io import atomic_write_text
 
     items = []
     for i in range(len(series)):
@@ -205,7 +206,6 @@ def read_estimates_bag(bag_path: str | os.PathLike, base_frame: str,
     A bag that reads short of the message counts in its metadata (damaged) raises BagReadError,
     unless ``allow_damaged``: then the shortfall is in the series' ``read_problems``.
     """
-    from robotag_ros.data.bags.bag_images import bag_messages, open_bag
 
     bag_path = Path(bag_path)
     reader = open_bag(bag_path)

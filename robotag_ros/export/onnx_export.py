@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from robotag_ros.atomic_io import atomic_write_text
+from robotag_ros.geometry.letterbox import preprocess
 from robotag_ros.model.inference_network import (INFERENCE_OUTPUT_NAMES, INPUT_NAMES,
                                                  InferenceNetwork)
 
@@ -184,7 +185,6 @@ def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike,
 def network_inputs(frames, input_hw: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Original frames (``.image_rgb``, ``.K``) -> the batch the network sees: letterboxed by
     the artifact's input size with matching intrinsics (the estimator's own preprocessing)."""
-    from robotag_ros.geometry.letterbox import preprocess
     prepared = [preprocess(frame.image_rgb, frame.K, input_hw) for frame in frames]
     return (torch.from_numpy(np.concatenate([p[0] for p in prepared])),
             torch.from_numpy(np.concatenate([p[1] for p in prepared])))

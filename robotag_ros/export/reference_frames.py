@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+from robotag_ros.data.dream.dataset import DreamDataset
 
 
 @dataclass
@@ -33,7 +34,6 @@ def parse_intrinsics(text: str) -> np.ndarray:
 
 def frames_from_dream(folder: str | os.PathLike, robot, count: int = 2) -> list[ReferenceFrame]:
     """The first ``count`` original frames of a DREAM-format folder."""
-    from robotag_ros.data.dream.dataset import DreamDataset
     dataset = DreamDataset(str(folder), robot, image_size=None, augment=False)
     if len(dataset) == 0:
         raise ValueError(f'{folder}: no DREAM frames found')

@@ -21,6 +21,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 from robotag_ros.atomic_io import atomic_write_bytes
+from robotag_ros.data.bags.unlabelled import letterbox_frame, unlabelled_sample
 
 FRAME_RE = re.compile(r'^frame_(\d{12})\.json$')
 DEFAULT_HOLDOUT_EVERY = 5
@@ -195,7 +196,6 @@ class BufferDataset:
         return len(self.frames)
 
     def __getitem__(self, index: int) -> dict:
-        from robotag_ros.data.bags.unlabelled import letterbox_frame, unlabelled_sample
         for offset in range(len(self.frames)):
             frame = self.frames[(index + offset) % len(self.frames)]
             try:

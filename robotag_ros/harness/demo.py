@@ -26,7 +26,10 @@ from scipy.spatial.transform import Rotation
 
 from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
 from robotag_ros.bundled import default_model_path, sample_bag_path
+from robotag_ros.data.bags.sample_bag import read_sample_bag
 from robotag_ros.harness.sample_run import FrameScore, NodeSession, score_frames, summarize
+from robotag_ros.model.artifact import load_sidecar
+from robotag_ros.robot import load_robot
 from robotag_ros.stamps import stamp_key
 
 TRUTH_RGB = (60, 230, 60)
@@ -220,7 +223,6 @@ def _json_ready(score: FrameScore) -> dict:
 def main(argv=None) -> int:
     """Run the demo; exit 1 when the node published nothing."""
     args = parse_args(argv)
-    from robotag_ros.data.bags.sample_bag import read_sample_bag
 
     model = Path(args.model) if args.model else default_model_path()
     if not model.with_suffix('.yaml').is_file():
@@ -261,8 +263,6 @@ def main(argv=None) -> int:
                     'device': args.device})
     print_summary(summary)
 
-    from robotag_ros.model.artifact import load_sidecar
-    from robotag_ros.robot import load_robot
     robot = load_robot(load_sidecar(model).robot)
     files = write_overlays(args.out, scores, sample_frames, robot, video=not args.no_video)
     for name, data in (('summary.json', summary),

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from robotag_ros.geometry import make_transform, project_points, resize_intrinsics
-from robotag_ros.inference.estimate import Estimate
 from robotag_ros.geometry.letterbox import Letterbox
+from robotag_ros.inference.estimate import Estimate
+from robotag_ros.model.prior_states import unproject_robot_points
 
 JOINT_SOURCES = ('2d', '3d', 'mean')
 
@@ -105,7 +106,6 @@ def decode_states(network: dict[str, torch.Tensor], robot, intrinsics: torch.Ten
     ``keypoints_3d`` (camera frame) and ``keypoints_2d`` projections of them
     (``keypoints_2d_final``, network pixels).
     """
-    from robotag_ros.model.prior_states import unproject_robot_points
     if joint_source not in JOINT_SOURCES:
         raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
     states = dict(network)

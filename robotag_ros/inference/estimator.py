@@ -12,15 +12,20 @@ import numpy as np
 import torch
 
 from robotag_ros.cache_dir import cache_dir
-from robotag_ros.model.artifact import artifact_paths, load_model
+from robotag_ros.export.onnx_export import DEFAULT_OPSET
+from robotag_ros.export.onnx_export import export_cached_onnx
+from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
+from robotag_ros.geometry.letterbox import preprocess, preprocess_crop
 from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
                                             OnnxRuntimeBackend, TensorRTBackend, TorchBackend,
                                             onnxruntime_providers, resolve_backend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
-from robotag_ros.geometry.letterbox import preprocess, preprocess_crop
+from robotag_ros.inference.loop_closing import LoopClosingConfig
+from robotag_ros.inference.loop_closing import close_loops
 from robotag_ros.inference.two_pass import CropPolicy, RobotBox, robot_box
+from robotag_ros.model.artifact import artifact_paths, load_model
 
 COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel order
 
@@ -28,7 +33,6 @@ COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel orde
 def onnx_cache_path(artifact: str | os.PathLike) -> Path:
     """Where the ONNX export of an artifact is cached: keyed by the weights and the sidecar (its
     input size fixes the exported shapes) and the opset, so a changed artifact re-exports."""
-    from robotag_ros.export.onnx_export import DEFAULT_OPSET
     weights, sidecar = artifact_paths(artifact)
     hasher = hashlib.sha256(weights.read_bytes())
     hasher.update(sidecar.read_bytes())
@@ -82,11 +86,9 @@ class Estimator:
         self.two_pass, self.fit, self.crop_policy = two_pass, fit, crop_policy
         self.track_max_residual_px = 25.0   # next_box: a fit this far off starts over
         if fit_config is None and fit:
-            from robotag_ros.inference.loop_closing import LoopClosingConfig
             fit_config = LoopClosingConfig()
         self.fit_config = fit_config
         # What closes the loops: close_loops, or a diagnostic stand-in with its signature.
-        from robotag_ros.inference.loop_closing import close_loops
         self.loop_closer = close_loops
 
     @classmethod
@@ -113,7 +115,6 @@ class Estimator:
             raise ValueError(f'backend must be one of {BACKEND_CHOICES}, not {backend!r}')
         backend = resolve_backend(backend, device)
         if backend == 'tensorrt':  # fail before the (slow) ONNX export when it cannot run
-            from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
             try:
                 require_tensorrt()
             except TensorRTUnavailable as error:
@@ -148,7 +149,6 @@ class Estimator:
 
     @staticmethod
     def _ensure_onnx(model, artifact, input_hw) -> Path:
-        from robotag_ros.export.onnx_export import export_cached_onnx
         # Exported when absent, or again when the cached file was damaged since.
         return export_cached_onnx(model, input_hw, onnx_cache_path(artifact))
 

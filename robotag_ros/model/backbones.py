@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robotag_ros.model.config import ModelConfig
+from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
+from robotag_ros.model.efficientnet_backbone import SharedDepthDecoder
 from robotag_ros.model.weights import load_pretrained
 
 
@@ -140,7 +142,6 @@ class DepthAnythingBackbone(nn.Module):
 def build_backbone_2d(config: ModelConfig) -> nn.Module:
     """The configured image backbone (attributes ``out_channels`` and ``stride``)."""
     if config.backbone_2d.startswith('efficientnet'):
-        from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
         return EfficientNetLiteBackbone(config.backbone_2d, config.head_width,
                                         config.pretrained_2d, config.neck_context_blocks)
     if config.backbone_2d == 'small':
@@ -154,7 +155,6 @@ def build_backbone_2d(config: ModelConfig) -> nn.Module:
 def build_backbone_3d(config: ModelConfig, features_2d_channels: int) -> nn.Module:
     """The configured depth backbone (attribute ``feature_channels``); 'shared' reads f."""
     if config.backbone_3d == 'shared':
-        from robotag_ros.model.efficientnet_backbone import SharedDepthDecoder
         return SharedDepthDecoder(features_2d_channels, config.width_3d)
     if config.backbone_3d == 'small':
         net = SmallDepthUNet(config.width_3d)

@@ -8,6 +8,7 @@ from torch import nn
 from robotag_ros.geometry import resize_intrinsics, unproject_depth
 from robotag_ros.model.backbones import build_backbone_2d, build_backbone_3d
 from robotag_ros.model.config import ModelConfig
+from robotag_ros.model.config import model_config_from_dict
 from robotag_ros.model.heads import (DepthRegulatorHead, Head3DEncoder, JointHead,
                                      Keypoint2DHead, Keypoint3DHead2D, Keypoint3DHead3D, MaskHead,
                                      RotationHead, TranslationHead, focal_depth_scale,
@@ -194,7 +195,6 @@ class TAGModel(nn.Module):
 def build_model(robot: RobotModel, config: ModelConfig | dict | None = None) -> TAGModel:
     """TAGModel from a ModelConfig or its dict form (an artifact sidecar's ``model_config``)."""
     if isinstance(config, dict):
-        from robotag_ros.model.config import model_config_from_dict
         config = model_config_from_dict(config)
     return TAGModel(robot, config)
 

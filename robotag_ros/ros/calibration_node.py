@@ -27,6 +27,7 @@ from robotag_ros.calibration.calib_file import (DEFAULT_CALIBRATIONS_DIRECTORY, 
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND
 from robotag_ros.calibration.live import CalibrationSettings, LiveCalibrator, calibrate_series
 from robotag_ros.geometry.poses import transform_from_pose_msg
+from robotag_ros.robot import load_robot
 from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME
 from robotag_ros.ros.spin import spin_node
 from robotag_ros.ros.static_tf import StaticTransformPublisher, calibration_transform
@@ -87,7 +88,6 @@ class CalibrationNode(Node):
         self.robot = None
         joint_names = None
         if self.settings.calibration_type == EYE_IN_HAND:
-            from robotag_ros.robot import load_robot
             self.robot = load_robot(p('robot'))
             joint_names = list(self.robot.joint_names)
         self.calibrator = LiveCalibrator(p('max_frames'), joint_names, p('stamp_tolerance_s'))

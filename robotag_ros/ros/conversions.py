@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
+from robotag_ros.geometry.camera import pinhole_problem
 
 # encoding -> (channels, channel order); 8-bit per channel only.
 SUPPORTED_ENCODINGS = {
@@ -119,7 +120,6 @@ def rgb_to_image(image_rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> 
 def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
     """Return the 3x3 intrinsic matrix K (pixels) of a CameraInfo, refusing one that is not a
     plausible pinhole camera for its width x height (the error names the field of ``k``)."""
-    from robotag_ros.geometry.camera import pinhole_problem
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
     problem = pinhole_problem(K, int(msg.width), int(msg.height))
     if problem is not None:

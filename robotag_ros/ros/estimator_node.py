@@ -43,16 +43,20 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from robotag_ros.bundled import default_model_path
+from robotag_ros.finetune.hooks import OnlineHooks, serving_model_path
+from robotag_ros.geometry.camera import pinhole_problem
+from robotag_ros.geometry.letterbox import plan_letterbox
 from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
 from robotag_ros.inference.estimate import missing_pose_estimator_members
 from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.ros import messages
-from robotag_ros.bundled import default_model_path
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
                                          camera_info_to_K, image_to_rgb, intrinsics_to_K,
                                          rgb_to_image)
 from robotag_ros.ros.spin import spin_node
 from robotag_ros.stamps import NS_PER_S, stamp_to_ns
+from robotag_ros.visualization import draw_estimate
 
 try:   # the real TF broadcaster where a ROS 2 install provides it
     from tf2_ros import TransformBroadcaster
@@ -171,7 +175,6 @@ def validate_parameter(name: str, value) -> str | None:
         if any(values) and (values[0] <= 0 or values[1] <= 0):
             return f'intrinsics focal lengths must be positive, got {values}'
         if any(values):
-            from robotag_ros.geometry.camera import pinhole_problem
             problem = pinhole_problem(intrinsics_to_K(*values))
             if problem is not None:
                 return f'intrinsics {values}: {problem[1]}'
@@ -237,7 +240,6 @@ class EstimatorNode(Node):
         for name, (default, descriptor) in PARAMETERS.items():
             self.declare_parameter(name, default, descriptor)
         p = self._param
-        from robotag_ros.finetune.hooks import OnlineHooks, serving_model_path
 
         def load(model_path):
             return build_estimator(load_factory(p('estimator_factory')), str(model_path),
@@ -505,7 +507,6 @@ class EstimatorNode(Node):
             self._points_pub.publish(messages.point_cloud(estimate.points_3d_m, stamp,
                                                           camera_frame))
         if self._debug_pub.get_subscription_count() > 0:
-            from robotag_ros.visualization import draw_estimate   # OpenCV only when needed
             overlay = draw_estimate(image_rgb, estimate, K,
                                     axis_length_m=self._param('axis_length_m'))
             self._debug_pub.publish(rgb_to_image(overlay, image.header))
@@ -520,7 +521,6 @@ class EstimatorNode(Node):
         input_hw = self._estimator.input_hw
         if input_hw is None:
             return None
-        from robotag_ros.geometry.letterbox import plan_letterbox   # OpenCV when needed
         try:
             plan_letterbox((height, width), input_hw)
         except ValueError as error:

@@ -15,6 +15,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from robotag_ros.calibration.calib_file import read_calib
 from robotag_ros.ros import messages
 
 try:
@@ -90,7 +91,6 @@ def main(argv=None) -> int:
     on /tf_static until Ctrl-C (what ``robotag-calibrate --publish-static`` hands over to)."""
     import argparse
 
-    from robotag_ros.calibration.calib_file import read_calib
     parser = argparse.ArgumentParser(prog='python -m robotag_ros.ros.static_tf',
                                      description=main.__doc__)
     parser.add_argument('calib', help='an easy_handeye2 .calib file')

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from robotag_ros.data.bags.unlabelled import letterbox_frame
+from robotag_ros.data.bags.unlabelled import unlabelled_sample
 from robotag_ros.stamps import ns_to_sec_nanosec, stamp_to_ns
 
 LOGGER = logging.getLogger(__name__)
@@ -255,8 +257,6 @@ class BagImageDataset:
                  max_frames: int | None = None):
         import torch
 
-        from robotag_ros.data.bags.unlabelled import letterbox_frame
-
         if stride < 1:
             raise ValueError(f'stride must be >= 1, got {stride}')
         self.image_size_hw = (int(image_size_hw[0]), int(image_size_hw[1]))
@@ -285,7 +285,6 @@ class BagImageDataset:
         return len(self._images)
 
     def __getitem__(self, index: int) -> dict:
-        from robotag_ros.data.bags.unlabelled import unlabelled_sample
         return unlabelled_sample(self._images[index], self._Ks[index].numpy(), self.num_joints,
                                  self.num_keypoints)
 

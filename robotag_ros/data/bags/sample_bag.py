@@ -24,6 +24,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.data.bags.bag_images import camera_info_message, staged_bag_writer
+from robotag_ros.data.bags.bag_images import BagReadError, bag_messages, open_bag
 from robotag_ros.geometry.poses import transform_from_pose_msg
 from robotag_ros.stamps import ns_to_sec_nanosec, stamp_to_ns
 
@@ -119,8 +120,6 @@ def read_sample_bag(path: str | os.PathLike) -> list[SampleFrame]:
     unreadable bag, and BagReadError naming the topic and stamp when a frame lacks a message.
     """
     from rosbags.image import message_to_cvimage
-
-    from robotag_ros.data.bags.bag_images import BagReadError, bag_messages, open_bag
 
     path = Path(path)
     reader = open_bag(path)

@@ -41,6 +41,7 @@ from robotag_ros.data.dream.format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, F
 from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
 from robotag_ros.geometry.letterbox import (letterbox_image, plan_crop, plan_letterbox,
                                             warp_image)
+from robotag_ros.metrics import GroundTruthFrame
 
 LOG = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r'^(lbr_iiwa_|iiwa7_|iiwa_)')
@@ -331,7 +332,6 @@ class DreamDataset(Dataset):
     def raw_frame(self, index: int) -> dict:
         """The original image (HxWx3 uint8 RGB), its K and the labels in metric units, for
         evaluation through the estimator (no resizing, no augmentation)."""
-        from robotag_ros.metrics import GroundTruthFrame
         record = self.frames[index]
         bgr = cv2.imread(str(record['image_path']), cv2.IMREAD_COLOR)
         if bgr is None:

@@ -19,9 +19,13 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from robotag_ros.data.synthetic.dr_config import DRConfig, dr_config_to_dict
 from robotag_ros.atomic_io import atomic_write_bytes
 from robotag_ros.data.dream.format import frame_stem
+from robotag_ros.data.dream.writer import write_frame
+from robotag_ros.data.dream.writer import write_set_files
+from robotag_ros.data.synthetic.camera_sampling import sample_intrinsics
+from robotag_ros.data.synthetic.dr_config import DRConfig, dr_config_to_dict
+from robotag_ros.robot import load_robot
 
 SYNTH_CONFIG_FILE = '_robotag_synth.yaml'  # the merged DR config, seed and size of the set
 # Layout of the files robotag-synth writes: 2 = one K per folder (older sets: a K per frame).
@@ -40,7 +44,6 @@ def shard_indices(num_frames: int, shard: tuple[int, int]) -> list[int]:
 def set_intrinsics(config: DRConfig, height: int, width: int, seed: int) -> np.ndarray:
     """The one K (3, 3) pixels of a set: ``camera.intrinsics_px`` [fx, fy, cx, cy] if given,
     else one draw of the randomised intrinsics from an RNG of the seed alone."""
-    from robotag_ros.data.synthetic.camera_sampling import sample_intrinsics
     fixed = config.camera.intrinsics_px
     if fixed is not None:
         values = np.asarray(fixed, dtype=np.float64).ravel() if isinstance(
@@ -57,7 +60,6 @@ def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out
     import torch
     torch.set_num_threads(1)
     from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
-    from robotag_ros.robot import load_robot
     robot = load_robot(robot_name)
     K = set_intrinsics(config, height, width, seed)
     _worker.update(robot=robot, config=config, out_dir=out_dir, seed=seed,
@@ -65,7 +67,6 @@ def _init_worker(robot_name: str, config: DRConfig, height: int, width: int, out
 
 
 def _make_frame(frame_index: int) -> int:
-    from robotag_ros.data.dream.writer import write_frame
     from robotag_ros.data.synthetic.frame_generator import encode_jpeg
     config = _worker['config']
     frame = _worker['generator'].generate(_worker['seed'], frame_index)
@@ -78,7 +79,6 @@ def _make_frame(frame_index: int) -> int:
 def write_set_header(out_dir: Path, robot, config: DRConfig, seed: int, height: int,
                      width: int) -> None:
     """Settings files of the set, and the merged DR config (refuses a different config)."""
-    from robotag_ros.data.dream.writer import write_set_files
     K = set_intrinsics(config, height, width, seed)
     record = {'robot': robot.name, 'seed': int(seed), 'height': int(height),
               'width': int(width), 'layout': SYNTH_LAYOUT,
@@ -100,7 +100,6 @@ def generate_set(robot_name: str, out_dir: str | Path, num_frames: int, seed: in
                  config: DRConfig, height: int, width: int, workers: int = 1,
                  shard: tuple[int, int] = (0, 1), progress: bool = True) -> int:
     """Make the missing frames of this shard; returns how many frames were written."""
-    from robotag_ros.robot import load_robot
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_set_header(out_dir, load_robot(robot_name), config, seed, height, width)
