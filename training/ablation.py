@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 from robotag_ros.atomic_io import atomic_write_json
+from robotag_ros.training.config import load_config
+from robotag_ros.training.evaluate import evaluate_artifact
+from robotag_ros.training.trainer import Trainer
 
 # Rows of Table 3: the loop kinds that are OFF in each row.
 ABLATION_ROWS = (
@@ -21,8 +24,6 @@ ABLATION_ROWS = (
 
 def run_ablation(config, eval_folders: list[str], out_json: str,
                  max_eval_frames: int = 0) -> dict:
-    from robotag_ros.training.evaluate import evaluate_artifact
-    from robotag_ros.training.trainer import Trainer
 
     results = {}
     for label, loops_off in ABLATION_ROWS:
@@ -65,7 +66,6 @@ def print_table(results: dict, eval_folders: list[str]) -> None:
 
 
 def main(argv=None) -> int:
-    from robotag_ros.training.config import load_config
     parser = argparse.ArgumentParser(prog='python -m robotag_ros.training.ablation',
                                      description=__doc__)
     parser.add_argument('--config', required=True)

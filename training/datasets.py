@@ -9,6 +9,10 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from robotag_ros.data.bags.bag_images import BagImageDataset
+from robotag_ros.data.bags.unlabelled import ImageFolderDataset
+from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
+from robotag_ros.finetune.buffer import BufferDataset, FrameBuffer
 from robotag_ros.training.config import TrainConfig
 
 
@@ -26,7 +30,6 @@ def _cap(dataset: Dataset, max_frames: int) -> Dataset:
 
 
 def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dataset:
-    from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
     crop = RobotCrop() if config.data.robot_crop and augment else None
     # A seeded dataset draws the same views for the same (epoch, index): the trunk cache's
     # views are reproducible and a resumed run sees what the killed one would have.
@@ -38,7 +41,6 @@ def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dat
 
 def buffer_dataset(folder: str, image_size_hw: tuple, sizes: tuple) -> Dataset:
     """The training (not held-out) frames of an online frame buffer, read-only."""
-    from robotag_ros.finetune.buffer import BufferDataset, FrameBuffer
     if not Path(folder).is_dir():
         raise FileNotFoundError(f'frame buffer not found: {folder}')
     training_frames, _ = FrameBuffer(folder).split()
@@ -72,8 +74,6 @@ def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
                  for folder in data.train]
         sources = list(data.train)
     else:
-        from robotag_ros.data.bags.bag_images import BagImageDataset
-        from robotag_ros.data.bags.unlabelled import ImageFolderDataset
         sizes = (robot.num_joints, robot.num_keypoints)
         K = None if data.intrinsics is None else np.asarray(data.intrinsics, dtype=np.float64)
         parts = [BagImageDataset(bag, data.image_topic, tuple(data.image_size), *sizes,
@@ -102,6 +102,5 @@ def build_train_dataset(config: TrainConfig, robot) -> tuple[Dataset, str]:
 def build_val_datasets(config: TrainConfig, robot) -> dict[str, Dataset]:
     """Held-out folders at their original size: evaluation letterboxes frames itself, as the
     node does (``max_eval_frames`` caps how many are scored)."""
-    from robotag_ros.data.dream.dataset import DreamDataset
     return {Path(folder).name: DreamDataset(folder, robot, image_size=None, augment=False)
             for folder in config.data.val}

@@ -13,8 +13,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from robotag_ros.data.dream.dataset import DreamDataset
 from robotag_ros.inference.decode import JOINT_SOURCES
+from robotag_ros.inference.estimator import Estimator
 from robotag_ros.metrics import evaluate, format_table
+from robotag_ros.metrics.pose_metrics import keypoint_2d_median_error_px
+from robotag_ros.training.distributed import resolve_device
 
 
 def _keypoints_base_fn(robot):
@@ -73,7 +77,6 @@ def score_estimates(estimates, truths, robot, joint_source: str) -> dict:
     # The network's own 2D keypoints (heatmap peaks), before the fit re-projects the robot.
     detected = [e for e in estimates if e.keypoints_2d_detected_px is not None]
     if len(detected) == len(estimates) and estimates:
-        from robotag_ros.metrics.pose_metrics import keypoint_2d_median_error_px
         metrics['detected_keypoint_2d_median_error_px'] = keypoint_2d_median_error_px(
             np.stack([e.keypoints_2d_detected_px for e in estimates]),
             np.stack([t.keypoints_2d_px for t in truths]),
@@ -91,7 +94,6 @@ def best_joint_source(metrics: dict) -> str:
 def open_eval_folder(folder: str, robot):
     """The DreamDataset of an evaluation folder; one without labelled frames (empty, or no DREAM
     folder at all, e.g. a rosbag2) is refused: its metrics would all be NaN."""
-    from robotag_ros.data.dream.dataset import DreamDataset
     dataset = DreamDataset(folder, robot, image_size=None, augment=False)
     if len(dataset) == 0:
         raise ValueError(f'{folder}: no DREAM frames (NNNNNN.json + NNNNNN.rgb.jpg) to evaluate'
@@ -121,8 +123,6 @@ def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames:
 def evaluate_artifact(artifact: str, folder: str, device: str = 'auto', batch_size: int = 16,
                       max_frames: int = 0, print_table: bool = True,
                       backend: str = 'torch') -> dict:
-    from robotag_ros.inference.estimator import Estimator
-    from robotag_ros.training.distributed import resolve_device
     estimator = Estimator.from_artifact(artifact, backend=backend,
                                         device=str(resolve_device(device)))
     return evaluate_estimator(estimator, folder, batch_size, max_frames, print_table)
@@ -133,7 +133,6 @@ def evaluate_model(model, robot, dataset, input_hw, batch_size: int = 16,
     """During training: the in-memory model through the estimator path (both passes, the direct
     heads: the fit is measured on the artifact), on the original frames of a DreamDataset
     built with ``image_size=None``."""
-    from robotag_ros.inference.estimator import Estimator
     estimator = Estimator.from_model(model, input_hw=input_hw, fit=False)
     estimates, truths = predict_folder(estimator, dataset, batch_size, max_frames,
                                        progress=False)

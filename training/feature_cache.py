@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from robotag_ros.atomic_io import atomic_write_text
+from robotag_ros.training.datasets import collate
 
 # Labels a cached view keeps (the sample keys of DreamDataset, minus the image).
 LABEL_KEYS = ('K', 'keypoints_2d', 'keypoints_valid', 'keypoints_3d', 'joint_angles',
@@ -86,7 +87,6 @@ def build_trunk_cache(model, dataset, folder: Path, views_per_frame: int, image_
                 shape=(total,) + tuple(values.shape[1:]))
         arrays[name][start:start + len(values)] = values.numpy()
 
-    from robotag_ros.training.datasets import collate
     position = 0
     with tqdm(total=total, desc='trunk cache', dynamic_ncols=True) as bar:
         for view in range(views_per_frame):

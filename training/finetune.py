@@ -15,8 +15,10 @@ from typing import Sequence
 
 import torch
 
+from robotag_ros.losses import TAGLoss
 from robotag_ros.model.artifact import artifact_paths, load_sidecar
 from robotag_ros.training.config import TrainConfig, load_config
+from robotag_ros.training.trainer import Trainer
 
 # Stage-2 settings when no experiment YAML is given: small steps keep stage 1's skills while the
 # branches align on the new domain (config/train/panda_stage2.yaml holds the paper's schedule).
@@ -80,7 +82,6 @@ def read_stats(dataset) -> dict:
 
 def run_finetune(config: TrainConfig) -> dict:
     """Fine-tune as configured; returns the artifact path, frame counts and the loss history."""
-    from robotag_ros.training.trainer import Trainer
 
     trainer = Trainer(config)
     try:
@@ -98,7 +99,6 @@ def run_finetune(config: TrainConfig) -> dict:
 
 def alignment_loss(model, batch: dict) -> float:
     """L_align (eq. 19, the stage-2 objective) of ``model`` on one batch, in eval mode."""
-    from robotag_ros.losses import TAGLoss
 
     criterion = TAGLoss(model.graph, model.config, robot=model.robot)
     was_training = model.training

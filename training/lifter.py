@@ -22,7 +22,9 @@ import torch
 
 from robotag_ros.geometry import project_points, transform_points
 from robotag_ros.inference.fitting import keypoint_kinematics
+from robotag_ros.model.artifact import load_sidecar, load_weights, save_artifact
 from robotag_ros.model.lifter import KeypointLifter
+from robotag_ros.robot import load_robot
 
 
 def random_views(robot, batch: int, generator: torch.Generator
@@ -108,8 +110,6 @@ def train_lifter(robot, minutes: float = 8.0, hypotheses: int = 8, batch: int = 
 
 
 def main(argv=None) -> int:
-    from robotag_ros.model.artifact import load_sidecar, load_weights, save_artifact
-    from robotag_ros.robot import load_robot
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--artifact', required=True, help='model artifact to add the lifter to')

@@ -20,6 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from robotag_ros.losses import TAGLoss
+from robotag_ros.losses.supervised import heatmap_cross_entropy, masked_mean
+from robotag_ros.model import build_model, load_model_config
 from robotag_ros.model.artifact import (Sidecar, artifact_paths, load_sidecar,
                                         load_weights, save_artifact)
 from robotag_ros.robot import load_robot
@@ -29,6 +32,10 @@ from robotag_ros.training.config import (TrainConfig, config_hash, config_to_dic
 from robotag_ros.training.datasets import build_train_dataset, build_val_datasets, collate
 from robotag_ros.training.distributed import (DistInfo, all_reduce_mean, init_distributed,
                                               shutdown_distributed)
+from robotag_ros.training.evaluate import best_joint_source
+from robotag_ros.training.evaluate import evaluate_model
+from robotag_ros.training.feature_cache import build_trunk_cache, cache_key
+from robotag_ros.training.overlays import overlay_grid
 
 log = logging.getLogger(__name__)
 LAST_CHECKPOINT = 'checkpoint_last.pt'
@@ -57,8 +64,6 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False,
                  dist_info: Optional[DistInfo] = None):
-        from robotag_ros.losses import TAGLoss
-        from robotag_ros.model import build_model, load_model_config
 
         self.config = config
         self.started = time.time()   # wall time from here (trunk cache included) to the artifact
@@ -116,7 +121,6 @@ class Trainer:
 
     def _trunk_cache(self, fingerprint: str):
         """The frozen trunk's outputs for every training view, built once (feature_cache.py)."""
-        from robotag_ros.training.feature_cache import build_trunk_cache, cache_key
         backbone = self.model.backbone_2d
         if not hasattr(backbone, 'trunk_features') or self.model_config.backbone_3d != 'shared':
             raise ValueError('data.cache_trunk needs an EfficientNet backbone_2d and '
@@ -203,7 +207,6 @@ class Trainer:
 
     def _keypoint_losses(self, batch: dict, trunk) -> dict:
         """heads=keypoints: the heatmap cross-entropy alone, on the neck and heatmap head."""
-        from robotag_ros.losses.supervised import heatmap_cross_entropy, masked_mean
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
             logits = self.model.keypoint_heatmap_logits(batch.get('image'), trunk)
         per_frame = heatmap_cross_entropy(logits, batch['keypoints_2d'], self.image_hw,
@@ -234,7 +237,6 @@ class Trainer:
         return losses
 
     def _log_overlay(self, batch: dict, outputs) -> None:
-        from robotag_ros.training.overlays import overlay_grid
         image = overlay_grid(batch, outputs, self.robot, max_images=4)
         self.writer.add_image('train/overlay', image, self.step, dataformats='HWC')
 
@@ -343,7 +345,6 @@ class Trainer:
                             self.run_dir / f'checkpoint_epoch{epoch + 1:03d}.pt')
 
     def _evaluate(self, epoch: int) -> dict:
-        from robotag_ros.training.evaluate import evaluate_model
         results = {}
         for name, dataset in self.val_sets.items():
             metrics = evaluate_model(self.model, self.robot, dataset,
@@ -362,7 +363,6 @@ class Trainer:
 
     def export_artifact(self) -> Path:
         """Write the inference artifact (weights + sidecar) for the node and the exporters."""
-        from robotag_ros.training.evaluate import best_joint_source
         target = self.config.artifact_out or str(self.run_dir / f'{self.robot.name}_tag')
         config_dict = config_to_dict(self.config)
         # Which branch's joints the estimator reports is measured on the first held-out set.
