@@ -89,6 +89,9 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default=None, help='keep the data and runs here')
     parser.add_argument('--smoke-test', action='store_true',
                         help='tiny sizes: proves the pipeline runs; the numbers mean nothing')
+    parser.add_argument('--override', action='append', default=[], metavar='KEY=VALUE',
+                        help='a stage-2 training override, e.g. fit_keypoints_weight=1.0 '
+                             '(repeatable)')
     parser.add_argument('--json', default=str(RESULT))
     args = parser.parse_args(argv)
 
@@ -121,7 +124,7 @@ def main(argv=None) -> int:
     out = work / 'finetuned'
     overrides = [f'optim.epochs={args.epochs}', f'optim.batch_size={args.batch_size}',
                  f'optim.lr={args.lr!r}', f'device={args.device}',
-                 f'max_steps_per_epoch={args.max_steps_per_epoch}']
+                 f'max_steps_per_epoch={args.max_steps_per_epoch}', *args.override]
     started = time.perf_counter()
     report = run_finetune(finetune_config(args.model, out, bags=[str(bag)], image_topic=TOPIC,
                                           overrides=overrides))
@@ -141,6 +144,7 @@ def main(argv=None) -> int:
         'finetune_epochs': args.epochs, 'finetune_steps': report['steps'],
         'finetune_batch_size': args.batch_size, 'finetune_lr': args.lr,
         'finetune_time_s': round(finetune_s, 1), 'render_time_s': round(render_s, 1),
+        'finetune_overrides': ' '.join(args.override),
     }
     for key, name in METRICS.items():
         if key in before and key in after:

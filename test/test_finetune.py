@@ -106,3 +106,30 @@ def test_existing_output_is_not_overwritten(tiny_artifact, bag, tmp_path, capsys
     assert artifact_paths(out)[0].read_bytes() == b'previous weights'
     assert _run('--model', tiny_artifact, '--bag', bag, '--topic', TOPIC,
                 '--out', tiny_artifact) == 2
+
+
+@pytest.mark.parametrize('max_residual_px, trusted', [(1.0e6, 1.0), (0.0, 0.0)])
+def test_stage2_fit_keypoints_anchor_the_heatmaps_on_trusted_frames(
+        tiny_artifact, bag, tmp_path, max_residual_px, trusted):
+    from robotag_ros.training.finetune import finetune_config
+    from robotag_ros.training.trainer import Trainer
+    config = finetune_config(tiny_artifact, tmp_path / 'out', bags=[str(bag)], image_topic=TOPIC,
+                             overrides=['optim.batch_size=3', 'device=cpu',
+                                        'fit_keypoints_weight=1.0',
+                                        f'fit_keypoints_max_residual_px={max_residual_px}'])
+    trainer = Trainer(config)
+    try:
+        batch = next(iter(trainer.loader))
+        losses = trainer.train_step(batch)
+        # The anchor alone: its gradient reaches the heatmap head only from trusted frames.
+        outputs = trainer.model(batch['image'], batch['K'])
+        anchor_only = trainer._with_fit_keypoints({'total': torch.zeros(())}, outputs, batch)
+        trainer.model.zero_grad(set_to_none=True)
+        anchor_only['total'].backward()
+        grad = trainer.model.keypoint_2d_head.heatmaps.weight.grad
+    finally:
+        trainer.close()
+    assert float(losses['fit_keypoints_trusted']) == trusted
+    anchor = float(losses['fit_keypoints'])
+    assert np.isfinite(anchor) and (anchor > 0) == bool(trusted)
+    assert (grad is not None and float(grad.abs().sum()) > 0) == bool(trusted)

@@ -84,6 +84,11 @@ class TrainConfig:
     # is which; on cached outputs they rerun on the cached tap below them (on a CPU ~1/4 more
     # per step for one stage).
     trained_trunk_stages: int = 0
+    # Stage 2: the heatmaps' cross-entropy toward the robot prior fitted to the network's own
+    # keypoints (the inference-time loop as a target), on frames whose fit leaves a mean
+    # residual under fit_keypoints_max_residual_px (network pixels); 0 = alignment losses only.
+    fit_keypoints_weight: float = 0.0
+    fit_keypoints_max_residual_px: float = 4.0
     # 'all' trains every head on the TAG loss; 'keypoints' only the 2D keypoint heatmaps (neck +
     # heatmap head, cross-entropy): the fit reads nothing else, and a step costs a third.
     heads: str = 'all'

@@ -20,6 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from robotag_ros.geometry import make_transform
+from robotag_ros.inference.loop_closing import LoopClosingConfig, close_loops
 from robotag_ros.losses import TAGLoss
 from robotag_ros.losses.supervised import heatmap_cross_entropy, masked_mean
 from robotag_ros.model import build_model, load_model_config
@@ -32,8 +34,7 @@ from robotag_ros.training.config import (TrainConfig, config_hash, config_to_dic
 from robotag_ros.training.datasets import build_train_dataset, build_val_datasets, collate
 from robotag_ros.training.distributed import (DistInfo, all_reduce_mean, init_distributed,
                                               shutdown_distributed)
-from robotag_ros.training.evaluate import best_joint_source
-from robotag_ros.training.evaluate import evaluate_model
+from robotag_ros.training.evaluate import best_joint_source, evaluate_model
 from robotag_ros.training.feature_cache import build_trunk_cache, cache_key
 from robotag_ros.training.overlays import overlay_grid
 
@@ -199,7 +200,10 @@ class Trainer:
             else:
                 outputs = self.network(batch['image'], batch['K'])
         # Losses in fp32: Chamfer and FK terms lose too much in bf16.
-        losses = self._optimise(self.criterion(outputs, batch, supervised=self.supervised))
+        losses = self.criterion(outputs, batch, supervised=self.supervised)
+        if not self.supervised and self.config.fit_keypoints_weight > 0:
+            losses = self._with_fit_keypoints(losses, outputs, batch)
+        losses = self._optimise(losses)
         if self.info.is_main and self.step % self.config.overlay_every_steps == 0 \
                 and 'image' in batch:   # cached-trunk batches hold no image to draw on
             self._log_overlay(batch, outputs)
@@ -213,6 +217,33 @@ class Trainer:
                                           batch.get('keypoints_valid'))
         heatmap = masked_mean(per_frame, batch['has_keypoints_2d'])
         return {'extra_heatmap': heatmap, 'total': heatmap}
+
+    def _with_fit_keypoints(self, losses: dict, outputs, batch: dict) -> dict:
+        """Stage 2's anchor for the heatmaps: the loop closed at inference as their target.
+
+        The robot prior is fitted to the network's own keypoints (what the estimator reports);
+        where the fit explains them well (mean residual under fit_keypoints_max_residual_px) its
+        projected keypoints, a whole consistent robot, become the heatmaps' cross-entropy
+        target. The alignment losses alone move the neck the heatmaps read with nothing that
+        keeps the keypoints right.
+        """
+        with torch.no_grad():
+            states = {name: getattr(outputs, name).detach().float() for name in (
+                'keypoints_2d_peak', 'keypoints_2d_confidence', 'joint_angles_2d',
+                'joint_angles_3d')}
+            states['joint_angles'] = states['joint_angles_2d']
+            states['T_cam_base'] = make_transform(outputs.rotation.detach().float(),
+                                                  outputs.translation.detach().float())
+            fitted = close_loops(states, self.robot, batch['K'].float(), LoopClosingConfig(),
+                                 lifter=self.model.keypoint_lifter)
+            trusted = fitted['fit_residual_px'] < self.config.fit_keypoints_max_residual_px
+        per_frame = heatmap_cross_entropy(outputs.keypoints_2d_heatmaps,
+                                          fitted['keypoints_2d_final'], self.image_hw)
+        anchor = masked_mean(per_frame, trusted.float())
+        losses = dict(losses, fit_keypoints=anchor,
+                      fit_keypoints_trusted=trusted.float().mean())
+        losses['total'] = losses['total'] + self.config.fit_keypoints_weight * anchor
+        return losses
 
     def _optimise(self, losses: dict) -> dict:
         """One optimiser step on ``losses['total']``; the detached losses and gradient norm."""
