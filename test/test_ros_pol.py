@@ -39,17 +39,21 @@ CONFIG = yaml.safe_load((REPO / 'config' / 'estimator.yaml').read_text())
 PARAMS = CONFIG['estimator']['ros__parameters']
 CAMERA_NAMESPACE = '/camera/color'
 
-# Regression bounds for the bundled model on the sample (mean over all frames and joints), about
-# 1.4x what it measured here (2026-11-26, the four-phase model: 25.2 deg, 42 mm, 19.1 deg; the
-# three-phase model measured 31.8 deg, 62 mm, 40.2 deg, the phase-1 model 51.5 deg, 125 mm,
-# 56.9 deg). The bundled model is still far from the
-# accuracy target (see README): its fitted joints are often a mirror pose. These bounds guard
-# the node's plumbing and the model's level; test_node_matches_the_estimator_run_offline checks
-# the node exactly. Tighten them when a better default model lands. Definitions as
-# robotag_ros.metrics.
-MAX_MEAN_JOINT_ERROR_DEG = 35.0
+# Regression bounds for the bundled model on the sample (over all frames and joints), about 1.4x
+# what it measured here (2026-11-26, the five-phase model: mean 31.2 deg, 42.5 mm, 30.5 deg;
+# median 6.7 deg, 32.4 mm, 5.6 deg; the four-phase model's means were 25.2 deg, 42 mm, 19.1 deg,
+# its medians 7.5 deg, 30 mm, 4.4 deg). On 30 frames of one sequence a few mirror poses move
+# the means (the five-phase model is better on the held-out set: README), so the medians are
+# bounded too. The bundled model is still far from the accuracy target (see README). These
+# bounds guard the node's plumbing and the model's level; test_node_matches_the_estimator_run_
+# offline checks the node exactly. Tighten them when a better default model lands. Definitions
+# as robotag_ros.metrics.
+MAX_MEAN_JOINT_ERROR_DEG = 44.0
 MAX_MEAN_CAMERA_TRANSLATION_ERROR_M = 0.06
-MAX_MEAN_CAMERA_ROTATION_ERROR_DEG = 27.0
+MAX_MEAN_CAMERA_ROTATION_ERROR_DEG = 43.0
+MAX_MEDIAN_JOINT_ERROR_DEG = 10.0
+MAX_MEDIAN_CAMERA_TRANSLATION_ERROR_M = 0.045
+MAX_MEDIAN_CAMERA_ROTATION_ERROR_DEG = 8.0
 # The node must publish what the library computes on the same frame (the image is converted,
 # resized and run by the same code; only float round-off may differ).
 MAX_NODE_VS_OFFLINE_JOINT_DIFFERENCE_RAD = 1e-3
@@ -187,6 +191,11 @@ def test_estimates_are_within_tolerance_of_the_ground_truth(run):
     assert summary['camera_translation_error_mean_mm'] < \
         1000 * MAX_MEAN_CAMERA_TRANSLATION_ERROR_M, report
     assert summary['camera_rotation_error_mean_deg'] < MAX_MEAN_CAMERA_ROTATION_ERROR_DEG, report
+    assert summary['joint_error_median_deg'] < MAX_MEDIAN_JOINT_ERROR_DEG, report
+    assert summary['camera_translation_error_median_mm'] < \
+        1000 * MAX_MEDIAN_CAMERA_TRANSLATION_ERROR_M, report
+    assert summary['camera_rotation_error_median_deg'] < MAX_MEDIAN_CAMERA_ROTATION_ERROR_DEG, \
+        report
 
 
 def test_node_matches_the_estimator_run_offline(run):
