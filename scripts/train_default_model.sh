@@ -101,5 +101,12 @@ if [ "$DEVICE" != cpu ]; then STAGES_RECIPE=("${KP_RECIPE[@]}"); fi
     "init_from=$FRESH_RUN/panda_default" "artifact_out=$STAGES_RUN/panda_default" \
     "device=$DEVICE" "optim.epochs=2" "optim.lr=3.0e-4" "optim.lr_decay_per_epoch=0.7" \
     "${STAGES_RECIPE[@]}" "$@"
+# ...and 350 steps of a third epoch (what the 8-hour limit left), resumed from the second's end.
+"$PY" -m robotag_ros.training.cli train --config config/train/panda_keypoints.yaml --resume \
+    "data.train=[$(folders panda_fresh2)]" "data.val=[$DATA/panda_val]" "run_dir=$STAGES_RUN" \
+    "init_from=$FRESH_RUN/panda_default" "artifact_out=$STAGES_RUN/panda_default" \
+    "device=$DEVICE" "optim.epochs=3" "optim.lr=3.0e-4" "optim.lr_decay_per_epoch=0.7" \
+    "max_steps_per_epoch=${STAGES_LAST_STEPS:-350}" "eval_every_epochs=99" \
+    "${STAGES_RECIPE[@]}" "$@"
 echo "[train_default_model] artifact: $STAGES_RUN/panda_default; measure it with"
 echo "  PYTHONPATH=. $PY benchmarks/default_model.py --model $STAGES_RUN/panda_default"
