@@ -113,7 +113,8 @@ def drive(args, session, frames: list) -> list[dict]:
                                f'{session.node_log()}') from None
         if args.rate_hz > 0:   # open loop: a camera does not wait for the node
             return driver.play(frames, 'rate', args.rate_hz, drain_s=2.0)
-        return driver.play(frames, 'answer', answer_timeout_s=60.0, attempts=1)
+        return driver.play(frames, 'answer', answer_timeout_s=60.0, attempts=1,
+                           give_up_after=3)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -121,22 +122,11 @@ def drive(args, session, frames: list) -> list[dict]:
 
 def latency_frames(bag, count: int) -> list:
     """``count`` frames of the sample bag, cycled, stamped 1, 2, ... s (every stamp its own)."""
-    from std_msgs.msg import Header
-
     from robotag_ros.data.bags.sample_bag import read_sample_bag
-    from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
-    from robotag_ros.ros.frame_driver import RESEND_SETTLE_S, DriverFrame
+    from robotag_ros.ros.sample_player import driver_frames
     bag_frames = read_sample_bag(bag)
-    frames = []
-    for index in range(count):
-        source = bag_frames[index % len(bag_frames)]
-        header = Header(frame_id=source.frame_id)
-        header.stamp.sec = index + 1
-        height, width = source.image_rgb.shape[:2]
-        frames.append(DriverFrame(rgb_to_image(source.image_rgb, header),
-                                  K_to_camera_info(source.K, width, height, header),
-                                  settle_s=RESEND_SETTLE_S if index == 0 else 0.0))
-    return frames
+    return driver_frames([bag_frames[index % len(bag_frames)] for index in range(count)],
+                         stamps_ns=[(index + 1) * 10 ** 9 for index in range(count)])
 
 
 def run(args, factory: str) -> dict:

@@ -26,7 +26,7 @@ from std_msgs.msg import Header
 
 from robotag_ros.atomic_io import atomic_write_json
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
-from robotag_ros.ros.frame_driver import DriverFrame, FrameDriver
+from robotag_ros.ros.frame_driver import RESEND_SETTLE_S, DriverFrame, FrameDriver
 
 
 def make_image(frame: dict, header: Header) -> Image:
@@ -52,7 +52,7 @@ def make_image(frame: dict, header: Header) -> Image:
 
 def scenario_frames(scenario: dict) -> list[DriverFrame]:
     """The scenario's frames as messages: stamps 1000+index s, each CameraInfo (where a frame
-    has one) given 0.1 s to arrive before its image."""
+    has one) given RESEND_SETTLE_S to arrive before its image."""
     frames = []
     for frame in scenario['frames']:
         header = Header(frame_id=frame.get('frame_id', scenario.get('frame_id', 'camera')))
@@ -61,7 +61,7 @@ def scenario_frames(scenario: dict) -> list[DriverFrame]:
         frames.append(DriverFrame(
             make_image(frame, header), None if info is None else K_to_camera_info(
                 np.array(info['K']), info['width'], info['height'], header),
-            settle_s=0.0 if info is None else 0.1))
+            settle_s=0.0 if info is None else RESEND_SETTLE_S))
     return frames
 
 

@@ -194,10 +194,10 @@ class EfficientNetLiteBackbone(nn.Module):
         """No gradients and fixed BatchNorm statistics in the trunk (the cached-feature recipe);
         the weights of its last ``trained_stages`` stages still learn (their BatchNorm
         statistics stay fixed too: they see one task's crops, not ImageNet's variety)."""
-        blocks = self.stage_blocks(trained_stages)
+        blocks = self.stage_blocks(trained_stages)   # [] for 0; checks the count first
         for parameter in self.trunk.parameters():
             parameter.requires_grad_(False)
-        for block in blocks if trained_stages else []:
+        for block in blocks:
             for parameter in block.parameters():
                 parameter.requires_grad_(True)
         self.trained_stages = trained_stages

@@ -105,19 +105,21 @@ class FrameDriver:
     def play(self, frames: Iterable[DriverFrame], pace: str = 'answer', rate_hz: float = 15.0,
              answer_timeout_s: float = 30.0, attempts: int = 2,
              resend: Callable[[DriverFrame, dict], bool] = lambda frame, answer: False,
-             drain_s: float = 0.5) -> list[dict]:
+             drain_s: float = 0.5, give_up_after: int = 0) -> list[dict]:
         """Send every frame; one record per frame: ``index``, ``stamp``, ``sent_s``,
         ``attempts``, ``answer`` (None when none came) and ``round_trip_ms`` (publish ->
         answer received).
 
         Pace ``answer``: each frame waits up to ``answer_timeout_s`` for its answer, and is sent
-        again (up to ``attempts`` sends) when none came or ``resend(frame, answer)`` says so. Pace
+        again (up to ``attempts`` sends) when none came or ``resend(frame, answer)`` says so;
+        with ``give_up_after`` > 0, that many frames in a row without an answer raise
+        RuntimeError (the node is gone or stuck: no point waiting out every frame). Pace
         ``rate``: frames go out at ``rate_hz`` without waiting; answers are collected for
         ``drain_s`` after the last one.
         """
         if pace not in PACES:
             raise ValueError(f'pace must be one of {PACES}, not {pace!r}')
-        records, next_send = [], time.monotonic()
+        records, next_send, unanswered = [], time.monotonic(), 0
         for index, frame in enumerate(frames):
             key, sent_s, attempt, answer = frame.key, None, 0, None
             for attempt in range(1, (attempts if pace == 'answer' else 1) + 1):
@@ -136,6 +138,11 @@ class FrameDriver:
                     break
             records.append({'index': index, 'stamp': key, 'sent_s': sent_s,
                             'attempts': attempt})
+            if pace == 'answer':
+                unanswered = 0 if answer is not None else unanswered + 1
+                if give_up_after and unanswered >= give_up_after:
+                    raise RuntimeError(f'{unanswered} frames in a row got no answer from the '
+                                       'node')
         keys = [record['stamp'] for record in records]
         self.spin_until(lambda: all(key in self.answers for key in keys), drain_s)
         for record in records:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Optional, Sequence
 
 import rclpy
 from std_msgs.msg import Header
 
 from robotag_ros.atomic_io import atomic_write_json
-from robotag_ros.data.bags.sample_bag import read_sample_bag
+from robotag_ros.data.bags.sample_bag import SampleFrame, read_sample_bag
 from robotag_ros.ros.conversions import K_to_camera_info, rgb_to_image
 from robotag_ros.ros.frame_driver import PACES, RESEND_SETTLE_S, DriverFrame, FrameDriver
 from robotag_ros.stamps import ns_to_sec_nanosec
@@ -44,21 +45,26 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def bag_frames(bag: str, stride: int = 1, max_frames: int = 0) -> list[DriverFrame]:
-    """The bag's frames as Image (rgb8) + CameraInfo messages with their recorded stamps; the
-    first CameraInfo gets a moment to arrive before its image."""
-    frames = read_sample_bag(bag)[::max(1, stride)]
-    if max_frames > 0:
-        frames = frames[:max_frames]
+def driver_frames(sample_frames: Sequence[SampleFrame],
+                  stamps_ns: Optional[Sequence[int]] = None) -> list[DriverFrame]:
+    """Sample-bag frames as Image (rgb8) + CameraInfo messages, stamped with their recorded
+    stamps or ``stamps_ns``; the first CameraInfo gets a moment to arrive before its image."""
     messages = []
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(sample_frames):
         header = Header(frame_id=frame.frame_id)
-        header.stamp.sec, header.stamp.nanosec = ns_to_sec_nanosec(frame.stamp_ns)
+        header.stamp.sec, header.stamp.nanosec = ns_to_sec_nanosec(
+            frame.stamp_ns if stamps_ns is None else stamps_ns[index])
         height, width = frame.image_rgb.shape[:2]
         messages.append(DriverFrame(rgb_to_image(frame.image_rgb, header),
                                     K_to_camera_info(frame.K, width, height, header),
                                     settle_s=RESEND_SETTLE_S if index == 0 else 0.0))
     return messages
+
+
+def bag_frames(bag: str, stride: int = 1, max_frames: int = 0) -> list[DriverFrame]:
+    """Every ``stride``-th frame of the bag (at most ``max_frames``; 0 = all) as messages."""
+    frames = read_sample_bag(bag)[::max(1, stride)]
+    return driver_frames(frames[:max_frames] if max_frames > 0 else frames)
 
 
 def play(args) -> list[dict]:
