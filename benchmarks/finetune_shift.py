@@ -37,7 +37,8 @@ METRICS = {'add_auc': 'add_auc_percent', 'add_mean_mm': 'add_mean_mm',
            'mean_joint_error_deg': 'mean_joint_error_deg',
            'camera_translation_error_mm': 'camera_translation_error_mm',
            'camera_rotation_error_deg': 'camera_rotation_error_deg',
-           'mean_consistency': 'mean_consistency_score'}
+           'mean_consistency': 'mean_consistency_score',
+           'holdout_score': 'swap_gate_score'}
 
 
 def fixed_camera_config(work_dir: Path, width: int, height: int, fov_y_deg: float) -> Path:
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument('--robot', default='panda')
     parser.add_argument('--unlabelled', type=int, default=400, help='frames in the bag')
     parser.add_argument('--heldout', type=int, default=100, help='labelled held-out frames')
-    parser.add_argument('--size', default='320x240', help='rendered WIDTHxHEIGHT, pixels')
+    parser.add_argument('--size', default='640x480', help='rendered WIDTHxHEIGHT, pixels')
     parser.add_argument('--fov-y-deg', type=float, default=42.0,
                         help='the fixed camera (inside dr_shifted\'s 35..50 deg)')
     parser.add_argument('--epochs', type=int, default=5)
@@ -97,6 +98,7 @@ def main(argv=None) -> int:
 
     import torch
 
+    from robotag_ros.finetune.swap import accept_candidate
     from robotag_ros.metrics import format_table
     from robotag_ros.training.evaluate import evaluate_artifact
     from robotag_ros.training.finetune import finetune_config, run_finetune
@@ -151,6 +153,9 @@ def main(argv=None) -> int:
             result[f'stage1_{name}'] = before[key]
             result[f'finetuned_{name}'] = after[key]
             result[f'change_{name}'] = after[key] - before[key]
+    # The online swap gate's verdict on this candidate (the same score, on held-out frames).
+    result['swap_gate_accepts_finetuned'] = accept_candidate(after['holdout_score'],
+                                                             before['holdout_score'])
     if args.smoke_test:
         result['note'] = ('smoke test: a tiny model, a dozen frames and two epochs prove the '
                           'pipeline runs; these numbers say nothing about fine-tuning')

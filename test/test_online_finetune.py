@@ -97,15 +97,17 @@ def test_accept_rule(candidate, current, margin, expected):
 
 
 class ScoredEstimator:
-    """Answers every frame with a fixed consistency; slow enough to overlap a swap."""
+    """Answers every frame with a fixed consistency (and fit residual, if given); slow enough to
+    overlap a swap."""
 
-    def __init__(self, score: float, delay_s: float = 0.0):
-        self.score, self.delay_s = score, delay_s
+    def __init__(self, score: float, delay_s: float = 0.0, fit_residual_px=None):
+        self.score, self.delay_s, self.fit_residual_px = score, delay_s, fit_residual_px
         self.robot_name = 'panda'
 
     def estimate(self, image_rgb, K, **_):
         time.sleep(self.delay_s)
-        return type('E', (), {'consistency': self.score})()
+        terms = {} if self.fit_residual_px is None else {'fit_residual_px': self.fit_residual_px}
+        return type('E', (), {'consistency': self.score, 'consistency_terms': terms})()
 
     def estimate_batch(self, images, intrinsics, **_):
         return [self.estimate(i, k) for i, k in zip(images, intrinsics)]
@@ -158,6 +160,26 @@ def test_watcher_swaps_only_a_better_candidate(tmp_path, candidate_score, accept
     assert store.candidate() is None and initial in store.artifacts()
     assert store.decisions()[-1]['candidate_score'] == candidate_score
     assert watcher.check_once() is None       # nothing pending any more
+
+
+def test_with_a_fit_the_gate_follows_the_fit_residual_not_the_consistency(tmp_path):
+    # What stage 2's alignment losses do on the shifted domain: the branches agree more
+    # (consistency up) while the keypoints move away from any pose of the robot (residual up).
+    store = ModelStore(tmp_path)
+    initial, candidate = _fake_artifact(store, 'initial'), _fake_artifact(store, 'aligned')
+    store.set_current(initial)
+    store.set_candidate(candidate)
+    current = ScoredEstimator(0.009, fit_residual_px=8.1)
+    swappable = SwappableEstimator(current)
+
+    def loader(path):
+        return ScoredEstimator(0.029, fit_residual_px=13.0) if path == candidate else current
+    decision = CandidateWatcher(swappable, store, loader, lambda: [(_image(0), K)] * 3,
+                                log=lambda _: None).check_once()
+    assert decision['accepted'] is False
+    assert decision['candidate_score'] == pytest.approx(-13.0)
+    assert decision['current_score'] == pytest.approx(-8.1)
+    assert store.current() == initial and swappable.current is current
 
 
 def test_broken_candidate_is_rejected(tmp_path):

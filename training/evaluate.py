@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from robotag_ros.data.dream.dataset import DreamDataset
+from robotag_ros.finetune.swap import score_of_estimates
 from robotag_ros.inference.decode import JOINT_SOURCES
 from robotag_ros.inference.estimator import Estimator
 from robotag_ros.metrics import evaluate, format_table
@@ -74,6 +75,7 @@ def score_estimates(estimates, truths, robot, joint_source: str) -> dict:
         metrics[f'joint_source_{source}_add_auc'] = branch['add_auc']
     metrics['joint_source'] = joint_source
     metrics['mean_consistency'] = float(np.mean([e.consistency for e in estimates]))
+    metrics['holdout_score'] = score_of_estimates(estimates)   # what the swap gate compares
     # The network's own 2D keypoints (heatmap peaks), before the fit re-projects the robot.
     detected = [e for e in estimates if e.keypoints_2d_detected_px is not None]
     if len(detected) == len(estimates) and estimates:

@@ -2,7 +2,8 @@
 from robotag_ros.finetune.buffer import BufferDataset, BufferedFrame, FrameBuffer, FrameRecorder
 from robotag_ros.finetune.model_store import ModelStore
 from robotag_ros.finetune.swap import (CandidateWatcher, SwappableEstimator, accept_candidate,
-                                       mean_consistency)
+                                       holdout_score, score_of_estimates)
 
 __all__ = ['BufferDataset', 'BufferedFrame', 'FrameBuffer', 'FrameRecorder', 'ModelStore',
-           'CandidateWatcher', 'SwappableEstimator', 'accept_candidate', 'mean_consistency']
+           'CandidateWatcher', 'SwappableEstimator', 'accept_candidate', 'holdout_score',
+           'score_of_estimates']

@@ -4,9 +4,8 @@
 reference under a lock held only for that read, so inference never waits on a swap. A
 :class:`CandidateWatcher` thread polls the model store's ``candidate`` pointer, loads the candidate
 (in its own thread, while the old model keeps serving), scores both models on the held-out frames
-of the buffer with the mean consistency score (:func:`robotag_ros.inference.decode.
-consistency_score`: how well the 2D and 3D branches agree; needs no labels) and swaps the reference
-only if :func:`accept_candidate` says so. The previous artifact stays in the store.
+of the buffer (:func:`holdout_score`, no labels) and swaps the reference only if
+:func:`accept_candidate` says so. The previous artifact stays in the store.
 """
 from __future__ import annotations
 
@@ -21,18 +20,31 @@ import numpy as np
 LOGGER = logging.getLogger(__name__)
 
 
-def mean_consistency(estimator, frames: Sequence[tuple[np.ndarray, np.ndarray]],
-                     batch_size: int = 8) -> float:
-    """Mean consistency score (0..1) of ``estimator`` over (HxWx3 uint8 RGB, 3x3 K) frames."""
+def holdout_score(estimator, frames: Sequence[tuple[np.ndarray, np.ndarray]],
+                  batch_size: int = 8) -> float:
+    """The swap gate's score of ``estimator`` on (HxWx3 uint8 RGB, 3x3 K) frames, higher is
+    better: minus the mean fit residual (pixels: how far the network's keypoints are from the
+    nearest pose of the robot) where the estimator closes the loops, else the mean consistency
+    score. Not the consistency score where there is a fit: its branch-agreement terms are what
+    stage 2's alignment losses minimise, and they rise while the estimates get worse (shifted
+    domain, benchmarks/results/finetune_shift.json: consistency 0.009 -> 0.029 while ADD AUC
+    fell 17.6 -> 5.1; the fit residual rose 8.1 -> 13.0 px)."""
     if not frames:
         raise ValueError('no frames to score on')
-    scores = []
+    estimates = []
     for start in range(0, len(frames), batch_size):
         chunk = frames[start:start + batch_size]
-        estimates = estimator.estimate_batch([f[0] for f in chunk], [f[1] for f in chunk],
-                                             with_points=False)
-        scores += [float(e.consistency) for e in estimates]
-    return float(np.mean(scores))
+        estimates += estimator.estimate_batch([f[0] for f in chunk], [f[1] for f in chunk],
+                                              with_points=False)
+    return score_of_estimates(estimates)
+
+
+def score_of_estimates(estimates: Sequence) -> float:
+    """:func:`holdout_score` of estimates already made (evaluation reports it too)."""
+    residuals = [getattr(e, 'consistency_terms', {}).get('fit_residual_px') for e in estimates]
+    if all(r is not None for r in residuals):
+        return -float(np.mean([float(r) for r in residuals]))
+    return float(np.mean([float(e.consistency) for e in estimates]))
 
 
 def accept_candidate(candidate_score: float, current_score: float,
@@ -129,11 +141,11 @@ class CandidateWatcher:
                     'current': getattr(self.store.current(), 'name', None)}
         try:
             candidate_estimator = self.loader(candidate)
-            candidate_score = mean_consistency(candidate_estimator, frames)
+            candidate_score = holdout_score(candidate_estimator, frames)
         except Exception as error:   # noqa: BLE001 - a broken candidate is rejected, not fatal
             decision.update(accepted=False, reason=f'{type(error).__name__}: {error}')
             candidate_estimator, candidate_score = None, float('nan')
-        current_score = mean_consistency(self._scoring_copy_of_current(), frames)
+        current_score = holdout_score(self._scoring_copy_of_current(), frames)
         decision.update(candidate_score=candidate_score, current_score=current_score,
                         holdout_frames=len(frames))
         if candidate_estimator is not None:
@@ -147,5 +159,6 @@ class CandidateWatcher:
         self.store.record_decision(**decision)
         verdict = 'accepted' if decision['accepted'] else 'rejected'
         self.log(f'candidate {candidate.name}: {verdict}'
-                 f' (held-out consistency {candidate_score:.4f} vs current {current_score:.4f})')
+                 f' (held-out score {candidate_score:.4f} vs current {current_score:.4f}: minus '
+                 'the mean fit residual in px, or the consistency without a fit)')
         return decision
