@@ -26,10 +26,12 @@ from benchmarks.machine import machine_name, write_results  # noqa: E402
 SETS = (('heldout', 2002, 'config/synth/dr_default.yaml'),
         ('shifted', 2004, 'config/synth/dr_shifted.yaml'))
 KEYS = ('add_auc', 'add_mean_mm', 'add_num_keypoints', 'mean_joint_error_deg',
-        'mean_joint_error_j1_6_deg', 'camera_translation_error_mm', 'camera_rotation_error_deg',
-        'pck_auc', 'keypoint_2d_median_error_px', 'detected_keypoint_2d_median_error_px',
-        'mean_consistency', 'joint_source_2d_mean_joint_error_deg',
-        'joint_source_3d_mean_joint_error_deg', 'num_frames')
+        'mean_joint_error_j1_6_deg', 'median_joint_error_j1_6_deg',
+        'joint_error_j1_6_under_10deg_percent', 'camera_translation_error_mm',
+        'camera_rotation_error_deg', 'pck_auc', 'keypoint_2d_median_error_px',
+        'detected_keypoint_2d_median_error_px', 'mean_consistency',
+        'joint_source_2d_mean_joint_error_deg', 'joint_source_3d_mean_joint_error_deg',
+        'num_frames')
 # What the artifact's sidecar says about how it was trained (flat keys for the JSON).
 TRAINING_KEYS = ('device', 'wall_minutes', 'render_minutes', 'samples_seen', 'steps',
                  'train_frames')

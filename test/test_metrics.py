@@ -96,6 +96,8 @@ def test_evaluate_places_fk_keypoints_with_the_predicted_camera():
     assert metrics['add_auc'] == pytest.approx(49.935, abs=1e-9)
     assert metrics['mean_joint_error_deg'] == pytest.approx(3.0)
     assert metrics['per_joint_error_deg'] == pytest.approx({'j1': 4.0, 'j2': 2.0})
+    assert metrics['median_joint_error_j1_6_deg'] == pytest.approx(3.0)
+    assert metrics['joint_error_j1_6_under_5deg_percent'] == 100.0
     assert metrics['camera_translation_error_mm'] == pytest.approx(50.055)
     assert metrics['camera_rotation_error_deg'] == pytest.approx(0.0, abs=1e-6)
     assert metrics['pck_auc'] == pytest.approx(99.95, abs=1e-9)

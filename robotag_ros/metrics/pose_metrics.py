@@ -15,6 +15,8 @@ ADD_AUC_STEP_M = 1e-5
 PCK_AUC_MAX_PX = 20.0
 PCK_AUC_STEP_PX = 0.01
 ADD_SHARE_THRESHOLDS_MM = (1, 5, 10, 20, 40, 60, 80, 100)
+# Shares of frames whose mean error over joints 1-6 is within these bounds (degrees).
+JOINT_SHARE_THRESHOLDS_DEG = (5, 10, 20)
 
 
 def add_per_image(keypoints_pred_m: np.ndarray, keypoints_gt_m: np.ndarray) -> np.ndarray:
