@@ -1,11 +1,12 @@
 """Benchmark: does stage-2 fine-tuning on unlabelled frames of a shifted domain help there?
 
 Renders, with config/synth/dr_shifted.yaml (farther, more top-down cameras, longer lenses, pale
-robots, distractors, blur and noise) and one set of camera intrinsics (one CameraInfo serves the
-bag; camera poses stay randomised), an UNLABELLED set written as a rosbag2 and a LABELLED
-held-out set (other seeds). Evaluates the stage-1 artifact on
-the held-out set, fine-tunes it on the bag (robotag-finetune's code path: alignment losses only,
-no labels), evaluates the new artifact, prints the table and writes
+robots, distractors, blur and noise) at 640x480 and one set of camera intrinsics (one CameraInfo
+serves the bag; camera poses stay randomised), an UNLABELLED set written as a rosbag2 and a
+LABELLED held-out set (other seeds). Evaluates the stage-1 artifact on the held-out set,
+fine-tunes it on the bag (robotag-finetune's code path: alignment losses only, no labels; add
+--override for variants), evaluates the new artifact, and says whether the online swap gate
+(robotag_ros/finetune/swap.py, same score, same frames) would serve it. Prints the table and writes
 benchmarks/results/finetune_shift.json (flat keys, units in the names, the machine named).
 
     PYTHONPATH=. python benchmarks/finetune_shift.py --model models/panda_default \
