@@ -64,29 +64,22 @@ def model_source(artifact: str, backend: str = 'onnxruntime', stats: dict | None
     from the image alone, and with the recording's joint angles given as measured (the
     encoders a hand-eye calibration reads; only the camera is fitted then)."""
     from robotag_ros.data.synthetic.sample_sequence import SequenceRenderer
+    from robotag_ros.inference.estimate import estimate_recording
     from robotag_ros.inference.estimator import load_estimator
 
     estimator = load_estimator(artifact, backend=backend)
     renderer = SequenceRenderer(estimator.robot)
     stats = {} if stats is None else stats
 
-    def tracked(frames, measured_joints: bool = False):
-        """The recording frame by frame, as the estimator node runs it (track_robot: each
-        frame looks where the previous trusted one found the robot)."""
-        found, track = [], None
-        for frame in frames:
-            known = {'joint_angles_rad': frame.joint_angles_rad} if measured_joints else {}
-            estimate = estimator.estimate(frame.rgb, frame.K, with_points=False, box=track,
-                                          **known)
-            track = estimator.next_box(estimate)
-            found.append(estimate)
-        return found
-
     def source(num_frames, rng):
         seed = MODEL_SEED_BASE + int(rng.integers(1_000_000))
         frames = renderer.render(seed=seed, num_frames=num_frames)
-        estimates = tracked(frames)
-        measured = tracked(frames, measured_joints=True)
+        # Frame by frame as the node runs them (track_robot: each looks where the previous
+        # trusted one found the robot).
+        images, Ks = [f.rgb for f in frames], [f.K for f in frames]
+        estimates = estimate_recording(estimator, images, Ks, with_points=False)
+        measured = estimate_recording(estimator, images, Ks, with_points=False,
+                                      joint_angles_rad=[f.joint_angles_rad for f in frames])
         stats.setdefault('consistency', []).extend(e.consistency for e in estimates)
         stats.setdefault('joint_error_deg', []).extend(
             np.degrees(np.abs(e.joint_angles_rad - f.joint_angles_rad)).mean()

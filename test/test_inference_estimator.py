@@ -263,3 +263,30 @@ def test_measured_joints_are_reported_and_checked(artifact, frame, panda):
     without_fit = Estimator.from_artifact(artifact, backend='torch', robot=panda, fit=False)
     with pytest.raises(ValueError, match='need the fit'):
         without_fit.estimate(frame.image_rgb, frame.K, joint_angles_rad=measured)
+
+
+def test_a_recording_is_estimated_as_the_node_tracks_it():
+    from robotag_ros.inference.estimate import estimate_recording
+
+    class Recorder:   # next_box hands on the frame's index; estimate records what it got
+        def __init__(self):
+            self.calls = []
+
+        def estimate(self, image_rgb, K, box=None, **options):
+            self.calls.append((box, options))
+            return len(self.calls) - 1
+
+        def next_box(self, estimate):
+            return f'box of {estimate}'
+
+    images, Ks = [np.zeros((4, 4, 3), np.uint8)] * 3, [np.eye(3)] * 3
+    tracker = Recorder()
+    assert estimate_recording(tracker, images, Ks, joint_angles_rad=['q0', 'q1', 'q2'],
+                              with_points=False) == [0, 1, 2]
+    assert [box for box, _ in tracker.calls] == [None, 'box of 0', 'box of 1']
+    assert [o for _, o in tracker.calls] == [
+        {'joint_angles_rad': q, 'with_points': False} for q in ('q0', 'q1', 'q2')]
+    untracked = Recorder()
+    estimate_recording(untracked, images, Ks, track=False)
+    assert [box for box, _ in untracked.calls] == [None] * 3
+    assert [o for _, o in untracked.calls] == [{}] * 3

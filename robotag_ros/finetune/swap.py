@@ -41,7 +41,7 @@ def holdout_score(estimator, frames: Sequence[tuple[np.ndarray, np.ndarray]],
 
 def score_of_estimates(estimates: Sequence) -> float:
     """:func:`holdout_score` of estimates already made (evaluation reports it too)."""
-    residuals = [getattr(e, 'consistency_terms', {}).get('fit_residual_px') for e in estimates]
+    residuals = [e.consistency_terms.get('fit_residual_px') for e in estimates]
     if all(r is not None for r in residuals):
         return -float(np.mean([float(r) for r in residuals]))
     return float(np.mean([float(e.consistency) for e in estimates]))

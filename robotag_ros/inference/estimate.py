@@ -68,6 +68,23 @@ class PoseEstimator(Protocol):
         """Where to look in the next frame of the same camera, or None."""
 
 
+def estimate_recording(estimator: PoseEstimator, images_rgb: Sequence[np.ndarray],
+                       intrinsics: Sequence[np.ndarray],
+                       joint_angles_rad: Optional[Sequence[np.ndarray]] = None,
+                       track: bool = True, **options) -> list[Estimate]:
+    """One camera's frames in order, as the node estimates them: with ``track`` (the node's
+    ``track_robot``) each frame gets the previous one's ``next_box``. ``joint_angles_rad``: the
+    measured joints of each frame, or None; ``options`` go to every ``estimate`` call."""
+    estimates, box = [], None
+    for index, (image_rgb, K) in enumerate(zip(images_rgb, intrinsics)):
+        if joint_angles_rad is not None:
+            options['joint_angles_rad'] = joint_angles_rad[index]
+        estimate = estimator.estimate(image_rgb, K, box=box, **options)
+        box = estimator.next_box(estimate) if track else None
+        estimates.append(estimate)
+    return estimates
+
+
 def missing_pose_estimator_members(candidate) -> list[str]:
     """The PoseEstimator members ``candidate`` lacks, in the Protocol's order (none: it is one)."""
     members = list(PoseEstimator.__annotations__) + [
