@@ -33,7 +33,7 @@ from benchmarks.machine import machine_name  # noqa: E402
 from robotag_ros.atomic_io import atomic_write_text  # noqa: E402
 from robotag_ros.calibration import aggregate_transforms  # noqa: E402
 from robotag_ros.calibration.synthetic import (  # noqa: E402
-    NoiseModel, random_transform, simulate_estimates, transform_error,
+    NoiseModel, base_yaw_error_deg, random_transform, simulate_estimates, transform_error,
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / 'results'
@@ -109,17 +109,19 @@ def run_benchmark(source: EstimateSource, frame_counts=(10, 50, 200), trials: in
                         min_consistency=min_consistency if reject else 0.0,
                         reject_outliers=reject)
                     errors.setdefault((variant, reject), []).append(
-                        transform_error(result.T, T_true))
+                        (*transform_error(result.T, T_true), base_yaw_error_deg(result.T, T_true)))
                     if reject:
                         used.setdefault(variant, []).append(result.frames_used / num_frames)
         for (variant, reject), found in errors.items():
-            translation_mm, rotation_deg = np.asarray(found).T
+            translation_mm, rotation_deg, yaw_deg = np.asarray(found).T
             prefix = f'frames_{num_frames}{variant}{"" if reject else "_no_rejection"}'
             results[f'{prefix}_translation_error_mm'] = float(translation_mm.mean())
             results[f'{prefix}_rotation_error_deg'] = float(rotation_deg.mean())
             results[f'{prefix}_translation_error_p95_mm'] = float(np.percentile(translation_mm,
                                                                                 95))
             results[f'{prefix}_rotation_error_p95_deg'] = float(np.percentile(rotation_deg, 95))
+            # The part of the rotation error about the base's z axis (joint 1's axis).
+            results[f'{prefix}_rotation_error_about_base_z_deg'] = float(yaw_deg.mean())
         for variant, fractions in used.items():
             results[f'frames_{num_frames}{variant}_frames_used_percent'] = float(
                 100.0 * np.mean(fractions))
@@ -128,7 +130,7 @@ def run_benchmark(source: EstimateSource, frame_counts=(10, 50, 200), trials: in
 
 def format_table(results: dict, frame_counts) -> str:
     header = (f'{"frames":>6} | {"joints":>9} | {"rejection":>9} | {"transl. mm":>10} | '
-              f'{"p95 mm":>8} | {"rot. deg":>8} | {"p95 deg":>8}')
+              f'{"p95 mm":>8} | {"rot. deg":>8} | {"p95 deg":>8} | {"yaw deg":>8}')
     lines = [header, '-' * len(header)]
     for num_frames in frame_counts:
         for variant, joints in (('', 'estimated'), (MEASURED_JOINTS, 'measured')):
@@ -140,7 +142,8 @@ def format_table(results: dict, frame_counts) -> str:
                              f'{results[p + "_translation_error_mm"]:>10.3f} | '
                              f'{results[p + "_translation_error_p95_mm"]:>8.3f} | '
                              f'{results[p + "_rotation_error_deg"]:>8.4f} | '
-                             f'{results[p + "_rotation_error_p95_deg"]:>8.4f}')
+                             f'{results[p + "_rotation_error_p95_deg"]:>8.4f} | '
+                             f'{results[p + "_rotation_error_about_base_z_deg"]:>8.4f}')
     return '\n'.join(lines)
 
 

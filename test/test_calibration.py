@@ -9,7 +9,7 @@ from robotag_ros.calibration import (
     calibrate_eye_on_base, read_calib, write_calib,
 )
 from robotag_ros.calibration.synthetic import (
-    NoiseModel, random_transform, simulate_estimates, transform_error,
+    NoiseModel, base_yaw_error_deg, random_transform, simulate_estimates, transform_error,
 )
 
 
@@ -36,6 +36,25 @@ def test_recovers_known_transform_despite_20_percent_gross_outliers():
     # Without rejection the same data is badly off: the rejection is what makes it work.
     naive = aggregate_transforms(sim.T, reject_outliers=False)
     assert transform_error(naive.T, T_TRUE)[0] > 10.0
+
+
+@pytest.mark.parametrize('yaw_deg', [5.0, -30.0, 170.0, -179.0])
+def test_base_yaw_error_is_the_twist_about_the_base_z_axis(yaw_deg):
+    # The camera turned about the base's z axis (what a joint-1 error trades for), then tilted.
+    yawed = T_TRUE.copy()
+    yawed[:3, :3] = T_TRUE[:3, :3] @ Rotation.from_euler('z', yaw_deg, degrees=True).as_matrix()
+    assert base_yaw_error_deg(yawed, T_TRUE) == pytest.approx(abs(yaw_deg), abs=1e-9)
+    tilted = yawed.copy()
+    tilted[:3, :3] = yawed[:3, :3] @ Rotation.from_euler('x', 2.0, degrees=True).as_matrix()
+    assert base_yaw_error_deg(tilted, T_TRUE) == pytest.approx(abs(yaw_deg), abs=0.2)
+    assert transform_error(tilted, T_TRUE)[1] > transform_error(yawed, T_TRUE)[1]
+    # A tilt alone is no yaw; the camera's own z axis is not the base's.
+    tilt_only = T_TRUE.copy()
+    tilt_only[:3, :3] = T_TRUE[:3, :3] @ Rotation.from_euler('y', 3.0, degrees=True).as_matrix()
+    assert base_yaw_error_deg(tilt_only, T_TRUE) == pytest.approx(0.0, abs=1e-9)
+    camera_roll = T_TRUE.copy()
+    camera_roll[:3, :3] = Rotation.from_euler('z', 4.0, degrees=True).as_matrix() @ T_TRUE[:3, :3]
+    assert base_yaw_error_deg(camera_roll, T_TRUE) < 3.9
 
 
 def test_rotation_average_across_the_pi_wraparound():

@@ -78,3 +78,16 @@ def transform_error(T_estimate: np.ndarray, T_true: np.ndarray) -> tuple[float, 
     translation_mm = 1000.0 * float(np.linalg.norm(T_estimate[:3, 3] - T_true[:3, 3]))
     relative = Rotation.from_matrix(T_estimate[:3, :3].T @ T_true[:3, :3])
     return translation_mm, float(np.degrees(relative.magnitude()))
+
+
+def base_yaw_error_deg(T_cam_base_estimate: np.ndarray, T_cam_base_true: np.ndarray) -> float:
+    """|twist| (degrees) about the base's z axis of a camera<->base rotation error.
+
+    Joint 1 of an arm turns about that axis, so an image-only estimate can trade the camera's
+    yaw for joint 1; only the base's own keypoints tell them apart. The rest of the error
+    (the swing) tilts the camera.
+    """
+    error_in_base = Rotation.from_matrix(T_cam_base_true[:3, :3].T @ T_cam_base_estimate[:3, :3])
+    _, _, z, w = error_in_base.as_quat()
+    # q and -q are one rotation: with w >= 0 the twist angle lies in [0, 180] degrees.
+    return float(np.degrees(2.0 * np.arctan2(abs(z), abs(w))))
