@@ -8,7 +8,8 @@ from robotag_ros.model import (NETWORK_OUTPUT_NAMES, ModelConfig, PretrainedWeig
                                TAGModel, TAGOutputs)
 from robotag_ros.tag import FORWARD_EDGES, NODES
 
-TINY = dict(width_2d=8, width_3d=8, head_width=16, num_unproj_points=64)
+TINY = dict(width_2d=8, width_3d=8, head_width=16, num_unproj_points=64, view_azimuth_bins=8,
+            keypoint_depth_head=True)
 
 
 @pytest.fixture(scope='module')
@@ -77,7 +78,7 @@ def test_shapes_and_units(model, robot, batch, height, width):
 def test_outputs_hold_every_graph_node_and_modules_exist(model):
     fields = {f.name for f in dataclasses.fields(TAGOutputs)}
     assert {n.name for n in NODES} - {'image'} <= fields
-    for edge in FORWARD_EDGES:
+    for edge in FORWARD_EDGES:   # the fixture's model has every optional head
         for module in edge.modules:
             assert isinstance(getattr(model, module), torch.nn.Module), module
 

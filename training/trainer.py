@@ -23,7 +23,7 @@ from tqdm import tqdm
 from robotag_ros.geometry import make_transform
 from robotag_ros.inference.loop_closing import LoopClosingConfig, close_loops
 from robotag_ros.losses import TAGLoss
-from robotag_ros.losses.supervised import heatmap_cross_entropy, masked_mean
+from robotag_ros.losses.supervised import heatmap_cross_entropy, keypoint_head_losses, masked_mean
 from robotag_ros.model import build_model, load_model_config
 from robotag_ros.model.artifact import (Sidecar, artifact_paths, load_sidecar,
                                         load_weights, save_artifact)
@@ -51,6 +51,29 @@ def seed_everything(seed: int) -> None:
 def batch_to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
             for k, v in batch.items()}
+
+
+def grow_into(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]
+              ) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """``source`` weights fitted to a model with more keypoints: where a tensor of ``target``
+    is larger than its ``source`` namesake along some axes (heatmap channels, per-keypoint
+    features: keypoints are appended at the end of the robot's list), the source fills the
+    leading block and the rest keeps the target's initialisation. Returns the state to load
+    and the names grown; a tensor smaller than its source is an error (another model)."""
+    merged, grown = dict(source), []
+    for name, value in source.items():
+        wanted = target.get(name)
+        if wanted is None or wanted.shape == value.shape:
+            continue
+        if wanted.dim() != value.dim() or any(w < v for w, v in zip(wanted.shape,
+                                                                      value.shape)):
+            raise CheckpointError(f'init_from: {name} has shape {tuple(value.shape)}, this model '
+                                  f'{tuple(wanted.shape)}: another model config?')
+        block = wanted.clone()
+        block[tuple(slice(0, size) for size in value.shape)] = value
+        merged[name] = block
+        grown.append(name)
+    return merged, grown
 
 
 def _training_totals(record: dict) -> dict[str, float]:
@@ -168,6 +191,7 @@ class Trainer:
             state, record = checkpoint['model'], checkpoint.get('extra') or {}
         # The training that made the starting weights counts toward the artifact's totals.
         self.inherited = _training_totals(record)
+        state, grown = grow_into(self.model.state_dict(), state)
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         if unexpected:
             raise CheckpointError(f'init_from={source}: weights this model does not have '
@@ -176,7 +200,8 @@ class Trainer:
             # Modules the source lacks (a neck block added to a trained model) start fresh.
             fresh = sorted({key.rsplit('.', 2)[0] for key in missing})
             print(f'[train] initialised weights from {source}'
-                  + (f'; new, from their initialisation: {", ".join(fresh)}' if fresh else ''))
+                  + (f'; new, from their initialisation: {", ".join(fresh)}' if fresh else '')
+                  + (f'; grown (keypoints added): {", ".join(grown)}' if grown else ''))
 
     # -- loop ---------------------------------------------------------------------------------
     def learning_rate(self) -> float:
@@ -210,13 +235,13 @@ class Trainer:
         return losses
 
     def _keypoint_losses(self, batch: dict, trunk) -> dict:
-        """heads=keypoints: the heatmap cross-entropy alone, on the neck and heatmap head."""
+        """heads=keypoints: the heatmap cross-entropy, and the view and keypoint depth heads'
+        terms where the model has them, on the neck and those heads alone."""
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.use_amp):
-            logits = self.model.keypoint_heatmap_logits(batch.get('image'), trunk)
-        per_frame = heatmap_cross_entropy(logits, batch['keypoints_2d'], self.image_hw,
-                                          batch.get('keypoints_valid'))
-        heatmap = masked_mean(per_frame, batch['has_keypoints_2d'])
-        return {'extra_heatmap': heatmap, 'total': heatmap}
+            outputs = self.model.keypoint_outputs(batch.get('image'), trunk)
+        config = self.model_config
+        return keypoint_head_losses(outputs, batch, self.robot, config.loss.extra, self.image_hw,
+                                    config.view_azimuth_bins, config.keypoint_depth_head)
 
     def _with_fit_keypoints(self, losses: dict, outputs, batch: dict) -> dict:
         """Stage 2's anchor for the heatmaps: the loop closed at inference as their target.

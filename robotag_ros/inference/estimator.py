@@ -222,8 +222,10 @@ class Estimator:
                                    self.joint_source)
             if self.fit:   # measured joints are only passed on (a closer need not know them)
                 known = {} if known_joints is None else {'known_joints': known_joints.to(K_t)}
-                states = self.loop_closer(states, self.robot, K_t, self.fit_config,
-                                          lifter=self.model.keypoint_lifter, **known)
+                states = self.loop_closer(
+                    states, self.robot, K_t, self.fit_config, lifter=self.model.keypoint_lifter,
+                    view_azimuth_bins=self.model.config.view_azimuth_bins,
+                    keypoint_depths=self.model.config.keypoint_depth_head, **known)
             estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from robotag_ros.geometry.view import view_log_likelihood
 from robotag_ros.robot.model import RobotModel
 
 _REVOLUTE_TYPES = ('revolute', 'continuous')
@@ -40,6 +41,12 @@ class FitConfig:
     joint_prior_weight: float = 1.0
     # Depth term, px² per m²: 1000 makes a 3 cm depth error cost like a 1 px reprojection error.
     depth_weight: float = 1000.0
+    # The depths given are each keypoint's depth minus the first (base) keypoint's (the keypoint
+    # depth head's), not camera-frame depths.
+    depth_relative_to_first: bool = False
+    # View prior, px² per nat: a candidate whose camera sits where the view head finds it
+    # unlikely (a mirrored arm puts it on the other side) pays this per nat of log-likelihood.
+    view_weight: float = 0.0
     damping: float = 1e-3              # initial LM lambda (times the diagonal of J'WJ)
     # Keypoints nearer than this, or behind the camera, project as if at this depth, without a
     # depth derivative, so residuals stay finite.
@@ -220,9 +227,10 @@ def _linearise(kinematics: KeypointKinematics, problem: _Problem, config: FitCon
     inv_depth = 1.0 / np.maximum(depth, config.min_depth_m)
     normalised = points[..., :2] * inv_depth
     depth_scale = config.depth_weight ** 0.5
+    depth_term = depth - depth[:, :1] if config.depth_relative_to_first else depth
     residuals = np.concatenate((normalised * problem.focal + problem.centre
                                 - problem.keypoints_2d_px,
-                                depth_scale * (depth - problem.depths_m)), -1)
+                                depth_scale * (depth_term - problem.depths_m)), -1)
 
     # d camera point / d (q, dω, dt), one row per unknown (M, n+6, K, 3): joints, then the
     # left-multiplied camera update X <- exp(dω) X + dt, whose rows are dω_i x X and e_i.
@@ -234,7 +242,10 @@ def _linearise(kinematics: KeypointKinematics, problem: _Problem, config: FitCon
     # Through the projection; no depth derivative where the depth is clamped.
     d_pixels = (d_points[..., :2] - d_points[..., 2:] * (normalised * in_front)[:, None]) \
         * (problem.focal * inv_depth)[:, None]
-    jacobian_t = np.concatenate((d_pixels, depth_scale * d_points[..., 2:]), -1) \
+    d_depth = d_points[..., 2:]
+    if config.depth_relative_to_first:
+        d_depth = d_depth - d_depth[:, :, :1]
+    jacobian_t = np.concatenate((d_pixels, depth_scale * d_depth), -1) \
         .reshape(batch, n + 6, 3 * count)                                     # J'
 
     squared = residuals ** 2
@@ -323,7 +334,9 @@ def fit_robot_pose(robot: RobotModel, keypoints_2d_px: torch.Tensor,
                    start_joints: torch.Tensor, start_T_cam_base: torch.Tensor,
                    config: FitConfig = FitConfig(),
                    keypoint_depths_m: Optional[torch.Tensor] = None,
-                   depth_weights: Optional[torch.Tensor] = None) -> FitResult:
+                   depth_weights: Optional[torch.Tensor] = None,
+                   view_log_probs: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+                   ) -> FitResult:
     """Fit joint angles and T_cam_base to 2D keypoints from S starts per frame; keep the best.
 
     keypoints_2d_px (B, K, 2); keypoint_weights (B, K) in [0, 1] (network confidence, 0 =
@@ -331,7 +344,10 @@ def fit_robot_pose(robot: RobotModel, keypoints_2d_px: torch.Tensor,
     start_joints (B, S, n) radians and start_T_cam_base (B, S, 4, 4): S starts per frame (e.g.
     the 2D and the 3D branch's guesses, or a PnP camera), all refined in one batch.
     keypoint_depths_m (B, K): optional camera-frame z of each keypoint (3D branch), weighted by
-    depth_weights (B, K) (default: keypoint_weights). Outputs are on keypoints_2d_px's device,
+    depth_weights (B, K) (default: keypoint_weights). view_log_probs: the view head's
+    log-probabilities (geometry/view.py split_view_logits); with ``config.view_weight`` each final
+    candidate's cost gains view_weight times minus the log-likelihood of its camera, and the
+    lowest total wins (the returned cost includes it). Outputs are on keypoints_2d_px's device,
     in its dtype.
     """
     kinematics = keypoint_kinematics(robot)
@@ -351,7 +367,18 @@ def fit_robot_pose(robot: RobotModel, keypoints_2d_px: torch.Tensor,
         if np.abs(step).max() < config.step_tolerance:
             break
 
-    cost = np.where(valid, state.cost, np.inf).reshape(batch, starts)
+    cost = state.cost
+    if view_log_probs is not None and config.view_weight > 0:
+        T_all = np.tile(np.eye(4), (len(cost), 1, 1))
+        T_all[:, :3, :3], T_all[:, :3, 3] = state.rotation, state.translation
+        sign = robot.first_joint_turns_base
+        first_joint = None if sign is None else torch.from_numpy(
+            sign * state.joint_angles[:, 0].reshape(batch, starts))
+        log_likelihood = view_log_likelihood(
+            tuple(p.detach().cpu().double() for p in view_log_probs),
+            torch.from_numpy(T_all).reshape(batch, starts, 4, 4), first_joint)
+        cost = cost - config.view_weight * log_likelihood.numpy().reshape(-1)
+    cost = np.where(valid, cost, np.inf).reshape(batch, starts)
     best = cost.argmin(1)
     row = np.arange(batch) * starts + best
     T_cam_base = np.tile(np.eye(4), (batch, 1, 1))

@@ -15,11 +15,14 @@ every keypoint, no mirror minima of the arm, so the camera no longer inherits th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from robotag_ros.geometry import project_points
+from robotag_ros.geometry.view import (azimuth_bin_centres, camera_azimuth_elevation,
+                                       split_view_logits)
 from robotag_ros.inference.fitting import (FitConfig, camera_from_joints_pnp, fit_robot_pose,
                                            keypoint_kinematics)
 
@@ -40,6 +43,14 @@ class LoopClosingConfig:
     # Pull toward known joints, px² per rad²: a 1e-4 rad move costs more than any keypoint's
     # Cauchy cost can pay back, so the fit moves the camera alone.
     known_joint_weight: float = 1.0e10
+    # With a view head: every start also turned about the base's z axis (camera and joint 1
+    # together, which leaves the arm's image as it is) to the head's likeliest sector, and
+    # candidates ranked with the view prior (fit.view_weight, px² per nat).
+    view_starts: bool = True
+    view_weight: float = 50.0
+    # With a keypoint depth head: the fit's depth term on the keypoints' depths relative to the
+    # base keypoint, px² per m² (1000: a 3 cm error costs like 1 px).
+    keypoint_depth_weight: float = 1000.0
 
 
 def spread_joint_starts(robot, count: int) -> torch.Tensor:
@@ -52,8 +63,31 @@ def spread_joint_starts(robot, count: int) -> torch.Tensor:
     return limits[:, 0] + unit * (limits[:, 1] - limits[:, 0])
 
 
+def turned_to_azimuth(robot, joints: torch.Tensor, cameras: torch.Tensor,
+                      azimuth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The same starts turned about the base's z axis so that each camera sits at ``azimuth``
+    (B,) radians: the camera turns by δ about the base and joint 1 by δ, which leaves every
+    keypoint past the base where it was in the image. None when the robot's first joint does
+    not turn about the base's z axis (then no such trade exists)."""
+    sign = robot.first_joint_turns_base
+    if sign is None:
+        return None
+    current, _ = camera_azimuth_elevation(cameras)                           # (B, S)
+    delta = torch.remainder(azimuth[:, None] - current + math.pi, 2 * math.pi) - math.pi
+    cos, sin = torch.cos(delta), torch.sin(delta)
+    turn = torch.zeros(*delta.shape, 4, 4, dtype=cameras.dtype, device=cameras.device)
+    turn[..., 0, 0], turn[..., 0, 1], turn[..., 1, 0], turn[..., 1, 1] = cos, sin, -sin, cos
+    turn[..., 2, 2] = turn[..., 3, 3] = 1.0                                  # Rz(-δ)
+    turned = joints.clone()
+    turned[..., 0] = turned[..., 0] + sign * delta
+    limits = robot.joint_limits.to(joints)
+    turned = torch.maximum(torch.minimum(turned, limits[:, 1]), limits[:, 0])
+    return turned, cameras @ turn
+
+
 def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
-            config: LoopClosingConfig, lifter=None) -> tuple[torch.Tensor, torch.Tensor]:
+            config: LoopClosingConfig, lifter=None, log_azimuth=None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, S, n) joints and (B, S, 4, 4) cameras: the network's joints with its regressed camera,
     then every joint start (p², p³, the lifter's hypotheses, the spread) with the camera PnP
     finds for it (the regressed one where PnP fails)."""
@@ -75,18 +109,28 @@ def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
     cameras = torch.where(failed[..., None, None], regressed, pnp)
     joints = torch.cat([states['joint_angles_2d'][:, None], joints], 1)
     cameras = torch.cat([states['T_cam_base'][:, None], cameras], 1)
+    if log_azimuth is not None and config.view_starts:
+        likeliest = azimuth_bin_centres(log_azimuth.shape[-1], log_azimuth)[
+            log_azimuth.argmax(-1)].to(cameras)
+        turned = turned_to_azimuth(robot, joints, cameras, likeliest)
+        if turned is not None:
+            joints, cameras = torch.cat([joints, turned[0]], 1), torch.cat([cameras, turned[1]], 1)
     return joints, cameras
 
 
-def _screen(states, robot, intrinsics, joints, cameras, config) -> tuple[torch.Tensor, ...]:
+def _screen(states, robot, intrinsics, joints, cameras, config, cues
+            ) -> tuple[torch.Tensor, ...]:
     """A few iterations from every start; the ``finalists`` lowest-cost results per frame."""
     batch, count = joints.shape[:2]
-    peaks = states['keypoints_2d_peak'].repeat_interleave(count, 0)
-    weights = fit_weights(states, config).repeat_interleave(count, 0)
+    repeat = lambda tensor: tensor.repeat_interleave(count, 0)  # noqa: E731
+    peaks = repeat(states['keypoints_2d_peak'])
+    weights = repeat(fit_weights(states, config))
     short = replace(config.fit, iterations=config.screening_iterations)
-    screened = fit_robot_pose(robot, peaks, weights, intrinsics.repeat_interleave(count, 0),
+    cues = {name: (tuple(repeat(t) for t in value) if isinstance(value, tuple) else repeat(value))
+            for name, value in cues.items()}
+    screened = fit_robot_pose(robot, peaks, weights, repeat(intrinsics),
                               joints.reshape(batch * count, 1, -1),
-                              cameras.reshape(batch * count, 1, 4, 4), short)
+                              cameras.reshape(batch * count, 1, 4, 4), short, **cues)
     keep = min(config.finalists, count)
     best = screened.cost.reshape(batch, count).topk(keep, dim=1, largest=False).indices
     rows = (torch.arange(batch, device=best.device)[:, None] * count + best).reshape(-1)
@@ -111,27 +155,45 @@ def _known_joint_starts(states: dict[str, torch.Tensor], robot, intrinsics: torc
             torch.stack((pnp, states['T_cam_base'].to(pnp)), 1))
 
 
+def _cues(states: dict[str, torch.Tensor], config: LoopClosingConfig, view_azimuth_bins: int,
+          keypoint_depths: bool) -> tuple[dict, LoopClosingConfig]:
+    """What the optional heads add to the fit (keyword arguments of fit_robot_pose), and the
+    config with their weights in the fit's settings."""
+    cues, fit = {}, config.fit
+    if view_azimuth_bins and config.view_weight > 0:
+        cues['view_log_probs'] = split_view_logits(states['view_logits'], view_azimuth_bins)
+        fit = replace(fit, view_weight=config.view_weight)
+    if keypoint_depths and config.keypoint_depth_weight > 0:
+        cues['keypoint_depths_m'] = states['keypoint_relative_depth']
+        fit = replace(fit, depth_relative_to_first=True, depth_weight=config.keypoint_depth_weight)
+    return cues, replace(config, fit=fit)
+
+
 def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
                 config: LoopClosingConfig = LoopClosingConfig(),
-                lifter=None, starts=None, known_joints=None) -> dict[str, torch.Tensor]:
+                lifter=None, starts=None, known_joints=None, view_azimuth_bins: int = 0,
+                keypoint_depths: bool = False) -> dict[str, torch.Tensor]:
     """Decoded states -> the same with the reported joints, camera and keypoints from the fit,
     plus ``fit_residual_px`` (B,): the confidence-weighted mean reprojection residual.
     ``lifter``: the model's KeypointLifter (its hypotheses join the starts), or None.
     ``starts``: (joints (B, S, n), cameras (B, S, 4, 4)) to fit from instead of the network's
     and the spread (the diagnostics of benchmarks/fitting_ablation.py start from the truth).
     ``known_joints``: (B, n) measured joint angles (radians): they are reported as they are and
-    only the camera is fitted."""
+    only the camera is fitted. ``view_azimuth_bins`` (the model's view head; 0: none) and
+    ``keypoint_depths`` (it has a keypoint depth head): the fit reads those outputs too."""
+    cues, config = _cues(states, config, view_azimuth_bins, keypoint_depths)
     if known_joints is not None:
         if not torch.isfinite(known_joints).all():
             raise ValueError('known_joints must be finite (every joint of every frame)')
         starts = _known_joint_starts(states, robot, intrinsics, known_joints, config)
         config = replace(config, fit=replace(config.fit,
                                              joint_prior_weight=config.known_joint_weight))
-    joints, cameras = starts if starts is not None else _starts(states, robot, intrinsics,
-                                                                config, lifter)
-    joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config)
+    log_azimuth = cues['view_log_probs'][0] if 'view_log_probs' in cues else None
+    joints, cameras = starts if starts is not None else _starts(
+        states, robot, intrinsics, config, lifter, log_azimuth)
+    joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config, cues)
     result = fit_robot_pose(robot, states['keypoints_2d_peak'], fit_weights(states, config),
-                            intrinsics, joints, cameras, config.fit)
+                            intrinsics, joints, cameras, config.fit, **cues)
     fitted = dict(states)
     fitted['joint_angles'] = (result.joint_angles if known_joints is None
                               else known_joints).to(states['joint_angles'])

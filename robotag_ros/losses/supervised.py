@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from robotag_ros.geometry import chamfer_distance, transform_points
+from robotag_ros.geometry.view import view_cross_entropy
 from robotag_ros.losses.align import pixel_scale, soft_cap, squared_error_per_item
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.robot import RobotModel
@@ -37,8 +38,12 @@ def masked_mean(values: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
 
 
 def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel],
-                    beta: dict[str, float], extra: dict[str, float]) -> dict[str, torch.Tensor]:
-    """Weighted eq. (20) terms (``sup_*``) and extra terms (``extra_*``) plus 'supervised'."""
+                    beta: dict[str, float], extra: dict[str, float],
+                    view_azimuth_bins: int = 0, keypoint_depth_head: bool = False
+                    ) -> dict[str, torch.Tensor]:
+    """Weighted eq. (20) terms (``sup_*``) and extra terms (``extra_*``) plus 'supervised'.
+    ``view_azimuth_bins``, ``keypoint_depth_head``: the model's optional heads (a head it lacks
+    gets no term)."""
     size, device = outputs.rotation.shape[0], outputs.rotation.device
     has = {label: _flag(batch, label, size, device) for label in
            ('joint_angles', 'T_cam_base', 'keypoints_2d', 'keypoints_3d', 'mask', 'depth')}
@@ -62,6 +67,7 @@ def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel
     # Keypoints a frame lacks (our extra ones in DREAM's own sets) are left out of each term.
     valid = batch.get('keypoints_valid')
     valid = None if valid is None else valid.to(device=device, dtype=outputs.rotation.dtype)
+    swaps = robot.description.interchangeable_keypoints if robot is not None else ()
 
     def keypoint_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if valid is None:
@@ -97,7 +103,13 @@ def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel
          lambda: soft_cap(keypoint_error(outputs.keypoints_3d_3d, label('keypoints_3d')))),
         ('extra_heatmap', extra['heatmap'], 'keypoints_2d',
          lambda: heatmap_cross_entropy(outputs.keypoints_2d_heatmaps, label('keypoints_2d'),
-                                       outputs.image_hw, valid)),
+                                       outputs.image_hw, valid, interchangeable=swaps)),
+        ('extra_view', extra['view'] if view_azimuth_bins else 0.0, 'T_cam_base',
+         lambda: view_loss(outputs.view_logits, batch, robot, view_azimuth_bins)),
+        ('extra_keypoint_depth', extra['keypoint_depth'] if keypoint_depth_head else 0.0,
+         'keypoints_3d',
+         lambda: relative_depth_l1(outputs.keypoint_relative_depth, label('keypoints_3d'),
+                                   valid)),
         ('extra_mask', extra['mask'], 'mask', lambda: _mask_bce(outputs, label('mask'))),
         ('extra_depth', extra['depth'], 'depth', lambda: _depth_l1(outputs, label('depth'))),
     ]
@@ -110,15 +122,93 @@ def supervised_loss(outputs: TAGOutputs, batch: dict, robot: Optional[RobotModel
     return terms
 
 
+def keypoint_head_losses(outputs: dict[str, torch.Tensor], batch: dict,
+                         robot: RobotModel, extra: dict[str, float], image_hw: tuple[int, int],
+                         view_azimuth_bins: int = 0, keypoint_depth_head: bool = False
+                         ) -> dict[str, torch.Tensor]:
+    """The keypoint training phases' loss: the heatmaps' cross-entropy, and the view and keypoint
+    depth heads where the model has them (``TAGModel.keypoint_outputs``' tensors); 'total'."""
+    size, device = outputs['keypoints_2d_heatmaps'].shape[0], batch['keypoints_2d'].device
+    valid = batch.get('keypoints_valid')
+    terms = {'extra_heatmap': masked_mean(
+        heatmap_cross_entropy(outputs['keypoints_2d_heatmaps'], batch['keypoints_2d'], image_hw,
+                              valid, interchangeable=robot.description.interchangeable_keypoints),
+        _flag(batch, 'keypoints_2d', size, device))}
+    total = terms['extra_heatmap']
+    if view_azimuth_bins and extra['view'] > 0:
+        terms['extra_view'] = masked_mean(
+            view_loss(outputs['view_logits'], batch, robot, view_azimuth_bins),
+            _flag(batch, 'T_cam_base', size, device))
+        total = total + extra['view'] * terms['extra_view']
+    if keypoint_depth_head and extra['keypoint_depth'] > 0:
+        terms['extra_keypoint_depth'] = masked_mean(
+            relative_depth_l1(outputs['keypoint_relative_depth'], batch['keypoints_3d'], valid),
+            _flag(batch, 'keypoints_3d', size, device))
+        total = total + extra['keypoint_depth'] * terms['extra_keypoint_depth']
+    terms['total'] = total
+    return terms
+
+
+def view_loss(logits: torch.Tensor, batch: dict, robot: Optional[RobotModel],
+              azimuth_bins: int) -> torch.Tensor:
+    """The view head's cross-entropy (B,); the arm azimuth's term where the robot's first joint
+    turns about the base's z axis and every frame of the batch has joint labels."""
+    first_joint = None
+    sign = robot.first_joint_turns_base if robot is not None else None
+    has_joints = batch.get('has_joint_angles')
+    if sign is not None and has_joints is not None and bool(has_joints.all()):
+        first_joint = sign * batch['joint_angles'][:, 0].to(logits.device)
+    return view_cross_entropy(logits, batch['T_cam_base'].to(logits.device), azimuth_bins,
+                              first_joint)
+
+
+def relative_depth_l1(predicted: torch.Tensor, keypoints_3d: torch.Tensor,
+                      valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean |Δz_k − (z_k − z_0)| in metres over the keypoints, (B,): each keypoint's camera-frame
+    depth relative to the first (the base) keypoint."""
+    target = keypoints_3d[..., 2] - keypoints_3d[..., :1, 2]
+    error = (predicted.float() - target.float()).abs()
+    if valid is None:
+        return error.mean(-1)
+    weight = valid * valid[..., :1]
+    return (error * weight).sum(-1) / weight.sum(-1).clamp(min=1.0)
+
+
 def heatmap_cross_entropy(logits: torch.Tensor, keypoints_px: torch.Tensor,
                           image_hw: tuple[int, int], valid: Optional[torch.Tensor] = None,
-                          sigma_cells: float = 1.0) -> torch.Tensor:
+                          sigma_cells: float = 1.0, interchangeable=()) -> torch.Tensor:
     """Softmax cross-entropy of each heatmap against a normalised Gaussian at the label, (B,).
 
     Measured on this project's CPU recipe, it trains heatmaps several times faster than MSE on
     sigmoid maps or coordinate losses alone: every cell gets a gradient from the first step.
     Keypoints outside the image (their Gaussian would fall off the grid) are left out.
+    ``interchangeable``: (i, j) index pairs of look-alike keypoints (two fingertips); per frame
+    the pair's labels go to whichever heatmaps they fit better.
     """
+    if interchangeable:
+        swapped = keypoints_px.clone()
+        swapped_valid = None if valid is None else valid.clone()
+        for i, j in interchangeable:
+            swapped[:, [i, j]] = keypoints_px[:, [j, i]]
+            if valid is not None:
+                swapped_valid[:, [i, j]] = valid[:, [j, i]]
+        direct = _heatmap_cross_entropy_per_keypoint(logits, keypoints_px, image_hw, valid,
+                                                     sigma_cells)
+        crossed = _heatmap_cross_entropy_per_keypoint(logits, swapped, image_hw, swapped_valid,
+                                                      sigma_cells)
+        pairs = [index for pair in interchangeable for index in pair]
+        use_crossed = crossed[0][:, pairs].sum(-1) < direct[0][:, pairs].sum(-1)   # (B,)
+        cross_entropy, weight = (torch.where(use_crossed[:, None], c, d)
+                                 for c, d in zip(crossed, direct))
+    else:
+        cross_entropy, weight = _heatmap_cross_entropy_per_keypoint(
+            logits, keypoints_px, image_hw, valid, sigma_cells)
+    return cross_entropy.sum(-1) / weight.sum(-1).clamp(min=1.0)
+
+
+def _heatmap_cross_entropy_per_keypoint(logits, keypoints_px, image_hw, valid, sigma_cells
+                                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weighted cross-entropy (B, K), weights (B, K)) of heatmap_cross_entropy."""
     batch, count, height, width = logits.shape
     cell_u = keypoints_px[..., 0] * width / image_hw[1] - 0.5     # label in cell coordinates
     cell_v = keypoints_px[..., 1] * height / image_hw[0] - 0.5
@@ -131,7 +221,7 @@ def heatmap_cross_entropy(logits: torch.Tensor, keypoints_px: torch.Tensor,
     cross_entropy = -(target * log_prob).sum(-1)                           # (B, K)
     inside = (cell_u > -0.5) & (cell_u < width - 0.5) & (cell_v > -0.5) & (cell_v < height - 0.5)
     weight = inside.to(logits.dtype) * (1.0 if valid is None else valid)
-    return (cross_entropy * weight).sum(-1) / weight.sum(-1).clamp(min=1.0)
+    return cross_entropy * weight, weight
 
 
 def _mask_bce(outputs: TAGOutputs, mask: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,9 @@ class TAGLoss:
         terms = align_loss(outputs, self.graph, self.config.loss.alpha)
         if supervised and batch is not None:
             terms.update(supervised_loss(outputs, batch, self.robot, self.config.loss.beta,
-                                         self.config.loss.extra))
+                                         self.config.loss.extra,
+                                         self.config.view_azimuth_bins,
+                                         self.config.keypoint_depth_head))
         else:
             terms['supervised'] = outputs.rotation.new_zeros(())
         terms['total'] = terms['align'] + terms['supervised']

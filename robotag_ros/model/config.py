@@ -40,9 +40,11 @@ class LossConfig:
         'beta7': 1.0})
     # Supervision the paper implies but eq. (20) does not list (see docs/model.md).
     # 'heatmap': cross-entropy of the 2D keypoint heatmaps (0 in configs written before it).
+    # 'view': the view head's soft-bin cross-entropy (nats); 'keypoint_depth': the keypoint
+    # depth head's L1 in metres (10: a 10 cm error costs about what the view term does).
     extra: dict[str, float] = field(default_factory=lambda: {
         'joints_2d': 1.0, 'keypoints_3d_2d': 1.0, 'keypoints_3d_3d': 1.0, 'mask': 1.0,
-        'depth': 1.0, 'heatmap': 0.0})
+        'depth': 1.0, 'heatmap': 0.0, 'view': 1.0, 'keypoint_depth': 10.0})
 
 
 @dataclass
@@ -85,6 +87,16 @@ class ModelConfig:
     # Joint hypotheses of the keypoint lifter (model/lifter.py) that start the inference-time
     # fit; 0 = no lifter (trained apart, on forward kinematics: training/lifter.py).
     lifting_hypotheses: int = 0
+    # The view head: the camera's azimuth about the base's z axis (from its x axis) over
+    # view_azimuth_bins sectors and its elevation over view_elevation_bins bins between
+    # VIEW_ELEVATION_RANGE_DEG, as logits. It tells front from back, which the keypoints alone
+    # cannot (mirrored arms); the fit ranks its candidates by it. 0 = no view head (older
+    # artifacts): the network then reports uniform logits.
+    view_azimuth_bins: int = 0
+    view_elevation_bins: int = 6
+    # The keypoint depth head: each keypoint's camera-frame depth relative to the base keypoint
+    # (metres); mirrored arms differ in it where they agree in 2D. False (older artifacts): zeros.
+    keypoint_depth_head: bool = False
     loops_off: list[str] = field(default_factory=list)   # loop kinds switched off (ablation)
     loss: LossConfig = field(default_factory=LossConfig)
 

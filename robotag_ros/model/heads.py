@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robotag_ros.geometry import rotation_6d_to_matrix, unproject_pixels
+from robotag_ros.geometry.view import view_logit_count
 from robotag_ros.model.backbones import conv_bn_relu
 
 # softplus(SOFTPLUS_ONE) == 1: depth corrections start at Holistic Robot Pose's k.
@@ -254,3 +255,35 @@ class Keypoint3DHead3D(nn.Module):
         surface = weights @ xyz_map.flatten(2).transpose(1, 2)              # (B, K, 3)
         offset = self.offset(features.mean((2, 3))).reshape(batch, -1, 3)
         return surface + 0.1 * torch.tanh(offset)  # keypoints sit within ~10 cm of the surface
+
+
+class ViewHead(nn.Module):
+    """f and the pooled vector -> (B, 2A + E) logits: the camera's azimuth about the base over A
+    sectors, about the arm over A sectors, then its elevation over E bins (geometry/view.py).
+    Strided convolutions keep where things are in the image (the floor, shadows, which links
+    occlude which), which a pooled vector alone loses."""
+
+    def __init__(self, in_ch: int, pooled_ch: int, hidden: int, azimuth_bins: int,
+                 elevation_bins: int):
+        super().__init__()
+        self.conv = nn.Sequential(conv_bn_relu(in_ch, 64, 2), conv_bn_relu(64, 96, 2),
+                                  conv_bn_relu(96, 128, 2))
+        self.mlp = mlp(128 + pooled_ch, hidden, view_logit_count(azimuth_bins, elevation_bins))
+
+    def forward(self, features: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([self.conv(features).mean((2, 3)), pooled], 1))
+
+
+class KeypointDepthHead(nn.Module):
+    """f pooled under each keypoint's heatmap + the pooled vector -> (B, K) each keypoint's
+    camera-frame depth minus the base keypoint's, metres (scale-free in the image: the robot's
+    own size sets it)."""
+
+    def __init__(self, in_ch: int, hidden: int, num_keypoints: int):
+        super().__init__()
+        self.mlp = mlp(in_ch, hidden, num_keypoints)
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, joint_input: torch.Tensor) -> torch.Tensor:
+        return self.mlp(joint_input)

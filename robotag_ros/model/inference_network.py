@@ -13,7 +13,7 @@ INPUT_NAMES = ('image', 'intrinsics')
 INFERENCE_OUTPUT_NAMES = (
     'depth_regulator', 'depth_metric', 'robot_mask', 'joint_angles_2d', 'rotation', 'translation',
     'keypoints_2d', 'keypoints_2d_peak', 'keypoints_2d_confidence', 'keypoints_3d_2d',
-    'joint_angles_3d', 'keypoints_3d_3d')
+    'joint_angles_3d', 'keypoints_3d_3d', 'view_logits', 'keypoint_relative_depth')
 
 
 class InferenceNetwork(nn.Module):

@@ -32,6 +32,8 @@ class TAGOutputs:
     keypoints_3d_2d: torch.Tensor       # [κ3²] (B, K, 3) metres
     joint_angles_3d: torch.Tensor       # [p³] (B, n) radians
     keypoints_3d_3d: torch.Tensor       # [κ3³] (B, K, 3) metres
+    view_logits: torch.Tensor           # (B, 2A + E) azimuth about base, about arm; elevation
+    keypoint_relative_depth: torch.Tensor  # (B, K) metres: z_k - z_base (0: no such head)
     keypoints_3d_fk_2d: torch.Tensor    # [κ3,fk²] (B, K, 3) metres
     keypoints_3d_fk_3d: torch.Tensor    # [κ3,fk³] (B, K, 3) metres
     keypoints_2d_proj_2d: torch.Tensor  # [κ2,proj²] (B, K, 2) pixels

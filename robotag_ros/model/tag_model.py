@@ -6,13 +6,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from robotag_ros.geometry import resize_intrinsics, unproject_depth
+from robotag_ros.geometry.view import view_logit_count
 from robotag_ros.model.backbones import build_backbone_2d, build_backbone_3d
 from robotag_ros.model.config import ModelConfig
 from robotag_ros.model.config import model_config_from_dict
 from robotag_ros.model.heads import (DepthRegulatorHead, Head3DEncoder, JointHead,
-                                     Keypoint2DHead, Keypoint3DHead2D, Keypoint3DHead3D, MaskHead,
-                                     RotationHead, TranslationHead, focal_depth_scale,
-                                     keypoint_pooled_features, peak_soft_argmax_px)
+                                     Keypoint2DHead, Keypoint3DHead2D, Keypoint3DHead3D,
+                                     KeypointDepthHead, MaskHead, RotationHead, TranslationHead,
+                                     ViewHead, focal_depth_scale, keypoint_pooled_features,
+                                     peak_soft_argmax_px)
 from robotag_ros.model.lifter import KeypointLifter
 from robotag_ros.model.outputs import TAGOutputs
 from robotag_ros.model.prior_states import prior_states
@@ -29,7 +31,7 @@ NETWORK_OUTPUT_NAMES = (
     'features_2d', 'depth_relative', 'depth_regulator', 'depth_metric', 'robot_mask',
     'joint_angles_2d', 'rotation', 'translation', 'keypoints_2d', 'keypoints_2d_heatmaps',
     'keypoints_2d_peak', 'keypoints_2d_confidence', 'keypoints_3d_2d', 'joint_angles_3d',
-    'keypoints_3d_3d')
+    'keypoints_3d_3d', 'view_logits', 'keypoint_relative_depth')
 
 
 class TAGModel(nn.Module):
@@ -74,6 +76,14 @@ class TAGModel(nn.Module):
         self.joint_head_3d = JointHead(w, hidden, limits)
         self.keypoint_3d_head_3d = Keypoint3DHead3D(w, hidden, k)
         self.num_joints, self.num_keypoints = n, k
+        # Optional heads (older artifacts have neither): without them the network reports
+        # uniform view logits and zero depths, and the fit, which reads the model config,
+        # leaves out the terms they would feed.
+        self.view_bins = (config.view_azimuth_bins, config.view_elevation_bins)
+        self.view_head = ViewHead(c2d, c_pool, hidden, *self.view_bins) \
+            if config.view_azimuth_bins else None
+        self.keypoint_depth_head = KeypointDepthHead(c_pool + c2d * k, hidden, k) \
+            if config.keypoint_depth_head else None
         # Not part of forward_network (nor of the exported graph): the decoder runs it on the
         # decoded keypoints to start the fit (inference/loop_closing.py).
         self.keypoint_lifter = KeypointLifter(k, limits, config.lifting_hypotheses) \
@@ -103,14 +113,34 @@ class TAGModel(nn.Module):
         features, pooled = self.backbone_2d.neck_from_cache(trunk_features)
         return self._heads(features, pooled, self.backbone_3d(features), intrinsics, image_hw)
 
-    def keypoint_heatmap_logits(self, image: torch.Tensor | None = None,
-                                trunk_features: list[torch.Tensor] | None = None
-                                ) -> torch.Tensor:
-        """The 2D keypoint heatmap logits (B, K, h, w) alone, from an image in [0, 1] or cached
-        trunk outputs: what the keypoint-only training phase runs (a third of a full step)."""
-        features = (self.backbone_2d.neck_from_cache(trunk_features)[0]
-                    if trunk_features is not None else self._image_features(image)[1])
-        return self.keypoint_2d_head.logits(features)
+    def view_and_depth(self, features: torch.Tensor, pooled: torch.Tensor,
+                       heatmaps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The view logits (B, A + E) and relative keypoint depths (B, K); see __init__."""
+        batch = features.shape[0]
+        if self.view_head is not None:
+            view = self.view_head(features, pooled)
+        else:
+            view = pooled.new_zeros(batch, view_logit_count(max(1, self.view_bins[0]),
+                                                             self.view_bins[1]))
+        if self.keypoint_depth_head is not None:
+            depth = self.keypoint_depth_head(
+                torch.cat([pooled, keypoint_pooled_features(features, heatmaps)], 1))
+        else:
+            depth = pooled.new_zeros(batch, self.num_keypoints)
+        return {'view_logits': view, 'keypoint_relative_depth': depth}
+
+    def keypoint_outputs(self, image: torch.Tensor | None = None,
+                         trunk_features: list[torch.Tensor] | None = None
+                         ) -> dict[str, torch.Tensor]:
+        """Heatmap logits, view logits and relative keypoint depths alone, from an image in
+        [0, 1] or cached trunk outputs: what the keypoint training phases run."""
+        if trunk_features is not None:
+            features, pooled = self.backbone_2d.neck_from_cache(trunk_features)
+        else:
+            _, features, pooled = self._image_features(image)
+        heatmaps = self.keypoint_2d_head.logits(features)
+        return {'keypoints_2d_heatmaps': heatmaps,
+                **self.view_and_depth(features, pooled, heatmaps)}
 
     def _image_features(self, image: torch.Tensor
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -162,6 +192,7 @@ class TAGModel(nn.Module):
                                                         image_hw),
             'joint_angles_3d': self.joint_head_3d(features_3d.mean((2, 3))),
             'keypoints_3d_3d': self.keypoint_3d_head_3d(features_3d, xyz_map),
+            **self.view_and_depth(features, pooled, heatmaps),
         }
 
     def assemble(self, network: dict[str, torch.Tensor], intrinsics: torch.Tensor,

@@ -66,6 +66,9 @@ class RobotDescription:
     mesh_points_total: int
     mesh_points_seed: int
     dream: dict = field(default_factory=dict)
+    # Pairs of keypoint indices that look alike (a gripper's two fingertips): the heatmap loss
+    # takes whichever assignment of the pair's labels fits better.
+    interchangeable_keypoints: list = field(default_factory=list)
     urdf: Optional[yourdfpy.URDF] = field(default=None, repr=False)
 
     @property
@@ -206,6 +209,16 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
     if len({k.name for k in keypoints}) != len(keypoints):
         raise RobotDescriptionError(f'{where}: keypoint names must be unique')
 
+    names = [k.name for k in keypoints]
+    interchangeable = []
+    for pair in data.get('interchangeable_keypoints') or []:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(name in names for name in pair) and pair[0] != pair[1]):
+            raise RobotDescriptionError(
+                f'{where}: interchangeable_keypoints entries must be pairs of two different '
+                f'keypoint names, got {pair!r}')
+        interchangeable.append((names.index(pair[0]), names.index(pair[1])))
+
     mesh_cfg = data.get('mesh_points') or {}
     mesh_links = [str(link) for link in mesh_cfg.get('links', [])] or [
         name for name, link in urdf.link_map.items() if _mesh_visuals(link)]
@@ -226,7 +239,7 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
         joints=joints, fixed_joint_positions=fixed, keypoints=keypoints, mesh_links=mesh_links,
         mesh_points_total=int(mesh_cfg.get('total', 2048)),
         mesh_points_seed=int(mesh_cfg.get('seed', 0)), dream=dict(data.get('dream') or {}),
-        urdf=urdf)
+        interchangeable_keypoints=interchangeable, urdf=urdf)
 
 
 def _check_urdf_xml(urdf_path: Path) -> None:

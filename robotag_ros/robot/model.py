@@ -49,6 +49,7 @@ class RobotModel(nn.Module):
             [[j.lower, j.upper] for j in description.joints], dtype=torch.float32),
             persistent=False)
 
+        self.first_joint_turns_base = _first_joint_turns_base(description)
         self.visual_meshes: list[LinkMesh] = load_link_meshes(description)
         points, link_index = sample_link_points(
             self.visual_meshes, description.mesh_points_total, description.mesh_points_seed)
@@ -145,6 +146,23 @@ class RobotModel(nn.Module):
         """Clamp joint angles (B, n) into the joint limits (the URDF's or the YAML's)."""
         return torch.maximum(torch.minimum(joint_angles, self.joint_limits[:, 1]),
                              self.joint_limits[:, 0])
+
+
+def _first_joint_turns_base(description: RobotDescription) -> float | None:
+    """+1 or -1 when the first estimated joint is a revolute joint on the base link that turns
+    about the base's +z or -z axis through the base origin (as an arm's first joint does), else
+    None: then camera yaw and joint 1 are not interchangeable, and no arm azimuth exists."""
+    joint = next((j for j in description.urdf.robot.joints
+                  if j.name == description.joint_names[0]), None)
+    if joint is None or joint.parent != description.base_frame \
+            or joint.type not in ('revolute', 'continuous'):
+        return None
+    origin = np.eye(4) if joint.origin is None else np.asarray(joint.origin, dtype=float)
+    axis = origin[:3, :3] @ np.asarray(joint.axis, dtype=float)
+    axis = axis / np.linalg.norm(axis)
+    if abs(abs(axis[2]) - 1.0) > 1e-6 or np.abs(origin[:2, 3]).max() > 1e-6:
+        return None
+    return float(np.sign(axis[2]))
 
 
 def _build_chain(description: RobotDescription) -> pk.Chain:

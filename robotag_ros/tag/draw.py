@@ -21,6 +21,7 @@ POSITIONS = {
     'joint_angles_3d': (7.5, 5.0), 'keypoints_3d_3d': (9.2, 5.0),
     'points_unproj_3d': (5.6, 3.9), 'keypoints_2d_proj_3d': (9.6, 3.4),
     'keypoints_3d_fk_3d': (8.2, 2.3), 'points_fk_3d': (6.4, 2.3),
+    'view_logits': (-0.9, 9.0), 'keypoint_relative_depth': (0.9, 9.6),
 }
 FORWARD_COLOURS = {NEURAL_NETWORK: '#1f77b4', TRANSFORMATION: '#7f7f7f'}
 PRIOR_COLOUR = '#2ca02c'

@@ -64,6 +64,10 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec('keypoints_3d_fk_2d', 'κ3,fk²', '2d', 'FK keypoints of p² moved by R, T (B, K, 3)'),
     NodeSpec('keypoints_2d_proj_2d', 'κ2,proj²', '2d', 'projection of κ3² (B, K, 2), pixels'),
     NodeSpec('points_fk_2d', 'pts_fk²', '2d', 'mesh points of p² moved by R, T (B, N, 3), m'),
+    NodeSpec('view_logits', 'v', '2d', 'camera azimuth (base, arm) and elevation bin logits',
+             in_paper=False),
+    NodeSpec('keypoint_relative_depth', 'Δz²', '2d',
+             'keypoint depths relative to the base keypoint (B, K), m', in_paper=False),
     NodeSpec('depth_relative', 'D', '3d', 'relative depth (B, 1, h, w), unit image mean'),
     NodeSpec('depth_metric', 'D\'', '3d', 'absolute depth λ·D (B, 1, h, w), metres'),
     NodeSpec('robot_mask', 'M', '3d', 'robot mask logits (B, 1, h, w) choosing pts_unproj³',
@@ -107,6 +111,10 @@ FORWARD_EDGES: tuple[ForwardEdgeSpec, ...] = (
     _nn('features_2d', 'translation', 'translation_head'),
     _nn('features_2d', 'keypoints_2d', 'keypoint_2d_head'),
     _nn('features_2d', 'keypoints_3d_2d', 'keypoint_3d_head_2d'),
+    # Beyond the paper: which side the camera is on, and the keypoints' depth order (the fit
+    # at inference reads both to tell mirrored arms apart).
+    _nn('features_2d', 'view_logits', 'view_head'),
+    _nn('features_2d', 'keypoint_relative_depth', 'keypoint_depth_head'),
     # eq. (10): D' = λ·D.
     ForwardEdgeSpec('depth_relative', 'depth_metric', TRANSFORMATION),
     ForwardEdgeSpec('depth_regulator', 'depth_metric', TRANSFORMATION),
@@ -144,6 +152,7 @@ PRIMARY_PARENT = {
     'features_2d': 'image', 'depth_relative': 'image', 'depth_regulator': 'features_2d',
     'joint_angles_2d': 'features_2d', 'rotation': 'features_2d', 'translation': 'features_2d',
     'keypoints_2d': 'features_2d', 'keypoints_3d_2d': 'features_2d',
+    'view_logits': 'features_2d', 'keypoint_relative_depth': 'features_2d',
     'depth_metric': 'depth_relative', 'robot_mask': 'depth_relative',
     'points_unproj_3d': 'depth_metric', 'joint_angles_3d': 'depth_metric',
     'keypoints_3d_3d': 'depth_metric', 'keypoints_3d_fk_2d': 'joint_angles_2d',

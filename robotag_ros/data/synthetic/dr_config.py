@@ -51,7 +51,11 @@ class LightConfig:
     specular: Range = field(default_factory=lambda: [0.0, 0.4])
     colour_tint: float = 0.2  # per-channel multiplicative jitter of the light colour
     distance_m: Range = field(default_factory=lambda: [1.5, 4.0])
-    shadows: bool = False  # shadows cost ~4x render time on llvmpipe
+    # The first light, the key light, casts shadows (on the room's floor and table, and the robot
+    # on itself) in frames with a room; shadows cost ~4x render time on llvmpipe.
+    shadows: bool = False
+    # The key light's elevation above the base plane (degrees; null: as the other lights, 6-80).
+    key_elevation_deg: Range | None = None
 
 
 @dataclass
@@ -59,6 +63,10 @@ class ColourConfig:
     """Robot and distractor colours (RGB in [0, 1]) and material."""
 
     robot_mode: str = 'mixed'  # 'per_link' random colours, 'uniform' one colour, 'mixed' either
+    # Share of frames in which the robot wears its own colours (its meshes' materials, jittered
+    # by own_jitter per channel) instead of robot_mode's random ones.
+    own_prob: float = 0.0
+    own_jitter: float = 0.1
     robot_value: Range = field(default_factory=lambda: [0.15, 1.0])
     robot_saturation: Range = field(default_factory=lambda: [0.0, 0.8])
     specular: Range = field(default_factory=lambda: [0.0, 0.6])
@@ -90,6 +98,29 @@ class BackgroundConfig:
 
 
 @dataclass
+class RoomConfig:
+    """The room around the robot (data/synthetic/room.py): a floor, a table or pedestal under the
+    base, walls; 'none' frames float the robot over a 2D background, as without a room."""
+
+    modes: list = field(default_factory=lambda: ['floor', 'table', 'none'])
+    weights: list = field(default_factory=lambda: [0.0, 0.0, 1.0])  # default: no room
+    table_half_extent_m: Range = field(default_factory=lambda: [0.2, 0.8])  # x and y each
+    table_height_m: Range = field(default_factory=lambda: [0.4, 1.0])       # top above floor
+    walls: Range = field(default_factory=lambda: [0, 3])
+    wall_distance_m: Range = field(default_factory=lambda: [0.5, 3.0])  # beyond the camera
+    surface_value: Range = field(default_factory=lambda: [0.35, 1.0])   # colour of floor etc.
+    floor_texture_tiles: Range = field(default_factory=lambda: [0.3, 2.0])  # per metre
+    # Textures of floor, table and walls: procedural like the 2D backgrounds.
+    textures: BackgroundConfig = field(default_factory=lambda: BackgroundConfig(
+        kinds=['noise', 'gradient', 'checkerboard', 'shapes', 'flat'],
+        weights=[2.0, 1.0, 1.0, 0.5, 1.0], value=[0.2, 1.0]))
+    # A frame with a room keeps every keypoint off the base link this far above the support
+    # surface (arms do not reach through their table), and the camera this far above the floor.
+    min_keypoint_height_m: float = 0.05
+    camera_clearance_m: float = 0.15
+
+
+@dataclass
 class ImageAugConfig:
     """Post-render image corruptions (applied to the composited RGB only, never to labels)."""
 
@@ -114,6 +145,7 @@ class DRConfig:
     colours: ColourConfig = field(default_factory=ColourConfig)
     distractors: DistractorConfig = field(default_factory=DistractorConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    room: RoomConfig = field(default_factory=RoomConfig)
     image: ImageAugConfig = field(default_factory=ImageAugConfig)
     save_mask: bool = True
     save_depth: bool = True

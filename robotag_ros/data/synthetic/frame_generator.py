@@ -20,6 +20,8 @@ from robotag_ros.data.synthetic.dr_config import DRConfig
 from robotag_ros.data.image_aug import augment_photometric
 from robotag_ros.data.synthetic.renderer import (DISTRACTOR_SHAPES, Distractor, Light,
                                                  MujocoRobotRenderer, SceneState)
+from robotag_ros.data.synthetic.room import (MAX_SCENERY_BOXES, RoomLayout, rooms_enabled,
+                                             sample_layout, sample_scenery)
 
 
 @dataclass
@@ -42,9 +44,11 @@ class SynthFrame:
     keypoints_2d_px: np.ndarray
 
 
-def frame_rng(seed: int, frame_index: int) -> np.random.Generator:
-    """The Generator of one frame: independent of workers, shards and other frames."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(frame_index)]))
+def frame_rng(seed: int, frame_index: int, stream: int = 0) -> np.random.Generator:
+    """The Generator of one frame: independent of workers, shards and other frames. Stream 1
+    draws the room, so that a config without rooms makes the same frames as before rooms."""
+    key = [int(seed), int(frame_index)] + ([int(stream)] if stream else [])
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def _random_rgb(rng, value_range, saturation_range) -> np.ndarray:
@@ -74,11 +78,17 @@ class SyntheticFrameGenerator:
         # float32 copy: a sample never lies past a limit, not even by a rounding.
         limits = np.array([[joint.lower, joint.upper] for joint in robot.description.joints])
         self.joint_lower, self.joint_upper = limits[:, 0], limits[:, 1]
+        self.rooms = rooms_enabled(config.room)
         self.renderer = MujocoRobotRenderer(
             robot, self.height, self.width,
             max_distractors=int(config.distractors.count[1]),
             max_lights=int(config.lights.count[1]), cache_dir=cache_dir,
-            render_depth=config.save_depth, shadows=config.lights.shadows)
+            render_depth=config.save_depth,
+            max_scenery=MAX_SCENERY_BOXES if self.rooms else 0)
+        # Keypoints that may sit on the support surface: those on the base link itself.
+        base = robot.description.base_frame
+        self._lifted_keypoints = np.array([keypoint.link != base
+                                           for keypoint in robot.description.keypoints])
 
     def _forward_kinematics(self, joint_angles: np.ndarray):
         # float64 FK: labels carry no float32 rounding, and pixels are drawn from the same poses.
@@ -89,14 +99,17 @@ class SyntheticFrameGenerator:
         link_poses = {name: pose[0].double().cpu().numpy() for name, pose in poses.items()}
         return link_poses, keypoints[0].double().cpu().numpy()
 
-    def _sample_camera(self, rng, keypoints_base):
-        """(K, T_base_cam, number of keypoints in the image) of the best of max_resample tries."""
+    def _sample_camera(self, rng, keypoints_base, layout: RoomLayout):
+        """(K, T_base_cam, number of keypoints in the image) of the best of max_resample tries;
+        a camera the room forbids (under the floor, inside the table) counts as seeing none."""
         cam = self.config.camera
         best = None
         for _ in range(max(1, cam.max_resample)):
             K = self.K if self.K is not None else sample_intrinsics(rng, self.height,
                                                                     self.width, cam)
             T_base_cam = sample_camera_pose(rng, keypoints_base, cam)
+            if not layout.camera_allowed(T_base_cam[:3, 3], self.config.room.camera_clearance_m):
+                continue
             T_cam_base = np.linalg.inv(T_base_cam)
             keypoints_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
             with np.errstate(divide='ignore', invalid='ignore'):
@@ -108,24 +121,42 @@ class SyntheticFrameGenerator:
                 break
         return best
 
-    def _sample_robot_and_camera(self, rng):
+    def _sample_joints(self, rng, layout: RoomLayout):
+        """Joint angles (and their FK); with a room, an arm that stays above its support."""
+        tries = 20 if layout.has_room else 1
+        for _ in range(tries):
+            joint_angles = rng.uniform(self.joint_lower, self.joint_upper)
+            link_poses, keypoints_base = self._forward_kinematics(joint_angles)
+            lowest = keypoints_base[self._lifted_keypoints, 2].min()
+            if not layout.has_room or lowest >= self.config.room.min_keypoint_height_m:
+                break
+        return joint_angles, link_poses, keypoints_base
+
+    def _sample_robot_and_camera(self, rng, layout: RoomLayout):
         """Joint angles and a camera that sees enough keypoints; new joints if no camera does."""
         best = None
         for _ in range(max(1, self.config.camera.max_joint_resample)):
-            joint_angles = rng.uniform(self.joint_lower, self.joint_upper)
-            link_poses, keypoints_base = self._forward_kinematics(joint_angles)
-            K, T_base_cam, visible = self._sample_camera(rng, keypoints_base)
+            joint_angles, link_poses, keypoints_base = self._sample_joints(rng, layout)
+            sampled = self._sample_camera(rng, keypoints_base, layout)
+            if sampled is None:
+                continue
+            K, T_base_cam, visible = sampled
             if best is None or visible > best[-1]:
                 best = (joint_angles, link_poses, keypoints_base, K, T_base_cam, visible)
             if visible >= self.config.camera.min_keypoints_in_image:
                 break
+        if best is None:  # no camera the room allows: the same draw without the room
+            return self._sample_robot_and_camera(rng, RoomLayout('none'))
         return best[:-1]
 
-    def _sample_lights(self, rng):
+    def _sample_lights(self, rng, layout: RoomLayout):
         cfg = self.config.lights
         lights = []
-        for _ in range(int(rng.integers(cfg.count[0], cfg.count[1] + 1))):
+        for index in range(int(rng.integers(cfg.count[0], cfg.count[1] + 1))):
             azimuth, elevation = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 1.4)
+            key = index == 0 and layout.has_room
+            if key and cfg.key_elevation_deg is not None:  # from above, as rooms are lit
+                elevation = np.deg2rad(rng.uniform(*cfg.key_elevation_deg))
             distance = rng.uniform(*cfg.distance_m)
             pos = distance * np.array([np.cos(elevation) * np.cos(azimuth),
                                        np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
@@ -135,12 +166,23 @@ class SyntheticFrameGenerator:
                                 diffuse=np.clip(rng.uniform(*cfg.diffuse) * tint, 0, 1),
                                 ambient=np.full(3, rng.uniform(*cfg.ambient) / 2.0),
                                 specular=np.full(3, rng.uniform(*cfg.specular)),
-                                directional=bool(rng.uniform() < 0.5)))
+                                directional=bool(rng.uniform() < 0.5),
+                                cast_shadow=key and cfg.shadows))
         return lights
 
     def _sample_robot_colours(self, rng):
+        """Per-geom rgba, specular and shininess: random per link (or one colour), or, in
+        ``own_prob`` of the frames, the robot's own material colours, jittered."""
         cfg = self.config.colours
-        count = self.renderer.num_robot_geoms
+        renderer = self.renderer
+        if cfg.own_prob > 0 and rng.uniform() < cfg.own_prob:
+            jitter = rng.uniform(-cfg.own_jitter, cfg.own_jitter, size=3)
+            rgba = renderer.own_rgba.copy()
+            rgba[:, :3] = np.clip(rgba[:, :3] * (1.0 + jitter), 0.0, 1.0)
+            count = renderer.num_robot_geoms
+            return (rgba, np.full(count, rng.uniform(*cfg.specular)),
+                    np.full(count, rng.uniform(*cfg.shininess)))
+        count = renderer.num_robot_links
         mode = cfg.robot_mode if cfg.robot_mode != 'mixed' else (
             'uniform' if rng.uniform() < 0.5 else 'per_link')
         if mode == 'uniform':
@@ -151,12 +193,12 @@ class SyntheticFrameGenerator:
         else:
             raise ValueError(f'colours.robot_mode: unknown {cfg.robot_mode!r} '
                              "(known: 'uniform', 'per_link', 'mixed')")
-        rgba = np.concatenate([colours, np.ones((count, 1))], axis=1)
-        specular = np.full(count, rng.uniform(*cfg.specular))
-        shininess = np.full(count, rng.uniform(*cfg.shininess))
+        rgba = renderer.link_colours_to_geoms(np.concatenate([colours, np.ones((count, 1))], 1))
+        specular = np.full(len(rgba), rng.uniform(*cfg.specular))
+        shininess = np.full(len(rgba), rng.uniform(*cfg.shininess))
         return rgba, specular, shininess
 
-    def _sample_distractors(self, rng, T_base_cam, keypoints_base):
+    def _sample_distractors(self, rng, T_base_cam, keypoints_base, layout: RoomLayout):
         cfg = self.config.distractors
         distractors = []
         camera_pos = T_base_cam[:3, 3]
@@ -172,6 +214,8 @@ class SyntheticFrameGenerator:
             else:
                 position = rng.uniform(-cfg.region_m, cfg.region_m, size=3)
                 position[2] = abs(position[2])
+                if layout.has_room:  # clutter rests on the table or the floor
+                    position[2] = layout.surface_z_at(position[:2]) + half_size[2]
             colour = _random_rgb(rng, (0.1, 1.0), (0.0, 1.0))
             distractors.append(Distractor(shape=shape, half_size_m=half_size,
                                           T_base_object=_random_pose(rng, position),
@@ -181,16 +225,20 @@ class SyntheticFrameGenerator:
     def generate(self, seed: int, frame_index: int) -> SynthFrame:
         """Render frame `frame_index` of the set made with `seed`."""
         rng = frame_rng(seed, frame_index)
+        room_rng = frame_rng(seed, frame_index, stream=1) if self.rooms else None
+        layout = sample_layout(room_rng, self.config.room) if self.rooms else RoomLayout('none')
         joint_angles, link_poses, keypoints_base, K, T_base_cam = \
-            self._sample_robot_and_camera(rng)
+            self._sample_robot_and_camera(rng, layout)
         T_cam_base = np.linalg.inv(T_base_cam)
         robot_rgba, specular, shininess = self._sample_robot_colours(rng)
         state = SceneState(
             link_poses=link_poses, T_base_cam=T_base_cam, K=K, robot_rgba=robot_rgba,
             robot_specular=specular, robot_shininess=shininess,
-            distractors=self._sample_distractors(rng, T_base_cam, keypoints_base),
-            lights=self._sample_lights(rng),
-            headlight_ambient=float(rng.uniform(*self.config.lights.ambient)))
+            distractors=self._sample_distractors(rng, T_base_cam, keypoints_base, layout),
+            lights=self._sample_lights(rng, layout),
+            headlight_ambient=float(rng.uniform(*self.config.lights.ambient)),
+            scenery=(sample_scenery(room_rng, self.config.room, layout, T_base_cam[:3, 3])
+                     if self.rooms else []))
         rendered = self.renderer.render(state)
         background = random_background(rng, self.height, self.width, self.config.background)
         rgb = np.where(rendered.drawn_mask[..., None], rendered.rgb, background)

@@ -33,6 +33,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from robotag_ros.data.synthetic.mesh_cache import mesh_to_stl  # noqa: E402
+from robotag_ros.robot.meshes import material_parts  # noqa: E402
 
 # MuJoCo camera axes (x right, y up, z backward) expressed in the optical frame and back.
 R_OPTICAL_MJCAM = np.diag([1.0, -1.0, -1.0])
@@ -43,6 +44,8 @@ _SHAPE_TYPE = {
     'ellipsoid': mujoco.mjtGeom.mjGEOM_ELLIPSOID,
 }
 _HIDDEN_POS = np.array([0.0, 0.0, -1.0e4])  # far outside zfar: an unused slot draws nothing
+# Side of the square texture each scenery slot owns (rewritten per frame: cheap to upload).
+SCENERY_TEXTURE_PX = 128
 
 
 @dataclass
@@ -56,6 +59,18 @@ class Distractor:
 
 
 @dataclass
+class SceneryBox:
+    """A box of the room (floor, table, wall): half sizes (metres), pose in the base frame, a
+    colour, and an optional (T, T, 3) uint8 texture tiled ``texrepeat`` times across it."""
+
+    half_size_m: np.ndarray
+    T_base_object: np.ndarray
+    rgba: np.ndarray
+    texture: np.ndarray | None = None
+    texrepeat: float = 1.0
+
+
+@dataclass
 class Light:
     """A light: position and direction in the base frame (metres), colours in [0, 1]."""
 
@@ -65,6 +80,7 @@ class Light:
     ambient: np.ndarray
     specular: np.ndarray
     directional: bool = False
+    cast_shadow: bool = False
 
 
 @dataclass
@@ -72,7 +88,8 @@ class SceneState:
     """Everything that changes per frame.
 
     link_poses: link name -> T_base_link (4, 4) metres; T_base_cam: optical camera pose in the base
-    frame; K: (3, 3) pixels; robot_rgba: (G, 4) per robot geom (None keeps the last colours).
+    frame; K: (3, 3) pixels; robot_rgba: (G, 4) per robot geom, i.e. per material part (None
+    keeps the last colours); scenery: the room's boxes (empty: the robot floats).
     """
 
     link_poses: dict
@@ -84,6 +101,7 @@ class SceneState:
     distractors: list = field(default_factory=list)
     lights: list = field(default_factory=list)
     headlight_ambient: float = 0.1
+    scenery: list = field(default_factory=list)
 
 
 @dataclass
@@ -116,12 +134,24 @@ def _quat_wxyz(rotation: np.ndarray) -> np.ndarray:
 
 
 def build_scene_xml(mesh_files: list, height: int, width: int, max_distractors: int,
-                    max_lights: int) -> str:
-    """MJCF text: one mocap body per robot mesh, distractor slots, light slots, one camera."""
+                    max_lights: int, max_scenery: int = 0) -> str:
+    """MJCF text: one mocap body per robot mesh, distractor, scenery and light slots, a camera."""
     assets = ''.join(f'<mesh name="robot_mesh_{i}" file="{path}" inertia="shell"/>'
                      for i, path in enumerate(mesh_files))
     materials = ''.join(f'<material name="robot_mat_{i}" rgba="0.8 0.8 0.8 1"/>'
                         for i in range(len(mesh_files)))
+    # Each scenery slot owns a texture and a material: textures are rewritten per frame.
+    size = SCENERY_TEXTURE_PX
+    materials += ''.join(
+        f'<texture name="scenery_tex_{i}" type="2d" builtin="flat" width="{size}" '
+        f'height="{size}" rgb1="1 1 1" rgb2="1 1 1"/>'
+        f'<material name="scenery_mat_{i}" texture="scenery_tex_{i}" texuniform="true" '
+        f'texrepeat="1 1" specular="0.1" shininess="0.1"/>' for i in range(max_scenery))
+    scenery_bodies = ''.join(
+        f'<body name="scenery_body_{i}" mocap="true" pos="{_HIDDEN_POS[0]} {_HIDDEN_POS[1]} '
+        f'{_HIDDEN_POS[2]}"><geom name="scenery_geom_{i}" type="box" size="0.5 0.5 0.5" '
+        f'material="scenery_mat_{i}" contype="0" conaffinity="0"/></body>'
+        for i in range(max_scenery))
     robot_bodies = ''.join(
         f'<body name="robot_body_{i}" mocap="true"><geom name="robot_geom_{i}" type="mesh" '
         f'mesh="robot_mesh_{i}" material="robot_mat_{i}" contype="0" conaffinity="0"/></body>'
@@ -147,6 +177,7 @@ def build_scene_xml(mesh_files: list, height: int, width: int, max_distractors: 
     {lights}
     {robot_bodies}
     {distractor_bodies}
+    {scenery_bodies}
     <body name="camera_body" mocap="true">
       <camera name="camera" focalpixel="{width} {width}" principalpixel="0 0"
               sensorsize="{width} {height}" resolution="{width} {height}"/>
@@ -164,16 +195,29 @@ class MujocoRobotRenderer:
 
     def __init__(self, robot, height: int, width: int, max_distractors: int = 8,
                  max_lights: int = 4, cache_dir: str | Path | None = None,
-                 render_depth: bool = True, shadows: bool = False):
+                 render_depth: bool = True, max_scenery: int = 0):
         self.height, self.width = int(height), int(width)
         self.render_depth = render_depth
-        self.robot_geom_links = [item.link for item in robot.visual_meshes]
-        mesh_files = [str(mesh_to_stl(item.mesh, cache_dir)) for item in robot.visual_meshes]
-        xml = build_scene_xml(mesh_files, self.height, self.width, max_distractors, max_lights)
+        # One geom per material part of each link's visual mesh: the same faces as the merged
+        # mesh, so that the robot can wear its own colours (own_rgba) or random ones.
+        geom_links, geom_link_index, own_rgba, mesh_files = [], [], [], []
+        for link_index, link_mesh in enumerate(robot.visual_meshes):
+            for mesh, rgba in material_parts(link_mesh) or [(link_mesh.mesh, (0.8, 0.8, 0.8, 1))]:
+                geom_links.append(link_mesh.link)
+                geom_link_index.append(link_index)
+                own_rgba.append(rgba)
+                mesh_files.append(str(mesh_to_stl(mesh, cache_dir)))
+        self.robot_geom_links = geom_links
+        self.geom_link_index = np.array(geom_link_index, dtype=int)
+        self.own_rgba = np.array(own_rgba, dtype=float)
+        self.num_robot_links = len(robot.visual_meshes)
+        xml = build_scene_xml(mesh_files, self.height, self.width, max_distractors, max_lights,
+                              max_scenery)
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         self.max_distractors, self.max_lights = max_distractors, max_lights
-        self.model.light_castshadow[:] = 1 if shadows else 0
+        self.max_scenery = max_scenery
+        self.model.light_castshadow[:] = 0
         body = lambda name: self.model.body(name)  # noqa: E731
         self._robot_mocap = [body(f'robot_body_{i}').mocapid[0] for i in range(len(mesh_files))]
         self._robot_geom = np.array([self.model.geom(f'robot_geom_{i}').id
@@ -184,6 +228,13 @@ class MujocoRobotRenderer:
                                   for i in range(max_distractors)]
         self._distractor_geom = np.array([self.model.geom(f'distractor_geom_{i}').id
                                           for i in range(max_distractors)], dtype=int)
+        self._scenery_mocap = [body(f'scenery_body_{i}').mocapid[0] for i in range(max_scenery)]
+        self._scenery_geom = np.array([self.model.geom(f'scenery_geom_{i}').id
+                                       for i in range(max_scenery)], dtype=int)
+        self._scenery_mat = np.array([self.model.material(f'scenery_mat_{i}').id
+                                      for i in range(max_scenery)], dtype=int)
+        self._scenery_tex = np.array([self.model.texture(f'scenery_tex_{i}').id
+                                      for i in range(max_scenery)], dtype=int)
         self._camera_mocap = body('camera_body').mocapid[0]
         self._camera_id = self.model.camera('camera').id
         # Lookup from segmentation object id (+1 so that background -1 maps to slot 0) to robot.
@@ -221,8 +272,12 @@ class MujocoRobotRenderer:
 
     @property
     def num_robot_geoms(self) -> int:
-        """Number of robot geoms (one per visual mesh); robot_rgba has one row per geom."""
+        """Number of robot geoms (one per material part); robot_rgba has one row per geom."""
         return len(self._robot_geom)
+
+    def link_colours_to_geoms(self, link_rgba: np.ndarray) -> np.ndarray:
+        """(num_robot_links, 4) colours, one per link -> (num_robot_geoms, 4), one per part."""
+        return np.asarray(link_rgba)[self.geom_link_index]
 
     def _set_camera(self, T_base_cam: np.ndarray, K: np.ndarray) -> None:
         model, cam = self.model, self._camera_id
@@ -256,6 +311,30 @@ class MujocoRobotRenderer:
             self.data.mocap_pos[mocap] = item.T_base_object[:3, 3]
             self.data.mocap_quat[mocap] = _quat_wxyz(item.T_base_object[:3, :3])
 
+    def _set_scenery(self, scenery: list) -> None:
+        if len(scenery) > self.max_scenery:
+            raise ValueError(f'{len(scenery)} scenery boxes, renderer has {self.max_scenery} slots')
+        model = self.model
+        for slot, mocap in enumerate(self._scenery_mocap):
+            if slot >= len(scenery):
+                self.data.mocap_pos[mocap] = _HIDDEN_POS
+                continue
+            item, geom = scenery[slot], self._scenery_geom[slot]
+            model.geom_size[geom] = item.half_size_m
+            model.geom_rbound[geom] = float(np.linalg.norm(item.half_size_m))
+            material = self._scenery_mat[slot]
+            model.mat_rgba[material] = item.rgba
+            model.geom_rgba[geom] = item.rgba
+            model.mat_texrepeat[material] = (item.texrepeat, item.texrepeat)
+            texture = self._scenery_tex[slot]
+            address, size = model.tex_adr[texture], SCENERY_TEXTURE_PX * SCENERY_TEXTURE_PX * 3
+            image = (np.full((SCENERY_TEXTURE_PX, SCENERY_TEXTURE_PX, 3), 255, np.uint8)
+                     if item.texture is None else item.texture)
+            model.tex_data[address:address + size] = image.reshape(-1)
+            mujoco.mjr_uploadTexture(model, self._context, int(texture))
+            self.data.mocap_pos[mocap] = item.T_base_object[:3, 3]
+            self.data.mocap_quat[mocap] = _quat_wxyz(item.T_base_object[:3, :3])
+
     def _set_lights(self, lights: list, headlight_ambient: float) -> None:
         model = self.model
         model.vis.headlight.ambient[:] = headlight_ambient
@@ -273,6 +352,7 @@ class MujocoRobotRenderer:
             model.light_type[slot] = (mujoco.mjtLightType.mjLIGHT_DIRECTIONAL if light.directional
                                       else mujoco.mjtLightType.mjLIGHT_SPOT)
             model.light_cutoff[slot] = 80.0
+            model.light_castshadow[slot] = 1 if light.cast_shadow else 0
 
     def render(self, state: SceneState) -> RenderOutput:
         """Draw one frame; returns rgb, robot mask, any-geometry mask and (optionally) depth."""
@@ -290,6 +370,8 @@ class MujocoRobotRenderer:
         if state.robot_shininess is not None:
             model.mat_shininess[self._robot_mat] = state.robot_shininess
         self._set_distractors(state.distractors)
+        self._gl.make_current()
+        self._set_scenery(state.scenery)
         self._set_lights(state.lights, state.headlight_ambient)
         self._set_camera(np.asarray(state.T_base_cam, dtype=np.float64), np.asarray(state.K))
         mujoco.mj_kinematics(model, data)

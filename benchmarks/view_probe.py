@@ -1,0 +1,198 @@
+"""Can a network see which side of the robot the camera is on? A probe per scene variant.
+
+Mirrored arms (the camera's yaw about the base traded for joint 1) are the estimator's main
+error. Before training hours go into a scene design, this asks what the rendered images let a
+network learn at all: it renders each domain-randomisation variant, crops the robot from the
+labels (256x256, as training does), runs the frozen ImageNet EfficientNet-Lite0 trunk (the
+model's own backbone) once, and trains a small conv head on its stride-16/32 outputs with
+cross-entropy on the camera's azimuth (8 sectors) for a fixed number of epochs: about the base
+(from its x axis), and about the arm (minus joint 1: which side of the arm the camera sees, the
+side a mirrored fit gets wrong).
+Reported on held-out frames of the same variant: front/back accuracy (chance 50 %), sector
+accuracy (chance 12.5 %) and the share of sector guesses >= 135 deg off (mirrors).
+Prints a table and writes benchmarks/results/view_probe.json.
+
+    PYTHONPATH=. python benchmarks/view_probe.py [--frames 1000] [--variants collage default]
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine_name, write_results  # noqa: E402
+
+SECTORS = 8
+# Variant -> (base DR config, overrides merged on top).
+VARIANTS = {
+    'collage': ('config/synth/dr_collage.yaml', {}),
+    'default': ('config/synth/dr_default.yaml', {}),
+    'room_no_shadows': ('config/synth/dr_default.yaml', {'lights': {'shadows': False}}),
+    'room_random_colours': ('config/synth/dr_default.yaml', {'colours': {'own_prob': 0.0}}),
+    'room_only': ('config/synth/dr_default.yaml', {'room': {'weights': [0.5, 0.5, 0.0]}}),
+}
+
+
+def render(folder: Path, config: Path, frames: int, seed: int, workers: int) -> None:
+    if (folder / f'{frames - 1:06d}.json').exists():
+        return
+    subprocess.run([sys.executable, '-m', 'robotag_ros.data.cli', '--robot', 'panda',
+                    '--out', str(folder), '--num', str(frames), '--seed', str(seed),
+                    '--size', '640x480', '--config', str(config), '--workers', str(workers),
+                    '--no-progress'], check=True, cwd=ROOT)
+
+
+def variant_config(name: str, folder: Path) -> Path:
+    """The variant's DR config as a file (base config with the overrides merged in)."""
+    base, overrides = VARIANTS[name]
+    if not overrides:
+        return ROOT / base
+    merged = yaml.safe_load((ROOT / base).read_text())
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    merged['name'] = f'view_probe_{name}'
+    path = folder / f'{name}.yaml'
+    path.write_text(yaml.safe_dump(merged))
+    return path
+
+
+def camera_azimuth_rad(T_cam_base: torch.Tensor) -> torch.Tensor:
+    """The camera's azimuth about the base's z axis, from the base's x axis, (B,)."""
+    R, t = T_cam_base[..., :3, :3], T_cam_base[..., :3, 3]
+    camera_in_base = -(R.transpose(-1, -2) @ t[..., None])[..., 0]
+    return torch.atan2(camera_in_base[..., 1], camera_in_base[..., 0])
+
+
+def sector_of(azimuth_rad: torch.Tensor) -> torch.Tensor:
+    return ((azimuth_rad + np.pi) / (2 * np.pi) * SECTORS).long().clamp(0, SECTORS - 1)
+
+
+@torch.no_grad()
+def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.Tensor,
+                                                           torch.Tensor]:
+    """Frozen stride-16 and stride-32 outputs of label-centred crops, the camera azimuths about
+    the base, and the same about the arm (minus joint 1: the side of the arm it sees). Cached
+    next to the folder."""
+    cached = folder.with_name(folder.name + '_probe_features.pt')
+    if cached.is_file():
+        return tuple(torch.load(cached, weights_only=True))
+    from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
+    dataset = DreamDataset(folder, robot, image_size=(256, 256), augment=False, seed=0,
+                           robot_crop=RobotCrop(shift=0.0, full_frame_prob=0.0))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=1)
+    features, azimuths, first_joints = [], [], []
+    mean = torch.tensor(backbone.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.image_std).view(1, 3, 1, 1)
+    for batch in loader:
+        image = (batch['image'] - mean) / std
+        taps = backbone.trunk_features(image)
+        s16 = nn.functional.avg_pool2d(taps[2], 2)
+        features.append(torch.cat([s16, taps[3]], dim=1))
+        azimuths.append(camera_azimuth_rad(batch['T_cam_base'].double()).float())
+        first_joints.append(batch['joint_angles'][:, 0].float())
+    azimuth = torch.cat(azimuths)
+    about_arm = torch.remainder(azimuth - torch.cat(first_joints) + np.pi, 2 * np.pi) - np.pi
+    result = (torch.cat(features), azimuth, about_arm)
+    torch.save(result, cached)
+    return result
+
+
+def probe_head(channels: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(channels, 128, 1), nn.BatchNorm2d(128), nn.ReLU(),
+                         nn.Conv2d(128, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, SECTORS))
+
+
+def train_and_test(features, azimuths, train_count: int, epochs: int) -> dict:
+    torch.manual_seed(0)
+    labels = sector_of(azimuths)
+    head = probe_head(features.shape[1])
+    optimiser = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=1e-3)
+    x_train, y_train = features[:train_count], labels[:train_count]
+    for _ in range(epochs):
+        head.train()
+        for index in torch.randperm(train_count).split(64):
+            loss = nn.functional.cross_entropy(head(x_train[index]), y_train[index])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    head.eval()
+    with torch.no_grad():
+        predicted = head(features[train_count:]).argmax(1)
+    truth = labels[train_count:]
+    centre = lambda sector: (sector.float() + 0.5) * 2 * np.pi / SECTORS - np.pi  # noqa: E731
+    offset = torch.remainder(centre(predicted) - azimuths[train_count:] + np.pi,
+                             2 * np.pi) - np.pi
+    front = lambda azimuth: azimuth.abs() < np.pi / 2  # noqa: E731
+    return {
+        'front_back_accuracy_percent':
+            100.0 * float((front(centre(predicted)) == front(azimuths[train_count:])).float()
+                          .mean()),
+        'sector_accuracy_percent': 100.0 * float((predicted == truth).float().mean()),
+        'opposite_sector_percent': 100.0 * float((offset.abs() >= np.deg2rad(135)).float()
+                                                 .mean()),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--variants', nargs='+', default=['collage', 'default'],
+                        choices=sorted(VARIANTS))
+    parser.add_argument('--frames', type=int, default=1000)
+    parser.add_argument('--test-frames', type=int, default=250)
+    parser.add_argument('--epochs', type=int, default=15)
+    parser.add_argument('--seed', type=int, default=3001)
+    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--data', default=str(ROOT / 'data' / 'view_probe'))
+    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'view_probe.json'))
+    args = parser.parse_args(argv)
+    if not 0 < args.test_frames < args.frames:
+        parser.error('--test-frames must be between 0 and --frames')
+    from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
+    from robotag_ros.robot.model import load_robot
+    torch.set_num_threads(2)
+    robot = load_robot('panda')
+    backbone = EfficientNetLiteBackbone('efficientnet_lite0', width=32).eval()
+    results = {'machine': machine_name(), 'frames_per_variant': args.frames,
+               'test_frames_per_variant': args.test_frames, 'epochs': args.epochs,
+               'chance_front_back_percent': 50.0, 'chance_sector_percent': 100.0 / SECTORS}
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in args.variants:
+            started = time.perf_counter()
+            folder = Path(args.data) / name
+            render(folder, variant_config(name, Path(scratch)), args.frames, args.seed,
+                   args.workers)
+            features, about_base, about_arm = trunk_features(folder, robot, backbone)
+            for frame, azimuths in (('base', about_base), ('arm', about_arm)):
+                scores = train_and_test(features, azimuths, args.frames - args.test_frames,
+                                        args.epochs)
+                scores['cpu_minutes'] = (time.perf_counter() - started) / 60.0
+                results.update({f'{name}_about_{frame}_{key}': value
+                                for key, value in scores.items()})
+                rows.append((name, frame, scores))
+                print(f'{name} about the {frame}: {scores}', flush=True)
+    print('\n| variant | azimuth about | front/back % | 8 sectors % | opposite sector % | '
+          'minutes |')
+    print('|---|---|---|---|---|---|')
+    for name, frame, scores in rows:
+        print(f"| {name} | {frame} | {scores['front_back_accuracy_percent']:.1f} | "
+              f"{scores['sector_accuracy_percent']:.1f} | "
+              f"{scores['opposite_sector_percent']:.1f} | {scores['cpu_minutes']:.1f} |")
+    write_results(Path(args.out), results)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
