@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from inference_fixtures import make_tiny_artifact
-from robotag_ros.training.cli import eval_main, train_main
+from robotag_ros.training.cli import eval_main, finetune_main, train_main
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / 'test' / 'data' / 'dream_panda_sample'
@@ -99,6 +99,20 @@ def test_eval_refuses_folders_without_frames_and_keeps_the_json(tmp_path, capsys
         _assert_unchanged(before)
 
 
+@pytest.mark.parametrize('option, value, expected', [
+    ('--max-frames', '-3', '--max-frames must be 0 (all) or more, got -3'),
+    ('--batch-size', '0', '--batch-size must be at least 1, got 0')])
+def test_eval_refuses_negative_counts_and_keeps_the_json(tmp_path, capsys, artifact,
+                                                         option, value, expected):
+    result = tmp_path / 'keep.json'
+    result.write_text('{"earlier": "result"}')
+    before = _snapshot(result)
+    assert eval_main(['--model', str(artifact), '--data', str(SAMPLE), '--json', str(result),
+                      option, value]) == 2
+    assert _one_error_line(capsys, 'robotag-eval') == f'robotag-eval: error: {expected}'
+    _assert_unchanged(before)
+
+
 def test_eval_keys_results_of_folders_with_one_name_apart(tmp_path, artifact):
     for parent in ('a', 'b'):
         shutil.copytree(SAMPLE, tmp_path / parent / 'val')
@@ -179,3 +193,20 @@ def test_train_refuses_bad_configs_and_empty_sets_with_one_line(tmp_path, capsys
         assert train_main(argv) == 2, argv
         assert expected in _one_error_line(capsys, 'robotag-train'), argv
     assert not (tmp_path / 'run' / 'checkpoint_last.pt').exists()
+
+
+@pytest.mark.parametrize('override, expected', [
+    ('optim.epochs=abc', "optim.epochs: expects an integer, got 'abc'"),
+    ('optim.amp=3', 'optim.amp: expects true or false, got 3'),
+    ('optim.lr=fast', "optim.lr: expects a number, got 'fast'")])
+def test_train_and_finetune_type_check_settings_before_any_folder(tmp_path, capsys, artifact,
+                                                                  override, expected):
+    assert train_main(['--config', str(_experiment(tmp_path, [SAMPLE])), override]) == 2
+    assert expected in _one_error_line(capsys, 'robotag-train')
+    assert not (tmp_path / 'run').exists()
+    out = tmp_path / 'tuned' / 'panda_site'
+    assert finetune_main(['--model', str(artifact), '--bag', str(REPO / 'test' / 'data' /
+                          'panda_sample_bag'), '--topic', '/camera/color/image_raw/compressed',
+                          '--out', str(out), override]) == 2
+    assert expected in _one_error_line(capsys, 'robotag-finetune')
+    assert not (tmp_path / 'tuned').exists()
