@@ -197,7 +197,8 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
         if isinstance(entry, str):
             entry = {'name': entry, 'link': entry}
         keypoint = Keypoint(str(entry['name']), str(entry.get('link', entry['name'])),
-                            tuple(float(v) for v in entry.get('offset_m', (0.0, 0.0, 0.0))))
+                            _offset_m(entry.get('offset_m', (0.0, 0.0, 0.0)),
+                                      f"{yaml_path.name}: keypoint '{entry['name']}' offset_m"))
         if keypoint.link not in links:
             raise RobotDescriptionError(
                 f"{where}: keypoint '{keypoint.name}' is on link '{keypoint.link}', "
@@ -300,6 +301,13 @@ def _finite(value, where: str) -> float:
     if not math.isfinite(number):
         raise RobotDescriptionError(f'{where}: {value!r} is not a finite number')
     return number
+
+
+def _offset_m(value, where: str) -> tuple[float, float, float]:
+    """A keypoint's [x, y, z] offset in its link's frame: three finite numbers (metres)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise RobotDescriptionError(f'{where}: expected [x, y, z] in metres, got {value!r}')
+    return tuple(_finite(v, where) for v in value)
 
 
 def _fixed_positions(value, yaml_name: str) -> dict[str, float]:
