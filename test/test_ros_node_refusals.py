@@ -73,6 +73,25 @@ def test_unavailable_device_or_backend_is_one_line_and_exit_2(tmp_path, artifact
         (tmp_path / 'cache' / 'onnx').glob('*.onnx')), 'exported before refusing'
 
 
+def test_a_sidecar_without_a_usable_input_size_is_one_line_and_exit_2(tmp_path, artifact):
+    import shutil
+
+    import yaml
+    for suffix in ('.safetensors', '.yaml'):
+        shutil.copy(artifact.with_suffix(suffix), (tmp_path / 'zero').with_suffix(suffix))
+    sidecar = yaml.safe_load((tmp_path / 'zero.yaml').read_text())
+    sidecar['input_size'] = [0, 0]
+    (tmp_path / 'zero.yaml').write_text(yaml.safe_dump(sidecar))
+    env = local_ros_env(domain_id=20 + (os.getpid() + 13) % 80, pythonpath=str(REPO))
+    result = subprocess.run([sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
+                             '-p', f'model_path:={tmp_path / "zero"}'], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f'estimator: cannot start: {tmp_path / "zero.yaml"}: input_size must be [height, width], '
+        'each an integer from 32 to 4096 pixels, got [0, 0]'], result.stderr
+
+
 def test_camera_info_without_images_is_reported(tmp_path):
     """What a node sees when frames are lost on the way (over the transport's message size, or
     a wrong image topic): camera_info keeps arriving, images do not."""
