@@ -128,7 +128,7 @@ def test_transport_limit_is_explicit_fits_4k_rgb_and_is_the_same_everywhere():
 def test_an_estimator_factory_must_return_a_pose_estimator():
     """The node states what it needs (PoseEstimator) and names what a factory's object lacks."""
     from robotag_ros.inference.estimate import PoseEstimator
-    from robotag_ros.ros.estimator_node import build_estimator
+    from robotag_ros.inference.factory import build_estimator
     from robotag_ros.harness.fake_estimator import make_fake_estimator
     assert isinstance(build_estimator(make_fake_estimator, '', 'torch', 'cpu', ''), PoseEstimator)
     with pytest.raises(ValueError, match=r"without \['robot_name', 'base_frame'"):
