@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference_fixtures import INPUT_HW, SAMPLE, make_tiny_artifact, sample_frames
+from inference_fixtures import (INPUT_HW, SAMPLE, artifact_with_sidecar_changes,
+                                make_tiny_artifact, sample_frames)
 from robotag_ros.export.onnx_export import (ExportMismatch, check_onnx_model, compare_with_torch,
                                             export_onnx, external_data_path, network_inputs)
 from robotag_ros.model.artifact import load_model
@@ -171,14 +172,7 @@ def test_cli_refuses_bad_arguments_before_writing(tmp_path, artifact, capsys):
 
 
 def test_cli_refuses_a_sidecar_without_a_usable_input_size(tmp_path, artifact, capsys):
-    import shutil
-
-    import yaml
-    for suffix in ('.safetensors', '.yaml'):
-        shutil.copy(artifact.with_suffix(suffix), (tmp_path / 'zero').with_suffix(suffix))
-    sidecar = yaml.safe_load((tmp_path / 'zero.yaml').read_text())
-    sidecar['input_size'] = [0, 0]
-    (tmp_path / 'zero.yaml').write_text(yaml.safe_dump(sidecar))
+    artifact_with_sidecar_changes(artifact, tmp_path / 'zero', input_size=[0, 0])
     _refused_with_one_line(capsys, ['--model', str(tmp_path / 'zero'), '--onnx',
                                     str(tmp_path / 'm.onnx')],
                            f'{tmp_path / "zero.yaml"}: input_size must be [height, width], each '

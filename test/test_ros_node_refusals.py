@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
 pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/install_ros.sh')
 
-from inference_fixtures import make_tiny_artifact  # noqa: E402
+from inference_fixtures import artifact_with_sidecar_changes, make_tiny_artifact  # noqa: E402
 from robotag_ros.harness.local_dds import (LOCAL_TRANSPORTS, MAX_MESSAGE_BYTES,  # noqa: E402
                                            local_ros_env)
 from robotag_ros.harness.sample_run import NodeSession  # noqa: E402
@@ -74,14 +74,7 @@ def test_unavailable_device_or_backend_is_one_line_and_exit_2(tmp_path, artifact
 
 
 def test_a_sidecar_without_a_usable_input_size_is_one_line_and_exit_2(tmp_path, artifact):
-    import shutil
-
-    import yaml
-    for suffix in ('.safetensors', '.yaml'):
-        shutil.copy(artifact.with_suffix(suffix), (tmp_path / 'zero').with_suffix(suffix))
-    sidecar = yaml.safe_load((tmp_path / 'zero.yaml').read_text())
-    sidecar['input_size'] = [0, 0]
-    (tmp_path / 'zero.yaml').write_text(yaml.safe_dump(sidecar))
+    artifact_with_sidecar_changes(artifact, tmp_path / 'zero', input_size=[0, 0])
     env = local_ros_env(domain_id=20 + (os.getpid() + 13) % 80, pythonpath=str(REPO))
     result = subprocess.run([sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
                              '-p', f'model_path:={tmp_path / "zero"}'], env=env, cwd=REPO,
