@@ -113,6 +113,24 @@ def test_eval_refuses_negative_counts_and_keeps_the_json(tmp_path, capsys, artif
     _assert_unchanged(before)
 
 
+def test_eval_leaves_unlabelled_frames_out_of_the_joint_error(tmp_path, artifact, panda):
+    """A set where one frame has no joint labels keeps a joint error over the others."""
+    folder = tmp_path / 'partly_labelled'
+    shutil.copytree(SAMPLE, folder)
+    for index in (0, 2):   # frame 1 stays without joint labels
+        path = folder / f'{index:06d}.json'
+        frame = json.loads(path.read_text())
+        frame['sim_state'] = {'joints': [{'name': name, 'position': 0.1 * index}
+                                         for name in panda.joint_names]}
+        path.write_text(json.dumps(frame))
+    result = tmp_path / 'metrics.json'
+    assert eval_main(['--model', str(artifact), '--data', str(folder), '--json',
+                      str(result)]) == 0
+    metrics = json.loads(result.read_text())
+    assert metrics['num_frames'] == 3 and metrics['joint_num_frames'] == 2
+    assert 0.0 <= metrics['mean_joint_error_deg'] < 360.0   # a number, not NaN
+
+
 def test_eval_keys_results_of_folders_with_one_name_apart(tmp_path, artifact):
     for parent in ('a', 'b'):
         shutil.copytree(SAMPLE, tmp_path / parent / 'val')
