@@ -158,6 +158,16 @@ def test_cli_check_refuses_a_keypoint_offset_that_is_no_point(tmp_path, capsys, 
     assert 'offset_m' in line and message in line
 
 
+@pytest.mark.parametrize('mesh_points, message', [
+    ({'total': float('nan')}, 'mesh_points total: expected an integer >= 1, got nan'),
+    ({'total': 0}, 'mesh_points total: expected an integer >= 1, got 0'),
+    ({'seed': 1.5}, 'mesh_points seed: expected an integer >= 0, got 1.5')])
+def test_mesh_point_counts_must_be_whole_numbers(tmp_path, mesh_points, message):
+    path = _variant(tmp_path, mesh_points=mesh_points)
+    with pytest.raises(RobotDescriptionError, match=re.escape(message)):
+        load_description(path)
+
+
 def test_cli_fk_refuses_joint_angles_that_are_not_finite(tmp_path, capsys):
     import json
     for text in ('nan,0,0,0,0,0,0', '0,0,inf,0,0,0,0', '0,zero,0,0,0,0,0'):

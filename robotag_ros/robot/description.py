@@ -225,8 +225,10 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
     return RobotDescription(
         name=str(data['name']), yaml_path=yaml_path, urdf_path=urdf_path, base_frame=base_frame,
         joints=joints, fixed_joint_positions=fixed, keypoints=keypoints, mesh_links=mesh_links,
-        mesh_points_total=int(mesh_cfg.get('total', 2048)),
-        mesh_points_seed=int(mesh_cfg.get('seed', 0)), dream=dict(data.get('dream') or {}),
+        mesh_points_total=_whole(mesh_cfg.get('total', 2048), f'{yaml_path.name}: mesh_points '
+                                 'total', minimum=1),
+        mesh_points_seed=_whole(mesh_cfg.get('seed', 0), f'{yaml_path.name}: mesh_points seed'),
+        dream=dict(data.get('dream') or {}),
         urdf=urdf)
 
 
@@ -301,6 +303,13 @@ def _finite(value, where: str) -> float:
     if not math.isfinite(number):
         raise RobotDescriptionError(f'{where}: {value!r} is not a finite number')
     return number
+
+
+def _whole(value, where: str, minimum: int = 0) -> int:
+    """A count or seed from the YAML: an integer, at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RobotDescriptionError(f'{where}: expected an integer >= {minimum}, got {value!r}')
+    return value
 
 
 def _offset_m(value, where: str) -> tuple[float, float, float]:
