@@ -4,11 +4,15 @@ model, training and domain-randomisation configs, one error type.
 A merge returns a copy: nested dataclasses merge key by key; a dict field whose default lists
 keys (the loss weight groups) takes those keys only and keeps the others; a dict field with an
 empty default (free-form extras such as ``model_overrides``) merges whatever it is given; any
-other field is replaced. A float field accepts '1e-3', which YAML 1.1 reads as text.
+other field is replaced. A float field accepts '1e-3', which YAML 1.1 reads as text; a bool, int
+or float field (or an Optional one) refuses any other type here, before a run directory is made
+on a setting that would fail later (``epochs=abc``).
 """
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from typing import Any
 
 
@@ -21,6 +25,31 @@ def _default(instance: Any, name: str):
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None if field.default is dataclasses.MISSING else field.default
+
+
+def _scalar_kind(instance: Any, name: str) -> type | None:
+    """bool, int or float when field ``name`` holds one (``Optional`` too), else None."""
+    try:
+        hint = typing.get_type_hints(type(instance)).get(name)
+    except (NameError, TypeError):   # an annotation that does not resolve: no check
+        return None
+    options = [hint]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+    return options[0] if len(options) == 1 and options[0] in (bool, int, float) else None
+
+
+def _checked_scalar(kind: type, value, where: str):
+    """``value`` as a ``kind`` setting (None passes: Optional fields and their defaults)."""
+    if value is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    expected = {bool: 'true or false', int: 'an integer', float: 'a number'}[kind]
+    raise ConfigError(f'{where}: expects {expected}, got {value!r}')
 
 
 def merge_dicts(current: dict, updates: dict, where: str, fixed_keys=None) -> dict:
@@ -54,12 +83,8 @@ def merge_into(instance: Any, updates: dict, where: str) -> Any:
         elif isinstance(current, dict):
             changes[key] = merge_dicts(current, value, f'{where}.{key}',
                                        fixed_keys=list(_default(instance, key) or {}))
-        elif isinstance(current, float) and isinstance(value, (int, str)) \
-                and not isinstance(value, bool):
-            try:
-                changes[key] = float(value)
-            except ValueError:
-                raise ConfigError(f"{where}.{key}: expects a number, got {value!r}") from None
+        elif _scalar_kind(instance, key) is not None:
+            changes[key] = _checked_scalar(_scalar_kind(instance, key), value, f'{where}.{key}')
         else:
             changes[key] = value
     try:

@@ -27,6 +27,18 @@ def make_tiny_artifact(path: Path, robot, seed: int = 0, training: dict | None =
     return path
 
 
+def artifact_with_sidecar_changes(artifact: Path, path: Path, **changes) -> Path:
+    """A copy of ``artifact`` at ``path`` whose sidecar has ``changes`` (a broken one, say)."""
+    import shutil
+
+    import yaml
+    for suffix in ('.safetensors', '.yaml'):
+        shutil.copy(artifact.with_suffix(suffix), path.with_suffix(suffix))
+    sidecar = yaml.safe_load(path.with_suffix('.yaml').read_text())
+    path.with_suffix('.yaml').write_text(yaml.safe_dump(dict(sidecar, **changes)))
+    return path
+
+
 def sample_frames(robot, count: int = 2):
     from robotag_ros.export.reference_frames import frames_from_dream
     return frames_from_dream(SAMPLE, robot, count)

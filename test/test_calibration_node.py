@@ -131,3 +131,20 @@ def test_calibrate_cli_publish_static_latches_the_result(tmp_path):
     assert (received[-1]['parent'], received[-1]['child']) == ('panda_link0', CAMERA_FRAME)
     np.testing.assert_allclose(received[-1]['translation'],
                                read_calib(calib_path).T_reference_cam[:3, 3], atol=1e-6)
+
+
+@pytest.mark.parametrize('parameter, reason', [
+    ('min_consistency:=2.0', 'min_consistency out of range'),
+    ('calibration_type:=sideways', "calibration_type must be one of ('eye_on_base', "
+                                   "'eye_in_hand'), got 'sideways'")])
+def test_a_bad_parameter_is_one_line_and_exit_2(tmp_path, parameter, reason):
+    """The calibrator's parameters are checked by its schema (robotag_ros/parameters)."""
+    env = local_ros_env(domain_id=20 + (os.getpid() + 17) % 80, pythonpath=str(REPO))
+    command = [sys.executable, '-m', 'robotag_ros.ros.calibration_node', '--ros-args',
+               '-p', parameter, '-p', f'output:={tmp_path / "c.calib"}']
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith('calibrator: cannot start: ') and reason in line
+    assert not (tmp_path / 'c.calib').exists()

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from inference_fixtures import make_tiny_artifact
-from robotag_ros.training.cli import eval_main, train_main
+from robotag_ros.training.cli import eval_main, finetune_main, train_main
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / 'test' / 'data' / 'dream_panda_sample'
@@ -99,6 +99,38 @@ def test_eval_refuses_folders_without_frames_and_keeps_the_json(tmp_path, capsys
         _assert_unchanged(before)
 
 
+@pytest.mark.parametrize('option, value, expected', [
+    ('--max-frames', '-3', '--max-frames must be 0 (all) or more, got -3'),
+    ('--batch-size', '0', '--batch-size must be at least 1, got 0')])
+def test_eval_refuses_negative_counts_and_keeps_the_json(tmp_path, capsys, artifact,
+                                                         option, value, expected):
+    result = tmp_path / 'keep.json'
+    result.write_text('{"earlier": "result"}')
+    before = _snapshot(result)
+    assert eval_main(['--model', str(artifact), '--data', str(SAMPLE), '--json', str(result),
+                      option, value]) == 2
+    assert _one_error_line(capsys, 'robotag-eval') == f'robotag-eval: error: {expected}'
+    _assert_unchanged(before)
+
+
+def test_eval_leaves_unlabelled_frames_out_of_the_joint_error(tmp_path, artifact, panda):
+    """A set where one frame has no joint labels keeps a joint error over the others."""
+    folder = tmp_path / 'partly_labelled'
+    shutil.copytree(SAMPLE, folder)
+    for index in (0, 2):   # frame 1 stays without joint labels
+        path = folder / f'{index:06d}.json'
+        frame = json.loads(path.read_text())
+        frame['sim_state'] = {'joints': [{'name': name, 'position': 0.1 * index}
+                                         for name in panda.joint_names]}
+        path.write_text(json.dumps(frame))
+    result = tmp_path / 'metrics.json'
+    assert eval_main(['--model', str(artifact), '--data', str(folder), '--json',
+                      str(result)]) == 0
+    metrics = json.loads(result.read_text())
+    assert metrics['num_frames'] == 3 and metrics['joint_num_frames'] == 2
+    assert 0.0 <= metrics['mean_joint_error_deg'] < 360.0   # a number, not NaN
+
+
 def test_eval_keys_results_of_folders_with_one_name_apart(tmp_path, artifact):
     for parent in ('a', 'b'):
         shutil.copytree(SAMPLE, tmp_path / parent / 'val')
@@ -179,3 +211,20 @@ def test_train_refuses_bad_configs_and_empty_sets_with_one_line(tmp_path, capsys
         assert train_main(argv) == 2, argv
         assert expected in _one_error_line(capsys, 'robotag-train'), argv
     assert not (tmp_path / 'run' / 'checkpoint_last.pt').exists()
+
+
+@pytest.mark.parametrize('override, expected', [
+    ('optim.epochs=abc', "optim.epochs: expects an integer, got 'abc'"),
+    ('optim.amp=3', 'optim.amp: expects true or false, got 3'),
+    ('optim.lr=fast', "optim.lr: expects a number, got 'fast'")])
+def test_train_and_finetune_type_check_settings_before_any_folder(tmp_path, capsys, artifact,
+                                                                  override, expected):
+    assert train_main(['--config', str(_experiment(tmp_path, [SAMPLE])), override]) == 2
+    assert expected in _one_error_line(capsys, 'robotag-train')
+    assert not (tmp_path / 'run').exists()
+    out = tmp_path / 'tuned' / 'panda_site'
+    assert finetune_main(['--model', str(artifact), '--bag', str(REPO / 'test' / 'data' /
+                          'panda_sample_bag'), '--topic', '/camera/color/image_raw/compressed',
+                          '--out', str(out), override]) == 2
+    assert expected in _one_error_line(capsys, 'robotag-finetune')
+    assert not (tmp_path / 'tuned').exists()

@@ -200,6 +200,38 @@ def test_intrinsics_px_is_the_K_of_the_set(tmp_path, capsys):
     assert not (tmp_path / 'never').exists()
 
 
+@pytest.mark.parametrize('size, expected', [
+    ('100000x100000', "--size '100000x100000': each side must be 16 to 4096 pixels"),
+    ('8x400', "--size '8x400': each side must be 16 to 4096 pixels"),
+    ('400', "--size '400': expected WIDTHxHEIGHT, e.g. 400x400")])
+def test_synth_refuses_a_size_it_cannot_render_before_any_folder(tmp_path, capsys, size,
+                                                                 expected):
+    assert synth_main(['--robot', 'panda', '--out', str(tmp_path / 'never'), '--num', '1',
+                       '--size', size, '--no-progress']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [f'robotag-synth: error: {expected}'], err
+    assert not (tmp_path / 'never').exists()
+
+
+def test_a_failing_render_leaves_no_half_made_folder(tmp_path, monkeypatch):
+    from robotag_ros.data.synthetic import set_generator
+
+    def failing_render(frame_index):
+        raise RuntimeError('the renderer failed')
+    monkeypatch.setattr(set_generator, '_make_frame', failing_render)
+    with pytest.raises(RuntimeError, match='the renderer failed'):
+        generate_set('panda', tmp_path / 'new_set', 2, SEED, DRConfig(), HEIGHT, WIDTH,
+                     progress=False)
+    assert not (tmp_path / 'new_set').exists()
+    # A folder that was there before (a run being resumed) stays, with what it held.
+    (tmp_path / 'resumed').mkdir()
+    (tmp_path / 'resumed' / 'keep.txt').write_text('earlier work')
+    with pytest.raises(RuntimeError, match='the renderer failed'):
+        generate_set('panda', tmp_path / 'resumed', 2, SEED, DRConfig(), HEIGHT, WIDTH,
+                     progress=False)
+    assert (tmp_path / 'resumed' / 'keep.txt').read_text() == 'earlier work'
+
+
 def test_folder_of_an_older_layout_is_not_resumed_with_the_new_one(synth_set, tmp_path, capsys):
     import yaml
     old = tmp_path / 'old'

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference_fixtures import INPUT_HW, SAMPLE, make_tiny_artifact, sample_frames
+from inference_fixtures import (INPUT_HW, SAMPLE, artifact_with_sidecar_changes,
+                                make_tiny_artifact, sample_frames)
 from robotag_ros.export.onnx_export import (ExportMismatch, check_onnx_model, compare_with_torch,
                                             export_onnx, external_data_path, network_inputs)
 from robotag_ros.model.artifact import load_model
@@ -125,7 +126,58 @@ def test_cli_exports_checks_and_reports(tmp_path, artifact, capsys):
     assert 'full_check passed' in printed and 'parity frames: ' in printed
     for name in INFERENCE_OUTPUT_NAMES:
         assert f'{name:20s} max |onnx - torch|' in printed
-    assert 'matches PyTorch within tolerance' in printed
+    assert f'wrote {out} (opset 18); ONNX Runtime matches PyTorch within tolerance' in printed
+
+
+def test_cli_reports_the_opset_the_file_holds(tmp_path, artifact, capsys):
+    import onnx
+    from robotag_ros.export.cli import main
+    out = tmp_path / 'model.onnx'
+    assert main(['--model', str(artifact), '--onnx', str(out), '--dream', str(SAMPLE),
+                 '--frames', '1', '--opset', '21']) == 0
+    opsets = {o.domain: o.version for o in onnx.load(str(out)).opset_import}
+    assert opsets[''] == 21 and '(opset 21)' in capsys.readouterr().out
+
+
+def _refused_with_one_line(capsys, argv, expected):
+    from robotag_ros.export.cli import main
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert 'Traceback' not in captured.err
+    assert captured.err.strip().splitlines() == [f'robotag-export: error: {expected}']
+
+
+def test_cli_refuses_bad_arguments_before_writing(tmp_path, artifact, capsys):
+    import cv2
+    import onnx
+    kept = tmp_path / 'keep.onnx'
+    kept.write_bytes(b'an earlier export')
+    thin = tmp_path / 'thin.png'
+    cv2.imwrite(str(thin), np.zeros((1, 4000, 3), np.uint8))
+    highest = onnx.defs.onnx_opset_version()
+    model = ['--model', str(artifact)]
+    for argv, expected in (
+            (['--onnx', str(kept), '--opset', '5'],
+             f'--opset 5: the exporter writes opsets 18 to {highest}'),
+            (['--onnx', str(tmp_path)], f'--onnx {tmp_path} is a folder; name the .onnx file '
+             'to write'),
+            (['--onnx', str(kept / 'm.onnx')], f'--onnx {kept / "m.onnx"}: {kept} is a file, '
+             'not a folder'),
+            (['--onnx', str(kept), '--image', str(thin), '--intrinsics', '600,600,2000,0.5'],
+             'a 4000x1 image (width x height) cannot be used: letterboxed into the 96x96 '
+             'network input it would be 96x0 pixels')):
+        _refused_with_one_line(capsys, model + argv, expected)
+        assert kept.read_bytes() == b'an earlier export'
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['keep.onnx', 'thin.png']
+
+
+def test_cli_refuses_a_sidecar_without_a_usable_input_size(tmp_path, artifact, capsys):
+    artifact_with_sidecar_changes(artifact, tmp_path / 'zero', input_size=[0, 0])
+    _refused_with_one_line(capsys, ['--model', str(tmp_path / 'zero'), '--onnx',
+                                    str(tmp_path / 'm.onnx')],
+                           f'{tmp_path / "zero.yaml"}: input_size must be [height, width], each '
+                           'an integer from 32 to 4096 pixels, got [0, 0]')
+    assert not (tmp_path / 'm.onnx').exists()
 
 
 def test_cli_engine_without_tensorrt_fails_clearly(tmp_path, artifact, capsys):

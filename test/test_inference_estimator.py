@@ -290,3 +290,33 @@ def test_a_recording_is_estimated_as_the_node_tracks_it():
     estimate_recording(untracked, images, Ks, track=False)
     assert [box for box, _ in untracked.calls] == [None] * 3
     assert [o for _, o in untracked.calls] == [{}] * 3
+
+
+def test_the_tracker_forgets_the_box_on_a_new_image_size_or_a_failed_frame():
+    from robotag_ros.inference.estimate import RobotTracker
+
+    class Recorder:
+        def __init__(self):
+            self.boxes, self.fail = [], False
+
+        def estimate(self, image_rgb, K, box=None):
+            self.boxes.append(box)
+            if self.fail:
+                raise RuntimeError('inference failed')
+            return len(self.boxes) - 1
+
+        def next_box(self, estimate):
+            return f'box of {estimate}'
+
+    recorder = Recorder()
+    tracker = RobotTracker(recorder)
+    small, large = np.zeros((4, 4, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    for image in (small, small, large, large):
+        tracker.estimate(image, np.eye(3))
+    assert recorder.boxes == [None, 'box of 0', None, 'box of 2']
+    recorder.fail = True
+    with pytest.raises(RuntimeError):
+        tracker.estimate(large, np.eye(3))
+    recorder.fail = False
+    tracker.estimate(large, np.eye(3))   # after a failed frame: the whole frame again
+    assert recorder.boxes[-2:] == ['box of 3', None]

@@ -64,20 +64,22 @@ def test_params_file_exists_and_names_the_node(launch_tree, node_call):
     assert 'ros__parameters' in config['estimator']
 
 
-@pytest.mark.parametrize('node, module', [
-    ('estimator', 'estimator_node'), ('calibrator', 'calibration_node')])
-def test_params_file_keys_are_the_nodes_parameters(node, module):
-    pytest.importorskip('rclpy', reason='the node module imports rclpy')
-    import importlib
-    node_module = importlib.import_module(f'robotag_ros.ros.{module}')
+@pytest.mark.parametrize('node', ['estimator', 'calibrator'])
+def test_params_file_keys_are_the_nodes_parameters(node):
+    from robotag_ros.parameters.schema import parameter_problem
+    schema = {p.name: p for p in _schema(node)}
     params = yaml.safe_load((REPO / 'config' / f'{node}.yaml').read_text())
     values = params[node]['ros__parameters']
-    assert set(values) == set(node_module.PARAMETERS)
+    assert list(values) == list(schema)
     for name, value in values.items():
-        default = node_module.PARAMETERS[name][0]
-        assert type(value) is type(default), (name, value, default)
-        validate = getattr(node_module, 'validate_parameter', None)   # the estimator's checks
-        assert validate is None or validate(name, value) is None, name
+        assert type(value) is schema[name].kind, (name, value)
+        assert parameter_problem(schema[name], value) is None, name
+
+
+def _schema(node):
+    from robotag_ros.parameters.calibrator import CALIBRATOR_PARAMETERS
+    from robotag_ros.parameters.estimator import ESTIMATOR_PARAMETERS
+    return {'estimator': ESTIMATOR_PARAMETERS, 'calibrator': CALIBRATOR_PARAMETERS}[node]
 
 
 def _overrides(tree, name):
@@ -95,7 +97,7 @@ def _declared_defaults(tree):
 
 def test_launch_overrides_are_declared_parameters_given_only(launch_tree):
     overrides = _overrides(launch_tree, 'PARAMETER_OVERRIDES')
-    declared = set(re.findall(r"^    '(\w+)': \(", NODE_SOURCE.read_text(), re.M))
+    declared = {parameter.name for parameter in _schema('estimator')}
     assert overrides and set(overrides.values()) <= declared, set(overrides.values()) - declared
     # Each override argument defaults to '' (not given): the params file keeps its values.
     defaults = _declared_defaults(launch_tree)
@@ -112,8 +114,7 @@ def test_calibrate_launch_includes_the_estimator_launch():
                  and node.targets[0].id == 'ESTIMATOR_ARGUMENTS']
     estimator_arguments = set(_declared_defaults(ast.parse(LAUNCH.read_text())))
     assert set(ast.literal_eval(passed.value)) <= estimator_arguments
-    calibrator_source = (REPO / 'robotag_ros' / 'ros' / 'calibration_node.py').read_text()
-    declared = set(re.findall(r"^    '(\w+)': \(", calibrator_source, re.M))
+    declared = {parameter.name for parameter in _schema('calibrator')}
     overrides = _overrides(tree, 'CALIBRATOR_OVERRIDES')
     assert overrides and set(overrides.values()) <= declared
     defaults = _declared_defaults(tree)
@@ -142,7 +143,8 @@ def test_remapped_topics_are_the_nodes_subscriptions(node_call):
                   if isinstance(call.args[1], ast.Constant)}
     assert remapped - {'joint_states'} == subscribed == {'image', 'camera_info'}
     # joint_states, the one remapped publication (calibrate.launch.py moves it aside).
-    assert re.search(r"create_publisher\(JointState, 'joint_states'", NODE_SOURCE.read_text())
+    publishers = (REPO / 'robotag_ros' / 'ros' / 'estimate_publishers.py').read_text()
+    assert re.search(r"create_publisher\(JointState, 'joint_states'", publishers)
     # The one subscription whose topic is a parameter (not a remapping): measured joints.
     by_parameter = [ast.unparse(call.args[1]) for call in calls
                     if not isinstance(call.args[1], ast.Constant)]

@@ -114,6 +114,19 @@ def test_evaluate_without_camera_labels_gives_nan():
     assert metrics['mean_joint_error_deg'] == 0.0
 
 
+def test_frames_without_joint_labels_are_skipped_and_counted():
+    """One unlabelled frame leaves the joint error of the labelled ones, not NaN."""
+    labelled = {'joint_angles_rad': np.radians([2.0]), 'T_cam_base': None, 'keypoints_3d_m': None}
+    unlabelled = dict(labelled, joint_angles_rad=None)
+    prediction = {'joint_angles_rad': np.zeros(1), 'T_cam_base': np.eye(4)}
+    metrics = evaluate([prediction] * 3, [labelled, unlabelled, labelled], ['j1'])
+    assert metrics['num_frames'] == 3 and metrics['joint_num_frames'] == 2
+    assert metrics['mean_joint_error_deg'] == pytest.approx(2.0)
+    assert metrics['per_joint_error_deg'] == pytest.approx({'j1': 2.0})
+    none = evaluate([prediction], [unlabelled], ['j1'])
+    assert none['joint_num_frames'] == 0 and math.isnan(none['mean_joint_error_deg'])
+
+
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match='N, K, 3'):
         add_per_image(np.zeros((1, 2, 3)), np.zeros((1, 3, 3)))

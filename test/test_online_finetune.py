@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from robotag_ros.finetune import (BufferDataset, CandidateWatcher, FrameBuffer, FrameRecorder,
-                                  ModelStore, SwappableEstimator, accept_candidate)
+                                  ModelStore, SwappableEstimator, accept_candidate,
+                                  holdout_score)
 from robotag_ros.model.artifact import artifact_paths
 
 K = np.array([[80.0, 0.0, 32.0], [0.0, 80.0, 24.0], [0.0, 0.0, 1.0]])
@@ -109,8 +110,26 @@ class ScoredEstimator:
         terms = {} if self.fit_residual_px is None else {'fit_residual_px': self.fit_residual_px}
         return type('E', (), {'consistency': self.score, 'consistency_terms': terms})()
 
-    def estimate_batch(self, images, intrinsics, **_):
-        return [self.estimate(i, k) for i, k in zip(images, intrinsics)]
+
+def test_holdout_score_needs_only_a_pose_estimators_estimate():
+    """A PoseEstimator has estimate(); the project's Estimator also batches, without points."""
+    frames = [(_image(i), K) for i in range(3)]
+    assert holdout_score(ScoredEstimator(0.4), frames) == pytest.approx(0.4)
+    assert holdout_score(SwappableEstimator(ScoredEstimator(0.4)), frames) == pytest.approx(0.4)
+
+    class Batching(ScoredEstimator):
+        def __init__(self):
+            super().__init__(0.7)
+            self.batches = []
+
+        def estimate_batch(self, images, intrinsics, **options):
+            self.batches.append((len(images), options))
+            return [self.estimate(i, k) for i, k in zip(images, intrinsics)]
+
+    batching = Batching()
+    assert holdout_score(SwappableEstimator(batching), frames, batch_size=2) == \
+        pytest.approx(0.7)
+    assert batching.batches == [(2, {'with_points': False}), (1, {'with_points': False})]
 
 
 def test_swap_under_concurrent_estimate_calls():

@@ -32,7 +32,7 @@ class Hide:
 sys.meta_path.insert(0, Hide())
 import numpy as np
 from robotag_ros.bundled import default_model_path
-from robotag_ros.ros.estimator_node import build_estimator, load_factory
+from robotag_ros.inference.factory import build_estimator, load_factory
 estimator = build_estimator(load_factory(''), str(default_model_path()), 'torch', 'cpu', '')
 K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
 estimate = estimator.estimate(np.full((480, 640, 3), 90, np.uint8), K)

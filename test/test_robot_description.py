@@ -1,4 +1,5 @@
 """Robot YAMLs are checked against their URDFs; bad ones are refused with the item named."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,11 +120,12 @@ def test_broken_urdf_is_refused_naming_the_fault(tmp_path, capsys, kind):
     yaml_path = _variant(tmp_path, urdf='broken.urdf')
     with pytest.raises(RobotDescriptionError, match=BROKEN_URDF_MESSAGES[kind]):
         load_description(yaml_path)
-    assert robot_cli(['check', str(yaml_path)]) == 1
+    assert robot_cli(['check', str(yaml_path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ''
     (line,) = captured.err.strip().splitlines()
-    assert line.startswith('error: ') and 'broken.urdf' in line and 'NoneType' not in line
+    assert line.startswith('robotag-robot: error: ')
+    assert 'broken.urdf' in line and 'NoneType' not in line
 
 
 def test_cli_check_refuses_contradictory_joints(tmp_path, capsys):
@@ -134,9 +136,50 @@ def test_cli_check_refuses_contradictory_joints(tmp_path, capsys):
         path = _variant(tmp_path, **changes)
         if changes.get('fixed_joint_positions', {}).get('panda_finger_joint1') == '.nan':
             path.write_text(path.read_text().replace("'.nan'", '.nan'))   # YAML's NaN
-        assert robot_cli(['check', str(path)]) == 1
+        assert robot_cli(['check', str(path)]) == 2
         captured = capsys.readouterr()
         assert 'OK' not in captured.out and message in captured.err, captured
+
+
+@pytest.mark.parametrize('offset, message', [
+    ([float('nan'), 0.0, 0.0], 'is not a finite number'),
+    ([0.1, 0.0], 'expected [x, y, z] in metres')])
+def test_cli_check_refuses_a_keypoint_offset_that_is_no_point(tmp_path, capsys, offset, message):
+    data = yaml.safe_load(PANDA_YAML.read_text())
+    data['keypoints'][-1]['offset_m'] = offset
+    path = _variant(tmp_path, keypoints=data['keypoints'])
+    with pytest.raises(RobotDescriptionError, match=re.escape(message)):
+        load_description(path)
+    assert robot_cli(['check', str(path)]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert captured.out == ''
+    assert line.startswith('robotag-robot: error: robot.yaml: keypoint ')
+    assert 'offset_m' in line and message in line
+
+
+@pytest.mark.parametrize('mesh_points, message', [
+    ({'total': float('nan')}, 'mesh_points total: expected an integer >= 1, got nan'),
+    ({'total': 0}, 'mesh_points total: expected an integer >= 1, got 0'),
+    ({'seed': 1.5}, 'mesh_points seed: expected an integer >= 0, got 1.5')])
+def test_mesh_point_counts_must_be_whole_numbers(tmp_path, mesh_points, message):
+    path = _variant(tmp_path, mesh_points=mesh_points)
+    with pytest.raises(RobotDescriptionError, match=re.escape(message)):
+        load_description(path)
+
+
+def test_cli_fk_refuses_joint_angles_that_are_not_finite(tmp_path, capsys):
+    import json
+    for text in ('nan,0,0,0,0,0,0', '0,0,inf,0,0,0,0', '0,zero,0,0,0,0,0'):
+        assert robot_cli(['fk', 'panda', '--joints', text]) == 2, text
+        captured = capsys.readouterr()
+        assert captured.out == '' and len(captured.err.strip().splitlines()) == 1, captured
+        assert captured.err.startswith('robotag-robot: error: ')
+    joints_file = tmp_path / 'q.json'
+    joints_file.write_text(json.dumps([[0.0] * 7, [float('nan')] + [0.0] * 6]))
+    assert robot_cli(['fk', 'panda', '--joints-file', str(joints_file)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == '' and 'must be finite numbers' in captured.err
 
 
 def test_unknown_robot_name_lists_the_bundled_ones():
@@ -160,7 +203,7 @@ def test_cli_check_exit_codes(tmp_path, capsys):
     assert robot_cli(['check', 'panda']) == 0
     assert 'panda_joint7' in capsys.readouterr().out
     bad = _variant(tmp_path, keypoints=[{'name': 'x', 'link': 'nowhere'}])
-    assert robot_cli(['check', str(bad)]) == 1
+    assert robot_cli(['check', str(bad)]) == 2
     assert 'nowhere' in capsys.readouterr().err
 
 
@@ -173,7 +216,7 @@ def test_cli_fk_json_and_file(tmp_path, capsys):
     joints_file.write_text(json.dumps([[0.0] * 7, [0.5] * 7]))
     assert robot_cli(['fk', 'panda', '--joints-file', str(joints_file), '--json']) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
-    assert robot_cli(['fk', 'panda', '--joints', '0,0']) == 1
+    assert robot_cli(['fk', 'panda', '--joints', '0,0']) == 2
 
 
 def test_core_imports_without_rclpy(tmp_path):

@@ -62,9 +62,13 @@ SCENARIO = [
      {'camera_info': _info_with({(0, 0): 1e-9, (1, 1): 1e-9})}, 'ok'),
     ('camera_info with K[2][2] = 0', {'camera_info': _info_with({(2, 2): 0.0})}, 'ok'),
     ('camera_info with NaN in K', {'camera_info': _info_with({(0, 2): float('nan')})}, 'ok'),
+    ('camera_info with skew K[0][1] = 1e6', {'camera_info': _info_with({(0, 1): 1e6})}, 'ok'),
     ('1x4000 image', {'camera_info': {'K': K, 'width': 0, 'height': 0}, 'width': 4000,
                       'height': 1}, 'bad_image'),
     ('4000x1 image', {'width': 1, 'height': 4000}, 'bad_image'),
+    # A camera_info of unknown size (0x0) is checked against the image it comes with.
+    ('camera_info 0x0 with a 1x1 image', {'camera_info': {'K': K, 'width': 0, 'height': 0},
+                                          'width': 1, 'height': 1}, 'implausible_intrinsics'),
     ('4K rgb8 frame (within the shared-memory transport limit)',
      {'camera_info': {'K': K_4K, 'width': 3840, 'height': 2160}, 'width': 3840,
       'height': 2160}, 'ok'),
@@ -123,6 +127,9 @@ def test_drops_name_their_cause_in_diagnostics_and_throttled_warnings(run):
     assert 'RuntimeError' in messages['exception in inference']
     assert 'a 4000x1 image (width x height) cannot be used' in messages['1x4000 image']
     assert 'a 1x4000 image (width x height) cannot be used' in messages['4000x1 image']
+    assert messages['camera_info 0x0 with a 1x1 image'] == (
+        'frame dropped: implausible_intrinsics: camera_info for a 1x1 image: principal point '
+        'cx = K[0][2] = 32 lies outside the image (0..1 px)')
     # One warning per cause per throttle period: the second bad_image frame within it is quiet.
     log = run['node_log']
     for text in ('16UC1', 'K is all zeros', 'no valid camera_info', 'NaN', 'RuntimeError',
@@ -135,12 +142,15 @@ def test_drops_name_their_cause_in_diagnostics_and_throttled_warnings(run):
                  'ignoring camera_info: camera_info focal length fx = K[0][0] = 1e-09 px',
                  'ignoring camera_info: camera_info K[2][2] = 0, not 1',
                  'ignoring camera_info: camera_info K holds NaN or infinite values (K[0][2] = '
-                 'nan)'):
+                 'nan)',
+                 'ignoring camera_info: camera_info skew K[0][1] = 1e+06 is over 0.01 of fx = '
+                 '80'):
         assert text in log, f'no warning {text!r} in the node log:\n{log}'
     values = next(frame['answer']['values'] for frame, (name, _, _) in
-                  zip(run['driven'], SCENARIO) if name == 'camera_info with NaN in K')
+                  zip(run['driven'], SCENARIO) if name == 'camera_info with skew K[0][1] = 1e6')
     assert (values['camera_info_refused_focal'], values['camera_info_refused_not_pinhole'],
-            values['camera_info_refused_non_finite']) == ('1', '1', '1')
+            values['camera_info_refused_non_finite'],
+            values['camera_info_refused_skew']) == ('1', '1', '1', '1')
 
 
 def test_joint_states_match_the_estimate_and_only_good_frames(run):

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip('rclpy', reason='rclpy not installed: run scripts/install_ros.sh')
 pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs not built: run scripts/install_ros.sh')
 
-from inference_fixtures import make_tiny_artifact  # noqa: E402
+from inference_fixtures import artifact_with_sidecar_changes, make_tiny_artifact  # noqa: E402
 from robotag_ros.harness.local_dds import (LOCAL_TRANSPORTS, MAX_MESSAGE_BYTES,  # noqa: E402
                                            local_ros_env)
 from robotag_ros.harness.sample_run import NodeSession  # noqa: E402
@@ -73,6 +73,18 @@ def test_unavailable_device_or_backend_is_one_line_and_exit_2(tmp_path, artifact
         (tmp_path / 'cache' / 'onnx').glob('*.onnx')), 'exported before refusing'
 
 
+def test_a_sidecar_without_a_usable_input_size_is_one_line_and_exit_2(tmp_path, artifact):
+    artifact_with_sidecar_changes(artifact, tmp_path / 'zero', input_size=[0, 0])
+    env = local_ros_env(domain_id=20 + (os.getpid() + 13) % 80, pythonpath=str(REPO))
+    result = subprocess.run([sys.executable, '-m', 'robotag_ros.ros.estimator_node', '--ros-args',
+                             '-p', f'model_path:={tmp_path / "zero"}'], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f'estimator: cannot start: {tmp_path / "zero.yaml"}: input_size must be [height, width], '
+        'each an integer from 32 to 4096 pixels, got [0, 0]'], result.stderr
+
+
 def test_camera_info_without_images_is_reported(tmp_path):
     """What a node sees when frames are lost on the way (over the transport's message size, or
     a wrong image topic): camera_info keeps arriving, images do not."""
@@ -109,7 +121,7 @@ def test_transport_limit_is_explicit_fits_4k_rgb_and_is_the_same_everywhere():
 def test_an_estimator_factory_must_return_a_pose_estimator():
     """The node states what it needs (PoseEstimator) and names what a factory's object lacks."""
     from robotag_ros.inference.estimate import PoseEstimator
-    from robotag_ros.ros.estimator_node import build_estimator
+    from robotag_ros.inference.factory import build_estimator
     from robotag_ros.harness.fake_estimator import make_fake_estimator
     assert isinstance(build_estimator(make_fake_estimator, '', 'torch', 'cpu', ''), PoseEstimator)
     with pytest.raises(ValueError, match=r"without \['robot_name', 'base_frame'"):

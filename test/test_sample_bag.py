@@ -188,3 +188,27 @@ def test_stamps_round_trip_and_key():
     assert (sec, nanosec) == (1_700_000_123, 42)
     assert stamp_to_ns(SimpleNamespace(sec=sec, nanosec=nanosec)) == stamp_ns
     assert stamp_key(stamp_ns) == '1700000123.000000042'
+
+
+@pytest.mark.parametrize('damage', ['missing', 'truncated', 'scrambled'])
+def test_demo_refuses_a_missing_or_damaged_bag_with_one_line(tmp_path, capsys, damage):
+    import shutil
+
+    from robotag_ros.harness.demo import main as demo_main
+    bag = tmp_path / 'bag'
+    if damage != 'missing':
+        shutil.copytree(sample_bag_path(), bag)
+        mcap = next(bag.glob('*.mcap'))
+        data = bytearray(mcap.read_bytes())
+        if damage == 'truncated':
+            data = data[:len(data) // 6]
+        else:   # bytes overwritten inside the file, its end intact
+            middle = len(data) // 3
+            data[middle:middle + 20000] = bytes((b * 7 + 3) % 256
+                                                for b in data[middle:middle + 20000])
+        mcap.write_bytes(bytes(data))
+    assert demo_main(['--bag', str(bag), '--out', str(tmp_path / 'out')]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith('demo: error: ') and str(bag) in line, captured.err
+    assert not (tmp_path / 'out').exists()

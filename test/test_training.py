@@ -1,4 +1,4 @@
-"""Training (issue 6): overfitting a few frames, torchrun DDP on CPU, resume after a kill,
+"""Training: overfitting a few frames, torchrun DDP on CPU, resume after a kill,
 checkpoint safety, configuration merging."""
 import os
 import signal

@@ -1,4 +1,4 @@
-"""The paper's Table 3 at this machine's scale: the same training with loop kinds switched on one
+"""The paper's Table 3 at a CPU's scale: the same training with loop kinds switched on one
 by one (none, + keypoints, + joints, + point cloud), each evaluated on the same held-out sets."""
 from __future__ import annotations
 

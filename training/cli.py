@@ -94,9 +94,14 @@ def eval_main(argv: list[str] | None = None) -> int:
                                        'when every set was evaluated')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--batch-size', type=int, default=16)
-    parser.add_argument('--max-frames', type=int, default=0)
+    parser.add_argument('--max-frames', type=int, default=0, help='frames per set (0 = all)')
     args = parser.parse_args(argv)
     try:
+        # Checked before the model loads: a bad count must not evaluate nothing and write NaN.
+        if args.batch_size < 1:
+            raise ValueError(f'--batch-size must be at least 1, got {args.batch_size}')
+        if args.max_frames < 0:
+            raise ValueError(f'--max-frames must be 0 (all) or more, got {args.max_frames}')
         from robotag_ros.atomic_io import atomic_write_text
         from robotag_ros.inference.estimator import Estimator
         from robotag_ros.training.distributed import resolve_device

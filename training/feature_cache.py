@@ -4,8 +4,8 @@ With an ImageNet-pretrained trunk kept frozen, a training step only needs the tr
 for its crop. ``build_trunk_cache`` draws ``views_per_frame`` augmented views of every frame
 (robot crops with random size/offset, colour jitter; see ``DreamDataset``), runs the trunk on
 them in inference mode and keeps the outputs (fp16) and labels as numpy files under
-``cache_dir``; training then reads them as a Dataset. On this machine's two cores the trunk is
-~80% of a full forward-backward, so a step over cached views is several times cheaper, and a
+``cache_dir``; training then reads them as a Dataset. On a two-core CPU the trunk is ~80% of
+a full forward-backward, so a step over cached views is several times cheaper, and a
 killed run resumes with its cache (the folder is keyed by the data, views and model).
 """
 from __future__ import annotations

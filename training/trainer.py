@@ -168,7 +168,7 @@ class Trainer:
         self.model.load_state_dict(checkpoint['model'])
         self.optimizer.load_state_dict(checkpoint['optimizer'])
         self.start_epoch, self.step = checkpoint['epoch'] + 1, checkpoint['step']
-        # Wall time continues across resumes (a run split over sessions reports its total).
+        # Wall time continues across resumes (a run resumed several times reports its total).
         extra = checkpoint.get('extra') or {}
         self.started -= 60.0 * float(extra.get('wall_minutes', 0.0))
         # This run's own part of the totals is counted again as it continues.

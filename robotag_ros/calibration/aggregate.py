@@ -41,10 +41,6 @@ class AggregateResult:
     def frames_used(self) -> int:
         return int(self.inliers.sum())
 
-    @property
-    def frames_rejected(self) -> int:
-        return self.frames_total - self.frames_used
-
     def summary(self) -> dict:
         """Flat, JSON-ready numbers with units in the keys."""
         return {

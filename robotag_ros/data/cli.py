@@ -21,14 +21,20 @@ from robotag_ros.data.synthetic.dr_config import load_dr_config
 from robotag_ros.data.synthetic.set_generator import generate_set, set_intrinsics
 
 
+# Image sides robotag-synth renders (pixels): the GL offscreen buffer fails far above this, and a
+# network input needs more than a few pixels.
+SIZE_RANGE_PX = (16, 4096)
+
+
 def parse_size(text: str) -> tuple[int, int]:
-    """'WIDTHxHEIGHT' -> (height, width) pixels."""
+    """'WIDTHxHEIGHT' -> (height, width) pixels, each side within SIZE_RANGE_PX."""
     try:
         width, height = (int(part) for part in text.lower().split('x'))
     except ValueError:
-        raise argparse.ArgumentTypeError(f'--size {text!r}: expected WIDTHxHEIGHT, e.g. 400x400')
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f'--size {text!r}: sizes must be positive')
+        raise ValueError(f'--size {text!r}: expected WIDTHxHEIGHT, e.g. 400x400') from None
+    low, high = SIZE_RANGE_PX
+    if not (low <= width <= high and low <= height <= high):
+        raise ValueError(f'--size {text!r}: each side must be {low} to {high} pixels')
     return height, width
 
 
@@ -53,17 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--workers', type=int, default=1, help='processes (one GL context each)')
     parser.add_argument('--shard', type=parse_shard, default=(0, 1), help='i/n: this part')
     parser.add_argument('--config', default=None, help='DR config YAML (default: built-in)')
-    parser.add_argument('--size', type=parse_size, default=(400, 400), help='WIDTHxHEIGHT')
+    low, high = SIZE_RANGE_PX
+    parser.add_argument('--size', default='400x400',
+                        help=f'WIDTHxHEIGHT, each side {low} to {high} px')
     parser.add_argument('--no-progress', action='store_true')
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.num < 0:
-        raise SystemExit('--num must be >= 0')
-    height, width = args.size
     try:
+        if args.num < 0:
+            raise ValueError(f'--num must be 0 or more, got {args.num}')
+        height, width = parse_size(args.size)
         config = load_dr_config(args.config)
         set_intrinsics(config, height, width, args.seed)   # refuse a bad K before any file
         written = generate_set(args.robot, args.out, args.num, args.seed, config, height, width,

@@ -31,11 +31,16 @@ def holdout_score(estimator, frames: Sequence[tuple[np.ndarray, np.ndarray]],
     fell 17.6 -> 5.1; the fit residual rose 8.1 -> 13.0 px)."""
     if not frames:
         raise ValueError('no frames to score on')
+    # Any PoseEstimator can be scored (its estimate()); the project's Estimator batches.
+    estimate_batch = getattr(estimator, 'estimate_batch', None)
     estimates = []
     for start in range(0, len(frames), batch_size):
         chunk = frames[start:start + batch_size]
-        estimates += estimator.estimate_batch([f[0] for f in chunk], [f[1] for f in chunk],
-                                              with_points=False)
+        if estimate_batch is None:
+            estimates += [estimator.estimate(image_rgb, K) for image_rgb, K in chunk]
+        else:
+            estimates += estimate_batch([f[0] for f in chunk], [f[1] for f in chunk],
+                                        with_points=False)
     return score_of_estimates(estimates)
 
 
@@ -79,11 +84,9 @@ class SwappableEstimator:
         # The lock covers only the reference read: a call in flight finishes on the old model.
         return self.current.estimate(image_rgb, K, **options)
 
-    def estimate_batch(self, images_rgb, intrinsics, **options):
-        return self.current.estimate_batch(images_rgb, intrinsics, **options)
-
     def __getattr__(self, name):
-        # robot, robot_name, base_frame, sidecar... of whichever model serves now.
+        # robot, robot_name, base_frame, estimate_batch (where it has one)... of whichever
+        # model serves now.
         if name.startswith('_'):
             raise AttributeError(name)
         return getattr(self.current, name)

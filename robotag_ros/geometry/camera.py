@@ -66,9 +66,17 @@ def crop_intrinsics(intrinsics: torch.Tensor, left_px: float, top_px: float) -> 
     return cropped
 
 
+def intrinsics_to_K(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """3x3 K from focal lengths and principal point, all in pixels."""
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
 # A pinhole camera's field of view lies in this range (degrees); focal lengths outside it (fx =
 # 1e-9 px, or 1e9 px) are typos or unset fields, not lenses.
 PLAUSIBLE_FOV_DEG = (0.5, 179.0)
+# Largest |skew| K[0][1] as a share of fx: real sensors' pixel axes are square to a fraction of
+# a percent, so more is a wrong field (a 1e6 typed into K[0][1]), not a camera.
+MAX_SKEW_FRACTION = 0.01
 
 
 def pinhole_problem(K, width: int = 0, height: int = 0) -> tuple[str, str] | None:
@@ -77,7 +85,8 @@ def pinhole_problem(K, width: int = 0, height: int = 0) -> tuple[str, str] | Non
 
     Kinds: 'all_zero' (an uncalibrated camera), 'non_finite', 'not_pinhole' (bottom row not
     [0, 0, 1] or K[1][0] != 0), 'focal' (not positive, or a field of view outside
-    ``PLAUSIBLE_FOV_DEG``), 'principal_point' (outside the image).
+    ``PLAUSIBLE_FOV_DEG``), 'skew' (|K[0][1]| above ``MAX_SKEW_FRACTION`` of fx),
+    'principal_point' (outside the image).
     """
     K = np.asarray(K, dtype=np.float64).reshape(3, 3)
     if not np.any(K):
@@ -105,6 +114,9 @@ def pinhole_problem(K, width: int = 0, height: int = 0) -> tuple[str, str] | Non
             return 'focal', (f'focal length {name} = K[{row}][{col}] = {focal:g} px gives a '
                              f'{fov_deg:.3g} deg field of view over {size} px (plausible: '
                              f'{low:g} to {high:g} deg)')
+    if abs(K[0, 1]) > MAX_SKEW_FRACTION * K[0, 0]:
+        return 'skew', (f'skew K[0][1] = {K[0, 1]:g} is over {MAX_SKEW_FRACTION:g} of fx = '
+                        f'{K[0, 0]:g}: not a camera\'s')
     for name, (row, col), size in (('cx', (0, 2), width), ('cy', (1, 2), height)):
         if size > 0 and not 0.0 <= K[row, col] <= size:
             return 'principal_point', (f'principal point {name} = K[{row}][{col}] = '

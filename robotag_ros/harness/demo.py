@@ -26,6 +26,7 @@ from scipy.spatial.transform import Rotation
 
 from robotag_ros.atomic_io import atomic_write_image, atomic_write_json
 from robotag_ros.bundled import default_model_path, sample_bag_path
+from robotag_ros.data.bags.bag_images import BagReadError
 from robotag_ros.data.bags.sample_bag import read_sample_bag
 from robotag_ros.harness.sample_run import FrameScore, NodeSession, score_frames, summarize
 from robotag_ros.model.artifact import load_sidecar
@@ -226,10 +227,16 @@ def main(argv=None) -> int:
 
     model = Path(args.model) if args.model else default_model_path()
     if not model.with_suffix('.yaml').is_file():
-        print(f'demo: no model artifact at {model}.{{safetensors,yaml}}; pass --model PATH',
+        print(f'demo: error: no model artifact at {model}.{{safetensors,yaml}}; pass --model PATH',
               file=sys.stderr)
         return 2
-    sample_frames = read_sample_bag(args.bag)
+    try:
+        sample_frames = read_sample_bag(args.bag)
+        if not sample_frames:
+            raise BagReadError(f'{args.bag} holds no image frames')
+    except (FileNotFoundError, BagReadError) as error:
+        print(f'demo: error: {error}', file=sys.stderr)
+        return 2
     played_frames = sample_frames[::max(1, args.stride)]
     if args.max_frames > 0:
         played_frames = played_frames[:args.max_frames]

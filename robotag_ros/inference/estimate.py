@@ -68,20 +68,42 @@ class PoseEstimator(Protocol):
         """Where to look in the next frame of the same camera, or None."""
 
 
+class RobotTracker:
+    """One camera's frames estimated in order: with ``track`` each frame is looked at where the
+    previous one found the robot (its ``next_box``), the estimator then skipping its
+    whole-frame first pass. A box is kept only for images of the same size, and only when the
+    frame gave one (an untrustworthy estimate, or a failed one, starts over on the whole frame).
+    """
+
+    def __init__(self, estimator: PoseEstimator):
+        self.estimator = estimator
+        self._box, self._box_image_hw = None, None
+
+    def estimate(self, image_rgb: np.ndarray, K: np.ndarray, track: bool = True,
+                 **options) -> Estimate:
+        """``estimator.estimate`` of this frame (``options`` passed on), tracked or not."""
+        image_hw = tuple(image_rgb.shape[:2])
+        box = self._box if self._box_image_hw == image_hw else None
+        self._box = None
+        if not track:
+            return self.estimator.estimate(image_rgb, K, **options)
+        estimate = self.estimator.estimate(image_rgb, K, box=box, **options)
+        self._box, self._box_image_hw = self.estimator.next_box(estimate), image_hw
+        return estimate
+
+
 def estimate_recording(estimator: PoseEstimator, images_rgb: Sequence[np.ndarray],
                        intrinsics: Sequence[np.ndarray],
                        joint_angles_rad: Optional[Sequence[np.ndarray]] = None,
                        track: bool = True, **options) -> list[Estimate]:
-    """One camera's frames in order, as the node estimates them: with ``track`` (the node's
-    ``track_robot``) each frame gets the previous one's ``next_box``. ``joint_angles_rad``: the
-    measured joints of each frame, or None; ``options`` go to every ``estimate`` call."""
-    estimates, box = [], None
+    """One camera's frames in order, as the node estimates them (a :class:`RobotTracker`;
+    ``track`` is the node's ``track_robot``). ``joint_angles_rad``: the measured joints of each
+    frame, or None; ``options`` go to every ``estimate`` call."""
+    tracker, estimates = RobotTracker(estimator), []
     for index, (image_rgb, K) in enumerate(zip(images_rgb, intrinsics)):
         if joint_angles_rad is not None:
             options['joint_angles_rad'] = joint_angles_rad[index]
-        estimate = estimator.estimate(image_rgb, K, box=box, **options)
-        box = estimator.next_box(estimate) if track else None
-        estimates.append(estimate)
+        estimates.append(tracker.estimate(image_rgb, K, track=track, **options))
     return estimates
 
 

@@ -1,4 +1,4 @@
-"""The field's pose-estimation metrics as pure numpy functions (definitions: shared/metrics.md).
+"""The field's pose-estimation metrics as pure numpy functions (definitions: docs/metrics.md).
 
 ADD AUC, ADD shares under fixed thresholds, joint angle errors, camera pose errors and 2D PCK AUC,
 computed exactly as Holistic Robot Pose / RoboPose / RoboPEPP compute them, so our numbers sit next

@@ -60,7 +60,6 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
     result: dict = {'num_frames': len(predictions)}
 
     q_pred = _stack(predictions, 'joint_angles_rad')
-    q_gt = _stack(ground_truths, 'joint_angles_rad')
     T_pred, T_gt = _stack(predictions, 'T_cam_base'), _stack(ground_truths, 'T_cam_base')
 
     kp3d_gt = _stack(ground_truths, 'keypoints_3d_m')
@@ -82,25 +81,7 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
         result.update({f'add_under_{t}mm_percent': nan
                        for t in pose_metrics.ADD_SHARE_THRESHOLDS_MM})
 
-    if q_pred is not None and q_gt is not None:
-        if q_gt.shape[1] != len(joint_names):
-            raise ValueError(f'{len(joint_names)} joint names for {q_gt.shape[1]} joint angles')
-        errors_deg = pose_metrics.joint_errors_deg(q_pred, q_gt)
-        # Per image mean over joints, then over images (equal to the mean of all entries).
-        result['mean_joint_error_deg'] = float(errors_deg.mean(axis=1).mean())
-        # Joints 1-6: the last joint of an arm often turns a nearly symmetric hand (Panda).
-        result['mean_joint_error_j1_6_deg'] = float(errors_deg[:, :6].mean())
-        # The mean hides the shape: a fit in a mirrored arm costs ~100 deg on a few joints, so
-        # the median frame and the share of frames within a bound say more.
-        per_frame = errors_deg[:, :6].mean(axis=1)
-        result['median_joint_error_j1_6_deg'] = float(np.median(per_frame))
-        result.update({f'joint_error_j1_6_under_{t}deg_percent': float(100.0 * np.mean(
-            per_frame <= t)) for t in pose_metrics.JOINT_SHARE_THRESHOLDS_DEG})
-        result['per_joint_error_deg'] = {
-            name: float(e) for name, e in zip(joint_names, errors_deg.mean(axis=0))}
-    else:
-        result['mean_joint_error_deg'] = nan
-        result['per_joint_error_deg'] = {name: nan for name in joint_names}
+    result.update(_joint_metrics(predictions, ground_truths, joint_names))
 
     if T_pred is not None and T_gt is not None:
         translation_mm, rotation_deg = pose_metrics.camera_pose_errors(T_pred, T_gt)
@@ -123,6 +104,38 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
         result['pck_auc'] = nan
         result['pck_num_frames'] = 0
         result['keypoint_2d_median_error_px'] = nan
+    return result
+
+
+def _joint_metrics(predictions: Sequence, ground_truths: Sequence,
+                   joint_names: Sequence[str]) -> dict:
+    """Joint-angle errors over the frames that have joint labels (``joint_num_frames`` of them):
+    one unlabelled frame (a real image with a tracked camera only) must not void the set's."""
+    nan = float('nan')
+    labelled = [(p, t) for p, t in zip(predictions, ground_truths)
+                if _field(t, 'joint_angles_rad') is not None]
+    q_pred = _stack([p for p, _ in labelled], 'joint_angles_rad')
+    q_gt = _stack([t for _, t in labelled], 'joint_angles_rad')
+    result: dict = {'joint_num_frames': len(labelled)}
+    if q_pred is None or q_gt is None:
+        result['mean_joint_error_deg'] = nan
+        result['per_joint_error_deg'] = {name: nan for name in joint_names}
+        return result
+    if q_gt.shape[1] != len(joint_names):
+        raise ValueError(f'{len(joint_names)} joint names for {q_gt.shape[1]} joint angles')
+    errors_deg = pose_metrics.joint_errors_deg(q_pred, q_gt)
+    # Per image mean over joints, then over images (equal to the mean of all entries).
+    result['mean_joint_error_deg'] = float(errors_deg.mean(axis=1).mean())
+    # Joints 1-6: the last joint of an arm often turns a nearly symmetric hand (Panda).
+    result['mean_joint_error_j1_6_deg'] = float(errors_deg[:, :6].mean())
+    # The mean hides the shape: a fit in a mirrored arm costs ~100 deg on a few joints, so
+    # the median frame and the share of frames within a bound say more.
+    per_frame = errors_deg[:, :6].mean(axis=1)
+    result['median_joint_error_j1_6_deg'] = float(np.median(per_frame))
+    result.update({f'joint_error_j1_6_under_{t}deg_percent': float(100.0 * np.mean(
+        per_frame <= t)) for t in pose_metrics.JOINT_SHARE_THRESHOLDS_DEG})
+    result['per_joint_error_deg'] = {
+        name: float(e) for name, e in zip(joint_names, errors_deg.mean(axis=0))}
     return result
 
 

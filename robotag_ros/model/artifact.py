@@ -82,9 +82,25 @@ def load_sidecar(path: str | os.PathLike) -> Sidecar:
         raise ArtifactError(f"{sidecar_path}: not a robotag_ros artifact sidecar "
                             f"(expected format '{ARTIFACT_FORMAT}')")
     try:
-        return Sidecar(**data)
+        sidecar = Sidecar(**data)
     except TypeError as error:
         raise ArtifactError(f'{sidecar_path}: unexpected sidecar fields: {error}') from error
+    _check_input_size(sidecar.input_size, sidecar_path)
+    return sidecar
+
+
+# Network input sides (pixels) a sidecar may give: below the backbone's stride of 32 a
+# convolution has nothing to slide over; above, no image is ever upscaled to it.
+INPUT_SIZE_RANGE_PX = (32, 4096)
+
+
+def _check_input_size(input_size, sidecar_path: Path) -> None:
+    low, high = INPUT_SIZE_RANGE_PX
+    if not (isinstance(input_size, (list, tuple)) and len(input_size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+                    for v in input_size)):
+        raise ArtifactError(f'{sidecar_path}: input_size must be [height, width], each an '
+                            f'integer from {low} to {high} pixels, got {input_size!r}')
 
 
 def load_weights(path: str | os.PathLike) -> dict:

@@ -16,7 +16,8 @@ from robotag_ros.tag.graph import expand_kinds
 
 BACKBONES_2D = ('small', 'resnet18', 'resnet50', 'efficientnet_lite0', 'efficientnet_lite1',
                 'efficientnet_lite2')
-# 'shared': the 3D branch's depth decoder reads the 2D backbone's features (CPU budget).
+# 'shared': the 3D branch's depth decoder reads the 2D backbone's features (one backbone: cheaper
+# on a CPU).
 BACKBONES_3D = ('small', 'depth_anything', 'shared')
 JOINT_FEATURES = ('mean', 'keypoints')
 # Bundled configs: the source tree's config/model, or where setup.py's data_files install them.

@@ -24,7 +24,7 @@ EFFICIENTNET_VARIANTS = ('efficientnet_lite0', 'efficientnet_lite1', 'efficientn
 # Stages a frozen trunk may still train (strides 8, 16, 32): the stride-4 tap stays cached.
 MAX_TRAINED_STAGES = 3
 # The Lite weights were trained on images scaled to [-1, 1] (TF's mean 127 / std 128), not with
-# ImageNet's mean/std: measured here, the stem's BatchNorm statistics match [-1, 1] inputs.
+# ImageNet's mean/std: the stem's BatchNorm statistics match [-1, 1] inputs.
 LITE_IMAGE_MEAN = (0.5, 0.5, 0.5)
 LITE_IMAGE_STD = (0.5, 0.5, 0.5)
 
@@ -174,7 +174,7 @@ class EfficientNetLiteBackbone(nn.Module):
 
     def inference_copy(self) -> 'EfficientNetLiteBackbone':
         """A copy for inference only: BatchNorm folded into the convolutions, channels-last
-        memory. Same outputs (to ~1e-4); 5x faster trunk on this machine's CPU (oneDNN's
+        memory. Same outputs (to ~1e-4); 5x faster trunk on a 2-core x86 CPU (oneDNN's
         depthwise convolutions want NHWC, and eval BatchNorm is a full extra pass)."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
         fused = copy.deepcopy(self).eval()

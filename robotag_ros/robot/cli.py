@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 import torch
@@ -31,7 +32,10 @@ def _check(robot: RobotModel) -> None:
 
 
 def _parse_joint_vector(text: str, robot: RobotModel) -> list[float]:
-    values = [float(v) for v in text.split(',') if v.strip()]
+    try:
+        values = [float(v) for v in text.split(',') if v.strip()]
+    except ValueError:
+        raise ValueError(f'--joints {text!r}: expected comma-separated numbers') from None
     if len(values) != robot.num_joints:
         raise ValueError(f'--joints has {len(values)} values; {robot.name} has '
                          f'{robot.num_joints} joints {robot.joint_names}')
@@ -44,6 +48,10 @@ def _fk(robot: RobotModel, joint_vectors: list[list[float]], as_json: bool,
         if len(vector) != robot.num_joints:
             raise ValueError(f'a joint vector has {len(vector)} values; {robot.name} has '
                              f'{robot.num_joints}')
+        # bool is an int to Python, and NaN or inf give NaN keypoints: neither is an angle.
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and math.isfinite(v) for v in vector):
+            raise ValueError(f'joint angles must be finite numbers (radians), got {vector}')
     with torch.no_grad():
         keypoints = as_numpy(robot.keypoints(torch.tensor(joint_vectors, dtype=torch.float32)))
     results = [{'keypoints': {name: [float(v) for v in point]
@@ -86,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f'{args.joints_file}: expected a JSON list of joint vectors')
             _fk(robot, vectors, args.json, from_file=True)
     except (RobotDescriptionError, ValueError, OSError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 1
+        print(f'robotag-robot: error: {error}', file=sys.stderr)
+        return 2
     return 0
 
 

@@ -200,7 +200,8 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
         if isinstance(entry, str):
             entry = {'name': entry, 'link': entry}
         keypoint = Keypoint(str(entry['name']), str(entry.get('link', entry['name'])),
-                            tuple(float(v) for v in entry.get('offset_m', (0.0, 0.0, 0.0))))
+                            _offset_m(entry.get('offset_m', (0.0, 0.0, 0.0)),
+                                      f"{yaml_path.name}: keypoint '{entry['name']}' offset_m"))
         if keypoint.link not in links:
             raise RobotDescriptionError(
                 f"{where}: keypoint '{keypoint.name}' is on link '{keypoint.link}', "
@@ -237,9 +238,11 @@ def load_description(robot: str | os.PathLike) -> RobotDescription:
     return RobotDescription(
         name=str(data['name']), yaml_path=yaml_path, urdf_path=urdf_path, base_frame=base_frame,
         joints=joints, fixed_joint_positions=fixed, keypoints=keypoints, mesh_links=mesh_links,
-        mesh_points_total=int(mesh_cfg.get('total', 2048)),
-        mesh_points_seed=int(mesh_cfg.get('seed', 0)), dream=dict(data.get('dream') or {}),
-        interchangeable_keypoints=interchangeable, urdf=urdf)
+        mesh_points_total=_whole(mesh_cfg.get('total', 2048), f'{yaml_path.name}: mesh_points '
+                                 'total', minimum=1),
+        mesh_points_seed=_whole(mesh_cfg.get('seed', 0), f'{yaml_path.name}: mesh_points seed'),
+        dream=dict(data.get('dream') or {}), interchangeable_keypoints=interchangeable,
+        urdf=urdf)
 
 
 def _check_urdf_xml(urdf_path: Path) -> None:
@@ -313,6 +316,20 @@ def _finite(value, where: str) -> float:
     if not math.isfinite(number):
         raise RobotDescriptionError(f'{where}: {value!r} is not a finite number')
     return number
+
+
+def _whole(value, where: str, minimum: int = 0) -> int:
+    """A count or seed from the YAML: an integer, at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RobotDescriptionError(f'{where}: expected an integer >= {minimum}, got {value!r}')
+    return value
+
+
+def _offset_m(value, where: str) -> tuple[float, float, float]:
+    """A keypoint's [x, y, z] offset in its link's frame: three finite numbers (metres)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise RobotDescriptionError(f'{where}: expected [x, y, z] in metres, got {value!r}')
+    return tuple(_finite(v, where) for v in value)
 
 
 def _fixed_positions(value, yaml_name: str) -> dict[str, float]:

@@ -17,18 +17,20 @@ from pathlib import Path
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty
 
 from robotag_ros.calibration.calib_file import (DEFAULT_CALIBRATIONS_DIRECTORY, read_calib,
                                                 write_calib)
-from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND
+from robotag_ros.calibration.hand_eye import EYE_IN_HAND
 from robotag_ros.calibration.live import CalibrationSettings, LiveCalibrator, calibrate_series
 from robotag_ros.geometry.poses import transform_from_pose_msg
+from robotag_ros.parameters.calibrator import CALIBRATOR_PARAMETERS
 from robotag_ros.robot import load_robot
 from robotag_ros.ros.messages import ESTIMATOR_DIAGNOSTIC_NAME
+from robotag_ros.ros.parameters import declare_parameters
 from robotag_ros.ros.spin import spin_node
 from robotag_ros.ros.static_tf import StaticTransformPublisher, calibration_transform
 from robotag_ros.stamps import stamp_to_ns
@@ -39,45 +41,13 @@ except ImportError:   # not always installed; the ~/calibrate_now topic always w
     Trigger = None
 
 
-def _descriptor(description, read_only=True):
-    return ParameterDescriptor(description=description, read_only=read_only)
-
-
-PARAMETERS = {
-    'calibration_type': ('eye_on_base', _descriptor(
-        f'One of {", ".join(CALIBRATION_TYPES)}.')),
-    'name': ('robotag', _descriptor('Calibration name (.calib file stem).')),
-    'output': ('', _descriptor(
-        f"The .calib file; '' = {DEFAULT_CALIBRATIONS_DIRECTORY}/<name>.calib.")),
-    'base_frame': ('panda_link0', _descriptor('Robot base frame (the camera_pose frame).')),
-    'camera_frame': ('camera_color_optical_frame', _descriptor('Camera optical frame.')),
-    'effector_frame': ('panda_hand', _descriptor('Link the camera is on (eye-in-hand).')),
-    'robot': ('panda', _descriptor('Robot name or YAML (eye-in-hand forward kinematics).')),
-    'joint_states_topic': ('/joint_states', _descriptor(
-        "Measured joint states (eye-in-hand). Remap the estimator's own joint_states away "
-        'from it.')),
-    'frames_to_calibrate': (200, _descriptor(
-        'Calibrate after every this many new frames; 0 = only on request.')),
-    'max_frames': (2000, _descriptor('Newest frames kept for the calibration.')),
-    'min_consistency': (0.0, _descriptor('Drop frames whose consistency is below this.')),
-    'reject_outliers': (True, _descriptor('Robust outlier rejection (median + k * MAD).')),
-    'mad_k': (3.0, _descriptor('Outlier threshold in robust standard deviations.')),
-    'stamp_tolerance_s': (0.05, _descriptor(
-        'Max stamp difference when matching consistency and joint states, seconds.')),
-    'publish_calib_file': ('', _descriptor(
-        'An existing .calib to publish on /tf_static at start-up (like easy_handeye2).')),
-}
-
-
 class CalibrationNode(Node):
     """ROS shell around :class:`robotag_ros.calibration.live.LiveCalibrator`."""
 
     def __init__(self, node_name: str = 'calibrator', **kwargs):
         """Declare parameters, create the subscriptions, the trigger and the static publisher."""
         super().__init__(node_name, **kwargs)
-        self.add_on_set_parameters_callback(lambda _: SetParametersResult(successful=True))
-        for name, (default, descriptor) in PARAMETERS.items():
-            self.declare_parameter(name, default, descriptor)
+        declare_parameters(self, CALIBRATOR_PARAMETERS)
         p = self._param
         self.settings = CalibrationSettings(
             name=p('name'), calibration_type=p('calibration_type'), base_frame=p('base_frame'),
@@ -177,8 +147,9 @@ class CalibrationNode(Node):
 
 def main(args=None) -> int:
     """Console script `calibrator`: spin the node until Ctrl-C or shutdown."""
-    return spin_node(CalibrationNode, 'calibrator', (ValueError, ImportError, FileNotFoundError),
-                     args)
+    return spin_node(CalibrationNode, 'calibrator',
+                     (InvalidParameterValueException, ValueError, ImportError,
+                      FileNotFoundError), args)
 
 
 if __name__ == '__main__':

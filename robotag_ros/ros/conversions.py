@@ -143,8 +143,3 @@ def K_to_camera_info(K: np.ndarray, width: int, height: int, header=None) -> Cam
     P[:, :3] = K
     msg.p = P.ravel().tolist()
     return msg
-
-
-def intrinsics_to_K(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    """3x3 K from focal lengths and principal point, all in pixels."""
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])

@@ -102,6 +102,17 @@ def point_cloud_to_numpy(msg: PointCloud2) -> np.ndarray:
 ESTIMATOR_DIAGNOSTIC_NAME = 'robotag_ros: estimator'
 
 
+def estimate_diagnostic_values(estimate, inference_ms: float, joints: str) -> dict[str, object]:
+    """The estimator node's per-frame diagnostic values: consistency and its terms, timings,
+    and whether the joints were ``estimated`` or ``measured``."""
+    values: dict[str, object] = {'consistency': float(estimate.consistency),
+                                 'inference_ms': inference_ms, 'joints': joints}
+    values.update({f'consistency_{k}': float(v) for k, v in estimate.consistency_terms.items()})
+    values.update({f'timing_{k}' if k.endswith('_ms') else f'timing_{k}_ms': float(v)
+                   for k, v in estimate.timings_ms.items()})
+    return values
+
+
 def diagnostic_array(stamp, name: str, hardware_id: str, level, message: str,
                      values: dict[str, object]) -> DiagnosticArray:
     """One DiagnosticStatus in a DiagnosticArray; values are written with str() (floats %.6g)."""

@@ -13,6 +13,7 @@ other intrinsics; make several sets for a variety of lenses).
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,24 @@ def write_set_header(out_dir: Path, robot, config: DRConfig, seed: int, height: 
 def generate_set(robot_name: str, out_dir: str | Path, num_frames: int, seed: int,
                  config: DRConfig, height: int, width: int, workers: int = 1,
                  shard: tuple[int, int] = (0, 1), progress: bool = True) -> int:
-    """Make the missing frames of this shard; returns how many frames were written."""
+    """Make the missing frames of this shard; returns how many frames were written. A folder
+    this call creates is removed again when the call fails (a render error, a bad robot): no
+    half-made set is left behind. An existing folder keeps its finished frames (resumable)."""
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _generate_missing(robot_name, out_dir, num_frames, seed, config, height, width,
+                                 workers, shard, progress)
+    except Exception:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _generate_missing(robot_name: str, out_dir: Path, num_frames: int, seed: int,
+                      config: DRConfig, height: int, width: int, workers: int,
+                      shard: tuple[int, int], progress: bool) -> int:
     write_set_header(out_dir, load_robot(robot_name), config, seed, height, width)
     todo = [i for i in shard_indices(num_frames, shard)
             if not (out_dir / f'{frame_stem(i)}.json').exists()]
