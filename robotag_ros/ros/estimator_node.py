@@ -22,8 +22,6 @@ calibration (docs/uses.md).
 """
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import sys
 import threading
@@ -48,7 +46,7 @@ from robotag_ros.finetune.hooks import OnlineHooks, serving_model_path
 from robotag_ros.geometry.camera import pinhole_problem
 from robotag_ros.geometry.letterbox import plan_letterbox
 from robotag_ros.inference.backends import BACKEND_CHOICES, BackendUnavailable
-from robotag_ros.inference.estimate import missing_pose_estimator_members
+from robotag_ros.inference.factory import build_estimator, load_factory
 from robotag_ros.model.artifact import ArtifactError
 from robotag_ros.ros import messages
 from robotag_ros.ros.conversions import (CameraInfoError, ImageConversionError,
@@ -73,7 +71,6 @@ WARN_PERIOD_S = 5.0
 # camera_info messages in a row, over at least this many seconds, without an image: warn.
 IMAGE_SILENCE_S = 3.0
 IMAGE_SILENCE_INFOS = 3
-DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
 
 
 @dataclass
@@ -179,28 +176,6 @@ def validate_parameter(name: str, value) -> str | None:
             if problem is not None:
                 return f'intrinsics {values}: {problem[1]}'
     return None
-
-
-def load_factory(spec: str):
-    """The estimator factory named by 'module:callable', or the project's default."""
-    module_name, attribute = (spec or DEFAULT_FACTORY).split(':')
-    return getattr(importlib.import_module(module_name), attribute)
-
-
-def build_estimator(factory, model_path: str, backend: str, device: str, robot: str):
-    """Call the factory; pass ``robot`` only to factories that take it."""
-    kwargs = dict(model_path=model_path, backend=backend, device=device)
-    if 'robot' in inspect.signature(factory).parameters:
-        kwargs['robot'] = robot
-    estimator = factory(**kwargs)
-    missing = missing_pose_estimator_members(estimator)
-    if missing:
-        raise ValueError(f'the estimator factory returned a {type(estimator).__name__} without '
-                         f'{missing} (see robotag_ros.inference.estimate.PoseEstimator)')
-    if robot and '/' not in robot and estimator.robot_name != robot:
-        raise ValueError(f'parameter robot={robot!r} but the model is for '
-                         f'{estimator.robot_name!r}')
-    return estimator
 
 
 class MeasuredJoints:
