@@ -124,7 +124,8 @@ def test_each_frame_gets_its_measured_joints_by_stamp_and_the_previous_box(tmp_p
     plan = plan_recording(bag, PANDA_JOINT_NAMES, tolerance_s=0.05)
     assert plan.frames_matched == 11
     recorder = Recorder()
-    series, counts = estimate_recording_bag(plan, recorder, progress=False)
+    recording = estimate_recording_bag(plan, recorder, progress=False)
+    series, counts = recording.series, recording.counts
     frames = [frame for frame, _, _ in recorder.calls]
     assert frames == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]
     assert [box for _, box, _ in recorder.calls] == [None] + list(range(1, 11))

@@ -29,7 +29,7 @@ from robotag_ros.calibration.estimates_io import (
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND, EYE_ON_BASE
 from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 from robotag_ros.calibration.recording import (
-    DEFAULT_JOINT_STATES_TOPIC, estimate_recording_bag, plan_recording,
+    DEFAULT_JOINT_STATES_TOPIC, estimate_recording_file,
 )
 
 
@@ -130,28 +130,16 @@ def _load(args, joint_names) -> EstimateSeries:
 
 
 def _estimate_images(args) -> tuple[EstimateSeries, dict, object]:
-    """--images: check the bag, build the estimator, estimate every frame with a joint state.
-    Returns the series, what to add to the summary, and the robot model (eye-in-hand FK)."""
-    from robotag_ros.bundled import default_model_path
-    from robotag_ros.inference.factory import build_estimator, load_factory
-    from robotag_ros.model.artifact import load_sidecar
-
-    model = str(args.model or default_model_path())
-    factory = load_factory(args.estimator_factory)
-
-    def estimator():
-        return build_estimator(factory, model, args.backend, args.device, '')
-    # The bag is checked before the model loads (tens of seconds): a wrong bag fails at once.
-    built = None if not args.estimator_factory else estimator()
-    joint_names = built.joint_names if built else load_sidecar(model).joint_names
-    plan = plan_recording(args.images, joint_names, args.image_topic, args.camera_info_topic,
-                          args.joint_states_topic, args.stamp_tolerance_s)
-    built = built or estimator()
-    options = {'with_points': False} if not args.estimator_factory else {}
-    series, counts = estimate_recording_bag(plan, built, **options)
-    extra = {'image_topic': plan.topics.image, 'camera_info_topic': plan.topics.camera_info,
-             'joint_states_topic': plan.topics.joint_states, 'model': model, **counts.summary()}
-    return series, extra, getattr(built, 'robot', None)
+    """--images: the series of a recording estimated here, what to add to the summary, and the
+    robot model (eye-in-hand FK)."""
+    recording, estimator = estimate_recording_file(
+        args.images, args.model, args.estimator_factory, args.backend, args.device,
+        args.image_topic, args.camera_info_topic, args.joint_states_topic,
+        args.stamp_tolerance_s)
+    topics = recording.plan.topics
+    extra = {'image_topic': topics.image, 'camera_info_topic': topics.camera_info,
+             'joint_states_topic': topics.joint_states, **recording.counts.summary()}
+    return recording.series, extra, getattr(estimator, 'robot', None)
 
 
 def run(args) -> dict:

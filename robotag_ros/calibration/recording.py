@@ -172,9 +172,20 @@ def plan_recording(bag_path: str | os.PathLike, joint_names, image_topic: str | 
     return plan
 
 
+@dataclass
+class RecordingEstimates:
+    """A recording estimated frame by frame: the series to calibrate from (measured joints, in
+    stamp order), each frame's Estimate and intrinsics (same order), and what was skipped."""
+
+    plan: RecordingPlan
+    series: EstimateSeries
+    estimates: list
+    intrinsics: list
+    counts: RecordingCounts
+
+
 def estimate_recording_bag(plan: RecordingPlan, estimator: PoseEstimator, track: bool = True,
-                           progress: bool = True, **options
-                           ) -> tuple[EstimateSeries, RecordingCounts]:
+                           progress: bool = True, **options) -> RecordingEstimates:
     """Estimate every image that has a joint state, frame by frame as the node does (measured
     joints given, tracking), with a progress bar on a terminal. ``options`` go to every
     ``estimate`` call. The series' joint angles are the measured ones."""
@@ -182,7 +193,7 @@ def estimate_recording_bag(plan: RecordingPlan, estimator: PoseEstimator, track:
 
     counts = RecordingCounts(images=int(plan.image_stamps_ns.size))
     stats = BagReadStats()
-    stamps, joints = [], []
+    stamps, joints, intrinsics = [], [], []
 
     def frames():
         for frame in iter_bag_images(plan.bag_path, plan.topics.image, plan.topics.camera_info,
@@ -193,18 +204,50 @@ def estimate_recording_bag(plan: RecordingPlan, estimator: PoseEstimator, track:
                 continue
             stamps.append(frame.stamp_ns)
             joints.append(measured)
+            intrinsics.append(frame.K)
             yield frame.image_rgb, frame.K, measured
 
     estimates = list(tqdm(iter_recording_estimates(estimator, frames(), track, **options),
-                          total=plan.frames_matched, desc='robotag-calibrate', unit='frame',
+                          total=plan.frames_matched, desc='estimating', unit='frame',
                           disable=None if progress else True))
     counts.estimated, counts.undecodable = len(estimates), stats.skipped
     if not estimates:
         raise BagReadError(f'{plan.bag_path}: none of the {counts.images} images on '
                            f'{plan.topics.image} could be decoded')
+    order = np.argsort(np.asarray(stamps, dtype=np.int64), kind='stable')
+    estimates = [estimates[i] for i in order]
     series = EstimateSeries(
-        stamps_ns=np.asarray(stamps, dtype=np.int64),
+        stamps_ns=np.asarray(stamps, dtype=np.int64)[order],
         T_cam_base=np.stack([e.T_cam_base for e in estimates]).astype(np.float64),
         consistency=np.array([e.consistency for e in estimates], dtype=np.float64),
-        joint_angles_rad=np.stack(joints), joint_names=list(plan.joint_names))
-    return series, counts
+        joint_angles_rad=np.stack(joints)[order], joint_names=list(plan.joint_names))
+    return RecordingEstimates(plan, series, estimates, [intrinsics[i] for i in order], counts)
+
+
+def estimate_recording_file(bag_path: str | os.PathLike, model: str | os.PathLike | None = None,
+                            estimator_factory: str = '', backend: str = 'auto',
+                            device: str = 'cpu', image_topic: str | None = None,
+                            camera_info_topic: str | None = None,
+                            joint_states_topic: str | None = None, tolerance_s: float = 0.05
+                            ) -> tuple[RecordingEstimates, PoseEstimator]:
+    """Check a recording, build the estimator (``estimator_factory`` 'module:callable', '' =
+    the project's, on ``model``, default the bundled one) and estimate every frame. The bag is
+    checked before the model loads (tens of seconds): a wrong bag fails at once. Returns the
+    estimates and the estimator."""
+    from robotag_ros.bundled import default_model_path
+    from robotag_ros.inference.factory import build_estimator, load_factory
+    from robotag_ros.model.artifact import load_sidecar
+
+    model = str(model or default_model_path())
+    factory = load_factory(estimator_factory)
+
+    def build():
+        return build_estimator(factory, model, backend, device, '')
+    built = build() if estimator_factory else None
+    joint_names = built.joint_names if built else load_sidecar(model).joint_names
+    plan = plan_recording(bag_path, joint_names, image_topic, camera_info_topic,
+                          joint_states_topic, tolerance_s)
+    built = built or build()
+    # the project's Estimator need not build the 3D branch's point cloud for calibration
+    options = {} if estimator_factory else {'with_points': False}
+    return estimate_recording_bag(plan, built, **options), built
