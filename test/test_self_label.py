@@ -110,11 +110,12 @@ def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsy
 
     from robotag_ros.data.bags.sample_bag import render_sample_bag
     from robotag_ros.data.dream.dataset import DreamDataset
+    from robotag_ros.model.artifact import load_sidecar
     from robotag_ros.training.cli import finetune_main
 
     frames = render_sample_bag(tmp_path / 'bag', panda, 7, 12,
                                joint_states_topic='/joint_states')
-    model = make_tiny_artifact(tmp_path / 'tiny', panda)
+    model = make_tiny_artifact(tmp_path / 'tiny', panda, training={'joint_source': 'mean'})
     write_calib(tmp_path / 'truth.calib', calibration('eye_on_base', frames[0].T_cam_base))
     out, report_path = tmp_path / 'candidate', tmp_path / 'report.json'
     assert finetune_main(['--self-label', str(tmp_path / 'bag'), '--model', str(model),
@@ -123,6 +124,8 @@ def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsy
                           '--report-json', str(report_path),
                           'optim.epochs=1', 'optim.batch_size=2']) == 0, capsys.readouterr().err
     assert out.with_suffix('.safetensors').is_file() and out.with_suffix('.yaml').is_file()
+    # no held-out set measured the joint branches anew: the starting model's choice stays
+    assert load_sidecar(out).training['joint_source'] == 'mean'
     report = json.loads(report_path.read_text())
     assert report['frames_estimated'] == 12
     assert (report['frames_trained'] + report['frames_held_out']
