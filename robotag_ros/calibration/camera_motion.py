@@ -31,7 +31,10 @@ class CameraMotion:
     """What the per-frame poses say about the camera over the recording.
 
     translation_mm / rotation_deg: the step across the jump, or the trend's change from the first
-    to the last frame; frame_index / stamp_ns: the first frame after the jump (jumps only);
+    to the last frame, of the calibrated transform (``T_cam_base``: the base's position and
+    orientation seen from the camera; eye-in-hand the hand's), not of the camera's position in
+    the room: a camera turned by 1 degree sees a base 1.7 m away move by 30 mm;
+    frame_index / stamp_ns: the first frame after the jump (jumps only);
     significance: the change in standard errors of the frames' scatter.
     """
 
@@ -56,14 +59,16 @@ class CameraMotion:
         """One line for a user (empty when the camera held still)."""
         if not self.moved:
             return ''
-        size = f'{self.translation_mm:.1f} mm / {self.rotation_deg:.2f} deg'
+        size = (f'{self.translation_mm:.1f} mm / {self.rotation_deg:.2f} deg (the robot as seen '
+                'from the camera)')
         if self.kind == JUMP:
-            return (f'the camera moved during the recording: its pose jumps by {size} at frame '
-                    f'{self.frame_index} of {self.frames} (stamp {self.stamp_ns / NS_PER_S:.3f} '
-                    's); calibrated from the frames after the jump only')
-        return (f'the camera pose drifts during the recording: {size} from the first frame to '
-                f'the last; the calibration averages a moving camera: record again with the '
-                'camera fixed')
+            return (f'the camera moved during the recording: the per-frame calibrations jump by '
+                    f'{size} at frame {self.frame_index} of {self.frames} (stamp '
+                    f'{self.stamp_ns / NS_PER_S:.3f} s); calibrated from the frames after the '
+                    'jump only')
+        return (f'the camera pose drifts during the recording: the per-frame calibrations move '
+                f'by {size} from the first frame to the last; the calibration averages a moving '
+                'camera: record again with the camera fixed')
 
 
 def pose_features(T: np.ndarray) -> np.ndarray:

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="--images: 'module:callable' building the estimator, as the node's "
                              "estimator_factory parameter ('' = the project's Estimator)")
     parser.add_argument('--camera-motion-threshold-mm', type=float, default=20.0,
-                        help='report a moved camera when its pose jumps or drifts by more')
+                        help='report a moved camera when the per-frame calibrations (the robot '
+                             'as seen from the camera) jump or drift by more')
     parser.add_argument('--camera-motion-threshold-deg', type=float, default=2.0)
     parser.add_argument('--no-camera-motion-check', action='store_true',
                         help='average every frame even if the camera seems to have moved')

@@ -118,15 +118,16 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Seq
 
 def render_sample_bag(path: str | os.PathLike, robot, seed: int, num_frames: int,
                       jpeg_quality: int = 90, storage: str = 'mcap',
-                      joint_states_topic: str = JOINT_STATES_TOPIC) -> list:
+                      joint_states_topic: str = JOINT_STATES_TOPIC, **render_options) -> list:
     """Render a held-out recording (data/synthetic/sample_sequence: one fixed camera, smooth arm
-    motion, everything from ``seed``) and write it with :func:`write_sample_bag`. Returns the
-    rendered frames (``SequenceFrame``: images and ground truth)."""
+    motion, everything from ``seed``; ``render_options`` go to ``SequenceRenderer.render``) and
+    write it with :func:`write_sample_bag`. Returns the rendered frames (``SequenceFrame``:
+    images and ground truth)."""
     from robotag_ros.data.synthetic.sample_sequence import SAMPLE_FRAME_ID, SequenceRenderer
 
     renderer = SequenceRenderer(robot)
     try:
-        frames = renderer.render(seed=seed, num_frames=num_frames)
+        frames = renderer.render(seed=seed, num_frames=num_frames, **render_options)
     finally:
         renderer.close()
     write_sample_bag(path, frames, robot.joint_names, robot.base_frame, SAMPLE_FRAME_ID,
