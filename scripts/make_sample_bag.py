@@ -41,19 +41,12 @@ def make(out: Path, robot_name: str, seed: int, frames: int, jpeg_quality: int) 
     """Render and write one sample bag to ``out``."""
     import torch
 
-    from robotag_ros.data.bags.sample_bag import write_sample_bag
-    from robotag_ros.data.synthetic.sample_sequence import SAMPLE_FRAME_ID, SequenceRenderer
+    from robotag_ros.data.bags.sample_bag import render_sample_bag
     from robotag_ros.robot import load_robot
 
     torch.set_num_threads(2)
-    robot = load_robot(robot_name)
-    renderer = SequenceRenderer(robot)
-    try:
-        sequence = renderer.render(seed=seed, num_frames=frames)
-    finally:
-        renderer.close()
-    return write_sample_bag(out, sequence, robot.joint_names, robot.base_frame, SAMPLE_FRAME_ID,
-                            jpeg_quality=jpeg_quality)
+    render_sample_bag(out, load_robot(robot_name), seed, frames, jpeg_quality)
+    return out
 
 
 def folder_digest(folder: Path) -> str:

@@ -103,3 +103,33 @@ def test_single_id_pass_matches_mujoco_renderer(robot, renderer):
     assert (segmentation == output.segmentation).mean() > 0.999
     drawn = segmentation >= 0
     np.testing.assert_allclose(output.depth_m[drawn], depth[drawn], rtol=1e-5, atol=1e-5)
+
+
+def test_a_sequence_is_one_camera_and_scene_with_the_arm_moving(robot):
+    """generate_sequence (the self-labelling benchmark's recordings): camera, K and background
+    fixed, joints moving smoothly, every frame labelled like a single frame and seen enough."""
+    config = DRConfig()
+    config.image.noise_prob = 0.0   # so that still background pixels compare
+    generator = SyntheticFrameGenerator(robot, config, HEIGHT, WIDTH)
+    try:
+        frames = generator.generate_sequence(seed=5, num_frames=60)
+    finally:
+        generator.close()
+    assert len(frames) == 60
+    # 4 waypoints, 20 frames a segment: no jumps (the arm rests at the waypoints, so some
+    # steps are tiny), and it moves
+    steps = np.abs(np.diff(np.stack([f.joint_angles_rad for f in frames]), axis=0)).max(axis=1)
+    assert steps.max() < 0.5 and np.median(steps) > 0.01
+    background = ~np.any(np.stack([f.robot_mask for f in frames]), axis=0)
+    for frame in frames:
+        np.testing.assert_array_equal(frame.T_cam_base, frames[0].T_cam_base)
+        np.testing.assert_array_equal(frame.K, frames[0].K)
+        np.testing.assert_allclose(frame.keypoints_2d_px,
+                                   project(frame.keypoints_3d_m, frame.K), atol=1e-9)
+        visible = in_image(frame.keypoints_3d_m, frame.keypoints_2d_px, HEIGHT, WIDTH)
+        assert visible.sum() >= config.camera.min_keypoints_in_image
+    assert background.mean() > 0.5
+    # the same background, up to the contrast jitter's pull to each frame's mean brightness
+    # (and blur spreading the arm into a few pixels next to it)
+    change = np.abs(frames[0].rgb[background].astype(int) - frames[-1].rgb[background])
+    assert change.mean() < 1.0 and np.percentile(change, 99) <= 3

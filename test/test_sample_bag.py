@@ -93,6 +93,25 @@ def test_committed_sample_bag_is_small_and_consistent():
     assert bag_topics(bag)[IMAGE_TOPIC] == 'sensor_msgs/msg/CompressedImage'
 
 
+def test_a_knocked_camera_moves_from_its_frame_on_and_nothing_else_changes(panda):
+    """camera_bump (the calibration benchmark's knocked tripod): the same recording up to the
+    knock; after it, the camera pose composed with the bump, the joints as before."""
+    from robotag_ros.data.synthetic.sample_sequence import SequenceRenderer
+    bump = _T([0.0, 0.02, 0.0], [0.03, 0.0, 0.0])
+    renderer = SequenceRenderer(panda, height=120, width=160)
+    try:
+        still = renderer.render(seed=3, num_frames=6, intrinsics_px=(150, 150, 80, 60))
+        knocked = renderer.render(seed=3, num_frames=6, intrinsics_px=(150, 150, 80, 60),
+                                  camera_bump=(3, bump))
+    finally:
+        renderer.close()
+    for index, (a, b) in enumerate(zip(still, knocked)):
+        np.testing.assert_array_equal(a.joint_angles_rad, b.joint_angles_rad)
+        expected = a.T_cam_base if index < 3 else np.linalg.inv(bump) @ a.T_cam_base
+        np.testing.assert_allclose(b.T_cam_base, expected, atol=1e-12)
+        assert (index < 3) == np.array_equal(a.rgb, b.rgb)
+
+
 def test_committed_sample_bag_is_what_the_renderer_makes(panda):
     """Ground truth exactly, pixels up to JPEG loss (the byte-for-byte check is
     `scripts/make_sample_bag.py --check`, exact only on the same GL driver)."""

@@ -140,10 +140,28 @@ def finetune_main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', help='the new artifact (path prefix)')
     parser.add_argument('--force', action='store_true', help='overwrite an existing --out')
     parser.add_argument('--config', default=None, help='optional experiment YAML')
+    labelling = parser.add_argument_group(
+        'self-labelling mode (--self-label BAG: a recording of images, CameraInfo and '
+        '/joint_states; the topic options of robotag-calibrate --images apply)')
+    labelling.add_argument('--self-label', metavar='BAG', type=Path,
+                           help='calibrate from the recording (or --calib), label every frame '
+                                'by forward kinematics, fine-tune on the frames the network '
+                                'agrees with, judge the candidate with the swap gate')
+    labelling.add_argument('--calib', help='label with this .calib instead of calibrating')
+    labelling.add_argument('--type', dest='calibration_type', default='eye_on_base',
+                           choices=('eye_on_base', 'eye_in_hand'))
+    labelling.add_argument('--effector-frame', default='panda_hand')
+    labelling.add_argument('--image-topic', default=None)
+    labelling.add_argument('--joint-states-topic', default=None)
+    labelling.add_argument('--holdout-every', type=int, default=5,
+                           help='every Nth labelled frame is held out to judge the candidate')
+    labelling.add_argument('--backend', default='auto', help='estimator backend')
+    labelling.add_argument('--report-json', type=Path, help='also write the report as JSON')
     online = parser.add_argument_group('online mode')
     online.add_argument('--online', metavar='BUFFER_DIR',
                         help="the node's record_buffer_dir: fine-tune on it periodically")
-    online.add_argument('--models-dir', help="the node's models_dir (model store)")
+    online.add_argument('--models-dir', help="the node's models_dir (model store; "
+                        '--self-label: the accepted candidate is put there for the node)')
     online.add_argument('--interval-s', type=float, default=300.0,
                         help='seconds between checks of the buffer')
     online.add_argument('--min-new-frames', type=int, default=50,
@@ -160,6 +178,8 @@ def finetune_main(argv: list[str] | None = None) -> int:
     try:
         if args.online:
             return _finetune_online(args, parser)
+        if args.self_label:
+            return _finetune_self_label(args, parser)
         if not (args.model and args.bag and args.topic and args.out):
             parser.error('--model, --bag, --topic and --out are required (or use --online)')
         from robotag_ros.training.finetune import check_output, finetune_config, run_finetune
@@ -174,6 +194,38 @@ def finetune_main(argv: list[str] | None = None) -> int:
         return 2
     print(f"[finetune] wrote {report['artifact']} ({report['steps']} steps, "
           f"{report['frames_used']} frames); TensorBoard: {report['run_dir']}/tensorboard")
+    return 0
+
+
+def _finetune_self_label(args, parser) -> int:
+    from robotag_ros.atomic_io import atomic_write_json
+    from robotag_ros.bundled import default_model_path
+    from robotag_ros.calibration.live import CalibrationSettings
+    from robotag_ros.metrics.report import format_table
+    from robotag_ros.training.finetune import check_output
+    from robotag_ros.training.self_label import SelfLabelOptions, run_self_label
+
+    if not (args.out or args.models_dir):
+        parser.error('--self-label needs --out (or --models-dir)')
+    model = args.model or str(default_model_path())
+    if args.out:
+        check_output(model, args.out, args.force)
+    options = SelfLabelOptions(
+        calib=args.calib, backend=args.backend, holdout_every=args.holdout_every,
+        image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
+        joint_states_topic=args.joint_states_topic,
+        calibration=CalibrationSettings(calibration_type=args.calibration_type,
+                                        effector_frame=args.effector_frame))
+    report = run_self_label(args.self_label, model, args.out, options, args.overrides,
+                            args.config, args.models_dir)
+    if args.report_json:
+        atomic_write_json(args.report_json, report, indent=2)
+    print(format_table(report, title='robotag-finetune --self-label'))
+    verdict = 'accepted' if report['accepted'] else 'rejected'
+    print(f"[finetune] wrote {report['artifact']}: {verdict} (held-out gate score "
+          f"{report['holdout_gate_score_after']:.3f} vs {report['holdout_gate_score_before']:.3f}"
+          f", label error {report['holdout_label_error_px_after']:.1f} vs "
+          f"{report['holdout_label_error_px_before']:.1f} px)")
     return 0
 
 

@@ -24,6 +24,12 @@ from robotag_ros.training.trainer import Trainer
 # branches align on the new domain (config/train/panda_stage2.yaml holds the paper's schedule).
 FINETUNE_DEFAULTS = ('optim.lr=1.0e-5', 'optim.epochs=5', 'optim.warmup_steps=0',
                      'optim.batch_size=16', 'data.num_workers=0', 'freeze_trunk=true')
+# Supervised fine-tuning on self-labelled frames (training/self_label.py): the keypoint heatmaps
+# the estimator's fit reads, on robot-centred crops as the two-pass estimator sees them
+# (config/train/panda_keypoints.yaml's recipe, at a lower rate and for a few epochs).
+SELF_LABEL_DEFAULTS = ('heads=keypoints', 'data.robot_crop=true', 'data.augment=true',
+                       'optim.lr=3.0e-4', 'optim.epochs=3', 'optim.warmup_steps=0',
+                       'optim.batch_size=16', 'data.num_workers=0', 'freeze_trunk=true')
 
 
 def check_output(model: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> None:
@@ -39,21 +45,26 @@ def check_output(model: str | os.PathLike, out: str | os.PathLike, force: bool =
 def finetune_config(model: str | os.PathLike, out: str | os.PathLike, *,
                     bags: Sequence[str] = (), image_topic: str | None = None,
                     camera_info_topic: str | None = None, buffer_dirs: Sequence[str] = (),
-                    config_path: str | None = None, overrides: Sequence[str] = ()
-                    ) -> TrainConfig:
-    """The stage-2 TrainConfig starting from ``model`` and writing the artifact ``out``."""
+                    labelled_dirs: Sequence[str] = (), config_path: str | None = None,
+                    overrides: Sequence[str] = ()) -> TrainConfig:
+    """The TrainConfig starting from ``model`` and writing the artifact ``out``: stage 2 on
+    unlabelled bags or frame buffers, or, with ``labelled_dirs`` (DREAM-format sets such as
+    the self-labelled ones), stage 1 (supervised) on those."""
     sidecar = load_sidecar(model)
-    base = ['stage=2', f'robot={sidecar.robot}', f'init_from={model}', f'artifact_out={out}',
-            f'data.bags={json.dumps([str(b) for b in bags])}',
+    stage = 1 if labelled_dirs else 2
+    base = [f'stage={stage}', f'robot={sidecar.robot}', f'init_from={model}',
+            f'artifact_out={out}', f'data.bags={json.dumps([str(b) for b in bags])}',
             f'data.buffer_dirs={json.dumps([str(b) for b in buffer_dirs])}',
-            'data.train=[]', 'data.val=[]', 'data.image_dirs=[]',
+            f'data.train={json.dumps([str(d) for d in labelled_dirs])}',
+            'data.val=[]', 'data.image_dirs=[]',
             f'data.image_size={json.dumps(list(sidecar.input_size))}',
             f'run_dir={Path(out).parent / (Path(out).name + "_run")}']
     if image_topic:
         base.append(f'data.image_topic={image_topic}')
     if camera_info_topic:
         base.append(f'data.camera_info_topic={camera_info_topic}')
-    defaults = [] if config_path else list(FINETUNE_DEFAULTS)
+    recipe = SELF_LABEL_DEFAULTS if labelled_dirs else FINETUNE_DEFAULTS
+    defaults = [] if config_path else list(recipe)
     config = load_config(config_path, defaults + base + list(overrides))
     config.model = None                          # the architecture is the artifact's, all of it
     config.model_overrides = sidecar.model_config

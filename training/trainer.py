@@ -126,6 +126,9 @@ class Trainer:
         self.start_epoch, self.epoch, self.step = 0, 0, 0
         # Training that made the starting weights (init_from), counted into the totals.
         self.inherited = _training_totals({})
+        # Which branch's joints the starting artifact reports: kept when no held-out set
+        # measures it anew (fine-tuning on unlabelled or self-labelled frames).
+        self.inherited_joint_source = None
         if resume and (self.run_dir / LAST_CHECKPOINT).is_file():
             self._resume(self.run_dir / LAST_CHECKPOINT)
         elif config.init_from:
@@ -191,6 +194,7 @@ class Trainer:
             state, record = checkpoint['model'], checkpoint.get('extra') or {}
         # The training that made the starting weights counts toward the artifact's totals.
         self.inherited = _training_totals(record)
+        self.inherited_joint_source = record.get('joint_source')
         state, grown = grow_into(self.model.state_dict(), state)
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         if unexpected:
@@ -423,7 +427,8 @@ class Trainer:
         config_dict = config_to_dict(self.config)
         # Which branch's joints the estimator reports is measured on the first held-out set.
         first_val = next(iter(self.last_metrics.values()), None)
-        joint_source = best_joint_source(first_val) if first_val else '2d'
+        joint_source = (best_joint_source(first_val) if first_val
+                        else self.inherited_joint_source or '2d')
         metrics = {name: {k: v for k, v in m.items() if isinstance(v, (int, float, str))}
                    for name, m in self.last_metrics.items()}
         sidecar = Sidecar(

@@ -1,9 +1,12 @@
-"""``robotag-calibrate``: markerless hand-eye calibration from recorded estimates to a .calib file.
+"""``robotag-calibrate``: markerless hand-eye calibration from a recording to a .calib file.
 
-Reads per-frame camera<->base estimates from a rosbag2 of the estimator node's outputs (or a
-JSON/CSV list), aggregates them robustly (eye-on-base, or eye-in-hand with the measured
-``/joint_states`` and the robot's forward kinematics), writes easy_handeye2's ``.calib`` YAML
-atomically and prints a summary table. The live (ROS) variant lives in ``robotag_ros.ros``.
+``--images BAG``: a rosbag2 of camera images, their CameraInfo and the robot's /joint_states,
+estimated frame by frame here as the node would (robotag_ros.calibration.recording).
+``--bag BAG``: a rosbag2 of the estimator node's outputs; ``--estimates``: a JSON/CSV list.
+The per-frame camera<->base estimates are aggregated robustly (eye-on-base, or eye-in-hand with
+the measured joints and the robot's forward kinematics), checked for a camera that moved, written
+as easy_handeye2's ``.calib`` YAML atomically (nothing is written on failure) and summarised in a
+table. The live (ROS) variant lives in ``robotag_ros.ros``.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from robotag_ros.calibration.estimates_io import (
 )
 from robotag_ros.calibration.hand_eye import CALIBRATION_TYPES, EYE_IN_HAND, EYE_ON_BASE
 from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
+from robotag_ros.calibration.recording import (
+    DEFAULT_JOINT_STATES_TOPIC, estimate_recording_file,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog='robotag-calibrate', description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--images', type=Path,
+                        help='rosbag2 folder (sqlite3 or MCAP) of camera images (Image or '
+                             'CompressedImage), their CameraInfo and the robot\'s joint states')
     source.add_argument('--bag', type=Path, help='rosbag2 folder (sqlite3 or MCAP) of the node')
     source.add_argument('--estimates', type=Path,
                         help='JSON or CSV of per-frame T_cam_base estimates')
@@ -51,7 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--pose-topic', default=None,
                         help='PoseStamped or TFMessage topic (default: *camera_pose, else /tf)')
     parser.add_argument('--diagnostics-topic', default='/diagnostics')
-    parser.add_argument('--joint-states-topic', default='/joint_states')
+    parser.add_argument('--joint-states-topic', default=None,
+                        help='JointState topic (default: /joint_states; --images: found by type '
+                             'when it is not there and the bag has only one)')
+    parser.add_argument('--image-topic', default=None,
+                        help='--images: Image or CompressedImage topic (default: the only one)')
+    parser.add_argument('--camera-info-topic', default=None,
+                        help='--images: CameraInfo topic (default: <image namespace>/camera_info, '
+                             'else the only one)')
+    parser.add_argument('--model', default=None,
+                        help='--images: model artifact (default: the bundled panda_default)')
+    parser.add_argument('--backend', default='auto', help='--images: estimator backend')
+    parser.add_argument('--device', default='cpu', help='--images: cpu or cuda')
+    parser.add_argument('--estimator-factory', default='',
+                        help="--images: 'module:callable' building the estimator, as the node's "
+                             "estimator_factory parameter ('' = the project's Estimator)")
+    parser.add_argument('--camera-motion-threshold-mm', type=float, default=20.0,
+                        help='report a moved camera when the per-frame calibrations (the robot '
+                             'as seen from the camera) jump or drift by more')
+    parser.add_argument('--camera-motion-threshold-deg', type=float, default=2.0)
+    parser.add_argument('--no-camera-motion-check', action='store_true',
+                        help='average every frame even if the camera seems to have moved')
     parser.add_argument('--robot', default='panda', help='robot name or YAML (eye-in-hand FK)')
     parser.add_argument('--min-consistency', type=float, default=0.0,
                         help='drop frames whose consistency score is below this')
@@ -95,22 +124,38 @@ def _load(args, joint_names) -> EstimateSeries:
     return read_estimates_bag(
         args.bag, base_frame=args.base_frame, camera_frame=args.camera_frame,
         pose_topic=args.pose_topic, diagnostics_topic=args.diagnostics_topic,
-        joint_states_topic=args.joint_states_topic if joint_names else None,
+        joint_states_topic=(args.joint_states_topic or DEFAULT_JOINT_STATES_TOPIC
+                            if joint_names else None),
         joint_names=joint_names, tolerance_s=args.stamp_tolerance_s,
         allow_damaged=args.accept_damaged_bag)
+
+
+def _estimate_images(args) -> tuple[EstimateSeries, dict, object]:
+    """--images: the series of a recording estimated here, what to add to the summary, and the
+    robot model (eye-in-hand FK)."""
+    recording, estimator = estimate_recording_file(
+        args.images, args.model, args.estimator_factory, args.backend, args.device,
+        args.image_topic, args.camera_info_topic, args.joint_states_topic,
+        args.stamp_tolerance_s)
+    topics = recording.plan.topics
+    extra = {'image_topic': topics.image, 'camera_info_topic': topics.camera_info,
+             'joint_states_topic': topics.joint_states, **recording.counts.summary()}
+    return recording.series, extra, getattr(estimator, 'robot', None)
 
 
 def run(args) -> dict:
     """Calibrate as the parsed arguments say; returns the summary dict."""
     from robotag_ros.metrics.report import format_table
 
-    robot = None
-    joint_names = None
-    if args.calibration_type == EYE_IN_HAND:
+    robot, joint_names, extra = None, None, {}
+    if args.images is not None:
+        series, extra, robot = _estimate_images(args)
+    if args.calibration_type == EYE_IN_HAND and robot is None:
         from robotag_ros.robot import load_robot
         robot = load_robot(args.robot)
         joint_names = list(robot.joint_names)
-    series = _load(args, joint_names)
+    if args.images is None:
+        series = _load(args, joint_names)
     for problem in series.read_problems:   # only with --accept-damaged-bag; else refused
         print(f'robotag-calibrate: WARNING: {problem}; calibrating from what was read '
               '(--accept-damaged-bag)', file=sys.stderr)
@@ -118,17 +163,29 @@ def run(args) -> dict:
         name=args.name, calibration_type=args.calibration_type, base_frame=args.base_frame,
         camera_frame=args.camera_frame or 'camera_color_optical_frame',
         effector_frame=args.effector_frame, min_consistency=args.min_consistency,
-        reject_outliers=not args.no_outlier_rejection, mad_k=args.mad_k)
+        reject_outliers=not args.no_outlier_rejection, mad_k=args.mad_k,
+        check_camera_motion=not args.no_camera_motion_check,
+        camera_motion_threshold_mm=args.camera_motion_threshold_mm,
+        camera_motion_threshold_deg=args.camera_motion_threshold_deg)
     result, calibration = calibrate_series(series, settings, robot)
     output = args.output or DEFAULT_CALIBRATIONS_DIRECTORY / f'{args.name}.calib'
     write_calib(output, calibration)
     summary = summary_dict(result, calibration)
     summary['output'] = str(output)
+    summary.update(extra)
+    motion = result.extra.get('camera_motion')
+    if motion is not None:
+        summary.update(motion.summary())
     if series.read_problems:
         summary['input_damaged'] = '; '.join(series.read_problems)
     if args.summary_json:
         atomic_write_text(args.summary_json, json.dumps(summary, indent=2))
     print(format_table(summary, title=f'robotag-calibrate: {args.calibration_type}'))
+    print(f'spread over {result.frames_used} of {result.frames_total} frames: '
+          f'{result.translation_spread_mm:.1f} mm / {result.rotation_spread_deg:.2f} deg '
+          f'(RMS about the result); written to {output}')
+    if motion is not None and motion.moved:
+        print(f'robotag-calibrate: WARNING: {motion.warning()}', file=sys.stderr)
     return summary
 
 
@@ -138,7 +195,7 @@ def main(argv=None) -> int:
         summary = run(args)
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as err:
         hint = (' (nothing written; --accept-damaged-bag calibrates from the messages it still '
-                'gives)' if 'is damaged' in str(err) else '')
+                'gives)' if 'is damaged' in str(err) and args.bag is not None else '')
         print(f'robotag-calibrate: error: {err}{hint}', file=sys.stderr)
         return 2
     if args.publish_static:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robotag_ros.calibration.aggregate import AggregateResult
+from robotag_ros.calibration.aggregate import AggregateResult, aggregate_transforms
 from robotag_ros.calibration.calib_file import HandEyeCalibration
+from robotag_ros.calibration.camera_motion import JUMP, detect_camera_motion
 from robotag_ros.calibration.estimates_io import EstimateSeries, _nearest
 from robotag_ros.calibration.hand_eye import (
-    CALIBRATION_TYPES, EYE_IN_HAND, calibrate_eye_in_hand, calibrate_eye_on_base,
-    robot_forward_kinematics,
+    CALIBRATION_TYPES, EYE_IN_HAND, hand_camera_transforms, robot_forward_kinematics,
 )
 from robotag_ros.stamps import NS_PER_S
 
@@ -35,6 +35,10 @@ class CalibrationSettings:
     min_consistency: float = 0.0
     reject_outliers: bool = True
     mad_k: float = 3.0
+    # Did the camera move (camera_motion.py)? A jump: calibrate from the frames after it.
+    check_camera_motion: bool = True
+    camera_motion_threshold_mm: float = 20.0
+    camera_motion_threshold_deg: float = 2.0
 
     def __post_init__(self):
         if self.calibration_type not in CALIBRATION_TYPES:
@@ -44,13 +48,22 @@ class CalibrationSettings:
 
 def calibrate_series(series: EstimateSeries, settings: CalibrationSettings, robot=None
                      ) -> tuple[AggregateResult, HandEyeCalibration]:
-    """Aggregate a series into one calibration (eye-in-hand needs ``robot`` and joint angles)."""
+    """Aggregate a series into one calibration (eye-in-hand needs ``robot`` and joint angles).
+
+    With ``settings.check_camera_motion`` the per-frame transforms are first searched for a
+    jump or a trend over time; the finding is ``result.extra['camera_motion']`` (a
+    :class:`~robotag_ros.calibration.camera_motion.CameraMotion`), and after a jump only the
+    frames after it are aggregated (the camera as it is now).
+    """
     options = dict(min_consistency=settings.min_consistency,
                    reject_outliers=settings.reject_outliers, mad_k=settings.mad_k)
     consistency = series.consistency
     if consistency is not None:
         # A frame without a known score is judged by the robust statistics alone.
         consistency = np.where(np.isnan(consistency), 1.0, consistency)
+    else:
+        consistency = np.ones(len(series))
+    stamps_ns = series.stamps_ns
     if settings.calibration_type == EYE_IN_HAND:
         if robot is None:
             raise ValueError('eye_in_hand needs the robot model for forward kinematics')
@@ -59,12 +72,26 @@ def calibrate_series(series: EstimateSeries, settings: CalibrationSettings, robo
         have_joints = np.isfinite(series.joint_angles_rad).all(axis=1)
         if not have_joints.any():
             raise ValueError('no estimate has a joint state within the stamp tolerance')
-        result = calibrate_eye_in_hand(
-            series.T_cam_base[have_joints], series.joint_angles_rad[have_joints],
-            robot_forward_kinematics(robot, settings.effector_frame),
-            None if consistency is None else consistency[have_joints], **options)
+        forward_kinematics = robot_forward_kinematics(robot, settings.effector_frame)
+        per_frame = hand_camera_transforms(
+            series.T_cam_base[have_joints],
+            forward_kinematics(series.joint_angles_rad[have_joints]))
+        consistency, stamps_ns = consistency[have_joints], stamps_ns[have_joints]
     else:
-        result = calibrate_eye_on_base(series.T_cam_base, consistency, **options)
+        per_frame = series.T_cam_base
+    motion = None
+    if settings.check_camera_motion:
+        candidates = (consistency >= settings.min_consistency) \
+            & np.isfinite(per_frame).all(axis=(1, 2))
+        motion = detect_camera_motion(stamps_ns[candidates], per_frame[candidates],
+                                      settings.camera_motion_threshold_mm,
+                                      settings.camera_motion_threshold_deg)
+        if motion.kind == JUMP:
+            after = stamps_ns >= motion.stamp_ns
+            per_frame, consistency = per_frame[after], consistency[after]
+    result = aggregate_transforms(per_frame, consistency, **options)
+    if motion is not None:
+        result.extra['camera_motion'] = motion
     calibration = HandEyeCalibration(
         name=settings.name, calibration_type=settings.calibration_type, T_cam_reference=result.T,
         robot_base_frame=settings.base_frame, robot_effector_frame=settings.effector_frame,

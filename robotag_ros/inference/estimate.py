@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -92,19 +92,28 @@ class RobotTracker:
         return estimate
 
 
+def iter_recording_estimates(estimator: PoseEstimator,
+                             frames: Iterable[tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]],
+                             track: bool = True, **options) -> Iterator[Estimate]:
+    """One camera's frames ``(image_rgb, K, measured joint angles or None)`` in order, estimated
+    as the node does (a :class:`RobotTracker`; ``track`` is the node's ``track_robot``). Lazy,
+    so a long recording never sits in memory; ``options`` go to every ``estimate`` call."""
+    tracker = RobotTracker(estimator)
+    for image_rgb, K, joint_angles_rad in frames:
+        if joint_angles_rad is not None:
+            options['joint_angles_rad'] = joint_angles_rad
+        yield tracker.estimate(image_rgb, K, track=track, **options)
+
+
 def estimate_recording(estimator: PoseEstimator, images_rgb: Sequence[np.ndarray],
                        intrinsics: Sequence[np.ndarray],
                        joint_angles_rad: Optional[Sequence[np.ndarray]] = None,
                        track: bool = True, **options) -> list[Estimate]:
-    """One camera's frames in order, as the node estimates them (a :class:`RobotTracker`;
-    ``track`` is the node's ``track_robot``). ``joint_angles_rad``: the measured joints of each
-    frame, or None; ``options`` go to every ``estimate`` call."""
-    tracker, estimates = RobotTracker(estimator), []
-    for index, (image_rgb, K) in enumerate(zip(images_rgb, intrinsics)):
-        if joint_angles_rad is not None:
-            options['joint_angles_rad'] = joint_angles_rad[index]
-        estimates.append(tracker.estimate(image_rgb, K, track=track, **options))
-    return estimates
+    """:func:`iter_recording_estimates` over lists: ``joint_angles_rad`` the measured joints of
+    each frame, or None."""
+    joints = joint_angles_rad if joint_angles_rad is not None else [None] * len(images_rgb)
+    return list(iter_recording_estimates(estimator, zip(images_rgb, intrinsics, joints),
+                                         track, **options))
 
 
 def missing_pose_estimator_members(candidate) -> list[str]:

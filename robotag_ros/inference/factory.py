@@ -1,5 +1,5 @@
-"""Build the estimator a node serves from an 'package.module:callable' factory, and check that
-what the factory returns is a PoseEstimator for the robot asked for."""
+"""Build a PoseEstimator from a ``module:callable`` factory name: the node's and the tools' way
+to pick the project's Estimator (the default), a test's fake, or a user's own."""
 from __future__ import annotations
 
 import importlib

@@ -142,6 +142,9 @@ class CalibrationNode(Node):
             f'wrote {self.output}: {summary["frames_used"]}/{summary["frames_total"]} frames, '
             f'spread {summary["translation_spread_mm"]:.1f} mm / '
             f'{summary["rotation_spread_deg"]:.2f} deg')
+        motion = result.extra.get('camera_motion')
+        if motion is not None and motion.moved:
+            self.get_logger().warning(motion.warning())
         return calibration
 
 

@@ -61,10 +61,13 @@ def _time(typestore, stamp_ns: int):
 
 def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Sequence[str],
                      base_frame: str, frame_id: str, jpeg_quality: int = 90,
-                     storage: str = 'mcap') -> Path:
+                     storage: str = 'mcap', joint_states_topic: str = JOINT_STATES_TOPIC) -> Path:
     """Write frames (with ``rgb``, ``K``, ``joint_angles_rad``, ``T_cam_base``, ``stamp_ns``).
 
-    storage: 'mcap' (rosbag2's default since Iron) or 'sqlite3'. An existing ``path`` is refused.
+    storage: 'mcap' (rosbag2's default since Iron) or 'sqlite3'. joint_states_topic: e.g.
+    ``/joint_states`` for a recording as a robot publishes it (the sample bag's are ground truth,
+    and :func:`read_sample_bag` reads them only from the default). An existing ``path`` is
+    refused.
     """
     with staged_bag_writer(path, storage) as (writer, store):
         types = store.types
@@ -79,7 +82,7 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Seq
             topic: writer.add_connection(topic, msgtype, typestore=store)
             for topic, msgtype in ((IMAGE_TOPIC, CompressedImage.__msgtype__),
                                    (CAMERA_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo'),
-                                   (JOINT_STATES_TOPIC, JointState.__msgtype__),
+                                   (joint_states_topic, JointState.__msgtype__),
                                    (CAMERA_POSE_TOPIC, PoseStamped.__msgtype__))}
 
         def write(topic, message, stamp_ns):
@@ -99,7 +102,7 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Seq
                                                          height), frame.stamp_ns)
             write(IMAGE_TOPIC, CompressedImage(header=camera_header, format=JPEG_FORMAT,
                                                data=jpeg.reshape(-1)), frame.stamp_ns)
-            write(JOINT_STATES_TOPIC, JointState(
+            write(joint_states_topic, JointState(
                 header=base_header, name=list(joint_names),
                 position=np.asarray(frame.joint_angles_rad, dtype=np.float64),
                 velocity=np.zeros(0), effort=np.zeros(0)), frame.stamp_ns)
@@ -111,6 +114,26 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence, joint_names: Seq
                 orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))),
                 frame.stamp_ns)
     return Path(path)
+
+
+def render_sample_bag(path: str | os.PathLike, robot, seed: int, num_frames: int,
+                      jpeg_quality: int = 90, storage: str = 'mcap',
+                      joint_states_topic: str = JOINT_STATES_TOPIC, **render_options) -> list:
+    """Render a held-out recording (data/synthetic/sample_sequence: one fixed camera, smooth arm
+    motion, everything from ``seed``; ``render_options`` go to ``SequenceRenderer.render``) and
+    write it with :func:`write_sample_bag`. Returns the rendered frames (``SequenceFrame``:
+    images and ground truth)."""
+    from robotag_ros.data.synthetic.sample_sequence import SAMPLE_FRAME_ID, SequenceRenderer
+
+    renderer = SequenceRenderer(robot)
+    try:
+        frames = renderer.render(seed=seed, num_frames=num_frames, **render_options)
+    finally:
+        renderer.close()
+    write_sample_bag(path, frames, robot.joint_names, robot.base_frame, SAMPLE_FRAME_ID,
+                     jpeg_quality=jpeg_quality, storage=storage,
+                     joint_states_topic=joint_states_topic)
+    return frames
 
 
 def read_sample_bag(path: str | os.PathLike) -> list[SampleFrame]:

@@ -251,6 +251,75 @@ class SyntheticFrameGenerator:
                           T_cam_base=T_cam_base, T_base_cam=T_base_cam, K=K,
                           keypoints_3d_m=keypoints_cam, keypoints_2d_px=keypoints_2d)
 
+    def _sequence_camera(self, rng, keypoints_base: np.ndarray):
+        """(K, T_base_cam) seeing the most keypoints in the sequence's worst frame
+        (keypoints_base (F, K, 3)), of up to max_resample tries; None if it sees fewer than
+        min_keypoints_in_image there."""
+        cam = self.config.camera
+        best = None
+        for _ in range(max(1, cam.max_resample)):
+            K = self.K if self.K is not None else sample_intrinsics(rng, self.height,
+                                                                    self.width, cam)
+            T_base_cam = sample_camera_pose(rng, keypoints_base.reshape(-1, 3), cam)
+            T_cam_base = np.linalg.inv(T_base_cam)
+            keypoints_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
+            with np.errstate(divide='ignore', invalid='ignore'):
+                keypoints_2d = project(keypoints_cam.reshape(-1, 3), K)
+            visible = in_image(keypoints_cam.reshape(-1, 3), keypoints_2d, self.height,
+                               self.width).reshape(keypoints_base.shape[:2]).sum(axis=1).min()
+            if best is None or visible > best[2]:
+                best = (K, T_base_cam, int(visible))
+        return best[:2] if best[2] >= cam.min_keypoints_in_image else None
+
+    def generate_sequence(self, seed: int, num_frames: int, waypoints: int = 4,
+                          joint_range_used: float = 0.6) -> list[SynthFrame]:
+        """A static-camera recording in this config's look: one camera (pose and K) and one
+        scene (robot colours, lights, distractors, background, photometric effects) drawn from
+        ``seed``, the arm moving smoothly through ``waypoints`` random configurations within the
+        middle ``joint_range_used`` of each joint's range (sample_sequence.joint_trajectory)."""
+        from robotag_ros.data.synthetic.sample_sequence import joint_trajectory
+
+        rng = frame_rng(seed, 0)
+        middle = (self.joint_lower + self.joint_upper) / 2.0
+        half_range = (self.joint_upper - self.joint_lower) / 2.0 * joint_range_used
+        camera = None
+        for _ in range(max(1, self.config.camera.max_joint_resample) * 4):
+            joint_angles = joint_trajectory(
+                middle + half_range * rng.uniform(-1.0, 1.0, (waypoints, len(middle))),
+                num_frames)
+            posed = [self._forward_kinematics(q) for q in joint_angles]
+            keypoints_base = np.stack([keypoints for _, keypoints in posed])
+            camera = self._sequence_camera(rng, keypoints_base)
+            if camera is not None:
+                break
+        if camera is None:
+            raise RuntimeError(f'seed {seed}: no camera of this config sees the whole motion')
+        K, T_base_cam = camera
+        T_cam_base = np.linalg.inv(T_base_cam)
+        robot_rgba, specular, shininess = self._sample_robot_colours(rng)
+        distractors = self._sample_distractors(rng, T_base_cam, keypoints_base[0])
+        lights = self._sample_lights(rng)
+        headlight = float(rng.uniform(*self.config.lights.ambient))
+        background = random_background(rng, self.height, self.width, self.config.background)
+        photometric_seed = int(rng.integers(2 ** 31))
+        frames = []
+        for q, (link_poses, keypoints) in zip(joint_angles, posed):
+            rendered = self.renderer.render(SceneState(
+                link_poses=link_poses, T_base_cam=T_base_cam, K=K, robot_rgba=robot_rgba,
+                robot_specular=specular, robot_shininess=shininess, distractors=distractors,
+                lights=lights, headlight_ambient=headlight))
+            rgb = np.where(rendered.drawn_mask[..., None], rendered.rgb, background)
+            # one camera: the same blur, hue and noise draw for every frame
+            rgb = augment_photometric(rgb, np.random.default_rng(photometric_seed),
+                                      self.config.image)
+            keypoints_cam = keypoints @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
+            frames.append(SynthFrame(
+                rgb=np.ascontiguousarray(rgb), robot_mask=rendered.robot_mask,
+                depth_m=rendered.depth_m, joint_angles_rad=q.copy(),
+                T_cam_base=T_cam_base.copy(), T_base_cam=T_base_cam.copy(), K=K.copy(),
+                keypoints_3d_m=keypoints_cam, keypoints_2d_px=project(keypoints_cam, K)))
+        return frames
+
     def close(self) -> None:
         """Release the renderer's GL context."""
         self.renderer.close()

@@ -136,8 +136,14 @@ class SequenceRenderer:
 
     def render(self, seed: int = SAMPLE_SEED, num_frames: int = SAMPLE_NUM_FRAMES,
                intrinsics_px=SAMPLE_INTRINSICS_PX, rate_hz: float = SAMPLE_RATE_HZ,
-               start_ns: int = SAMPLE_START_NS) -> list[SequenceFrame]:
-        """The sequence of ``seed``: ``num_frames`` frames at ``rate_hz``, stamps from start_ns."""
+               start_ns: int = SAMPLE_START_NS,
+               camera_bump: tuple[int, np.ndarray] | None = None) -> list[SequenceFrame]:
+        """The sequence of ``seed``: ``num_frames`` frames at ``rate_hz``, stamps from start_ns.
+
+        ``camera_bump`` (frame index, T (4, 4)): from that frame on, the tripod was knocked: the
+        camera's pose is its pose before composed with T (the new pose in the old camera frame),
+        the rest of the scene unchanged (tests of calibration's camera-motion check).
+        """
         if num_frames < 2:
             raise ValueError(f'a sequence needs at least 2 frames, got {num_frames}')
         rng = np.random.default_rng(int(seed))
@@ -156,6 +162,9 @@ class SequenceRenderer:
         period_ns = int(round(1e9 / rate_hz))
         frames = []
         for index in range(num_frames):
+            if camera_bump is not None and index == int(camera_bump[0]):
+                T_base_cam = T_base_cam @ np.asarray(camera_bump[1], dtype=np.float64)
+                T_cam_base = np.linalg.inv(T_base_cam)
             state = SceneState(link_poses=link_poses[index], T_base_cam=T_base_cam, K=K,
                                robot_rgba=robot_rgba, robot_specular=np.full(len(robot_rgba), 0.3),
                                robot_shininess=np.full(len(robot_rgba), 0.4), lights=lights,
