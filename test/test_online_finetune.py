@@ -202,7 +202,7 @@ def test_broken_candidate_is_rejected(tmp_path):
 def test_online_round_writes_a_candidate_the_node_can_judge(tmp_path, panda):
     """Buffer of rendered frames -> one fine-tuning round -> candidate -> real Estimators."""
     from robotag_ros.finetune.hooks import serving_model_path
-    from robotag_ros.inference.estimator import load_estimator
+    from robotag_ros.estimator_factory import load_estimator
     from robotag_ros.model.artifact import Sidecar, save_artifact
     from robotag_ros.model import ModelConfig, build_model
     from robotag_ros.training.online import online_round

@@ -407,6 +407,7 @@ class Trainer:
             input_size=list(self.config.data.image_size),
             model_config=dict(self.model_config.to_dict(), joint_limits=[
                 [float(v) for v in row] for row in self.model.joint_head_2d.joint_limits]),
+            preprocessing=self.model.preprocessing,   # what training normalised with
             config_hash=config_hash(config_dict),
             training={'stage': self.config.stage, 'epochs': self.config.optim.epochs,
                       'steps': self.step, 'run_dir': str(self.run_dir),

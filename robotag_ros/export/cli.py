@@ -80,7 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           'onnx.checker full_check passed')
     print('parity frames: ' + ', '.join(frame.source for frame in frames))
     try:
-        compare_with_torch(model, onnx_path, inputs=network_inputs(frames, input_hw),
+        compare_with_torch(model, onnx_path,
+                           inputs=network_inputs(frames, input_hw, sidecar.preprocessing),
                            atol=args.atol, rtol=args.rtol)
     except ExportMismatch as error:
         print(f'robotag-export: FAILED parity: {error}', file=sys.stderr)

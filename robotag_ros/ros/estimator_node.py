@@ -73,7 +73,7 @@ WARN_PERIOD_S = 5.0
 # camera_info messages in a row, over at least this many seconds, without an image: warn.
 IMAGE_SILENCE_S = 3.0
 IMAGE_SILENCE_INFOS = 3
-DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
+DEFAULT_FACTORY = 'robotag_ros.estimator_factory:load_estimator'
 
 
 @dataclass
@@ -101,7 +101,7 @@ PARAMETERS = {
         read_only=True)),
     'estimator_factory': ('', _descriptor(
         "'package.module:callable' building the estimator from (model_path, backend, device"
-        "[, robot]); '' = robotag_ros.inference.estimator:load_estimator. Tests use "
+        "[, robot]); '' = robotag_ros.estimator_factory:load_estimator. Tests use "
         "robotag_ros.harness.fake_estimator:make_fake_estimator.", read_only=True)),
     'camera_frame': ('', _descriptor(
         "Camera optical frame for TF and outputs; '' = the image's header.frame_id.")),
