@@ -16,15 +16,18 @@ from robotag_ros.inference.estimator import Estimator
 
 def load_estimator(model_path: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',
                    precision: str = 'fp32', onnx_path: Optional[str | os.PathLike] = None,
-                   force_engine_rebuild: bool = False, robot=None, **options) -> Estimator:
+                   force_engine_rebuild: bool = False, **options) -> Estimator:
     """``Estimator.from_artifact`` (same keywords) after exporting what ``backend`` runs:
     the ONNX file for 'onnxruntime' (unless ``onnx_path`` names one), and from it a TensorRT
-    plan for 'tensorrt' (``force_engine_rebuild`` builds it again)."""
+    plan for 'tensorrt' (``force_engine_rebuild`` builds it again).
+
+    ``robot`` is one of ``options`` (a loaded RobotModel), not a parameter of its own: the node
+    passes its ``robot`` parameter, a name, only to factories that declare one."""
     if backend not in BACKEND_CHOICES:
         raise ValueError(f'backend must be one of {BACKEND_CHOICES}, not {backend!r}')
     backend = resolve_backend(backend, device)
     require_backend(backend, device)   # before the (slow) export, when it could not run
     files = runtime_files(model_path, backend, precision, onnx_path, force_engine_rebuild,
-                          robot)
+                          options.get('robot'))
     return Estimator.from_artifact(model_path, backend=backend, device=device,
-                                   precision=precision, robot=robot, **files, **options)
+                                   precision=precision, **files, **options)
