@@ -158,7 +158,10 @@ class Trainer:
         """Start from an inference artifact or a training checkpoint (e.g. stage 1 -> stage 2)."""
         if artifact_paths(source)[0].is_file():
             state = load_weights(source)
-            record = load_sidecar(source).training
+            sidecar = load_sidecar(source)
+            record = sidecar.training
+            # Its weights go with its input statistics: trained on, and recorded, as they were.
+            self.model.set_preprocessing(sidecar.preprocessing)
         else:
             try:
                 checkpoint = load_checkpoint(source, map_location='cpu')
