@@ -379,6 +379,9 @@ def test_fit_settings_come_from_the_sidecar_and_overrides(tmp_path, panda, frame
     assert overridden.fit_settings.loop_closing.finalists == 2     # the sidecar's still holds
     with pytest.raises(ConfigError, match=r"^fit_overrides: unknown key 'track_px' \(known: "):
         Estimator.from_artifact(path, robot=panda, fit_overrides={'track_px': 3})
+    typo = make_tiny_artifact(tmp_path / 'typo', panda, fit={'loop_closing': {'finalist': 2}})
+    with pytest.raises(ConfigError, match=r"typo\.yaml: fit\.loop_closing: unknown key"):
+        Estimator.from_artifact(typo, robot=panda)
     # The settings are used: the score is judged by the scales, tracking by the limit.
     estimate = overridden.estimate(frame.image_rgb, frame.K, with_points=False)
     terms = {k: torch.tensor([v]) for k, v in estimate.consistency_terms.items()}

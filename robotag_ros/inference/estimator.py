@@ -18,7 +18,7 @@ from robotag_ros.inference.fit_settings import FitSettings, fit_settings
 from robotag_ros.inference.loop_closing import close_loops
 from robotag_ros.inference.preprocess import preprocess, preprocess_crop
 from robotag_ros.inference.two_pass import CropPolicy, RobotBox, robot_box
-from robotag_ros.model.artifact import load_model
+from robotag_ros.model.artifact import artifact_paths, load_model
 
 
 @contextlib.contextmanager
@@ -110,7 +110,7 @@ class Estimator:
                              'or load with robotag_ros.estimator_factory.load_estimator (it '
                              'exports into the cache on first use)')
         model, sidecar = load_model(artifact, robot=robot, device='cpu')
-        settings = fit_settings(sidecar.fit, fit_overrides)
+        settings = fit_settings(sidecar.fit, fit_overrides, str(artifact_paths(artifact)[1]))
         input_hw = tuple(int(v) for v in sidecar.input_size)
         if backend == 'torch':
             runner = TorchBackend(model, device=device, precision=precision,

@@ -31,9 +31,9 @@ class FitSettings:
         return asdict(self)
 
 
-def fit_settings(from_sidecar: Optional[dict] = None,
-                 overrides: Optional[dict] = None) -> FitSettings:
+def fit_settings(from_sidecar: Optional[dict] = None, overrides: Optional[dict] = None,
+                 sidecar_name: str = 'sidecar') -> FitSettings:
     """Defaults, then the sidecar's ``fit`` section, then ``overrides`` (unknown keys: a
-    ConfigError naming the known ones)."""
-    settings = merge_into(FitSettings(), from_sidecar or {}, 'artifact fit settings')
+    one-line ConfigError naming where, and the known keys)."""
+    settings = merge_into(FitSettings(), from_sidecar or {}, f'{sidecar_name}: fit')
     return merge_into(settings, overrides or {}, 'fit_overrides')
