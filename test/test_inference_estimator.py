@@ -12,7 +12,7 @@ from robotag_ros.estimator_factory import load_estimator
 from robotag_ros.export.onnx_export import export_onnx
 from robotag_ros.export.runtime_files import onnx_cache_path
 from robotag_ros.geometry.letterbox import letterbox_image, plan_letterbox
-from robotag_ros.inference.backends import BackendUnavailable, resolve_backend
+from robotag_ros.inference.backends import Backend, BackendUnavailable, resolve_backend
 from robotag_ros.inference.decode import ConsistencyScales, consistency_score
 from robotag_ros.inference.estimate import PoseEstimator
 from robotag_ros.inference.estimator import Estimator
@@ -99,6 +99,8 @@ def test_auto_backend_is_onnxruntime_on_cpu_and_torch_on_cuda(artifact, onnx_fil
                                         robot=panda)
     assert estimator.backend_name == 'onnxruntime'
     assert isinstance(estimator, PoseEstimator)   # what the ROS node needs of it
+    torch_estimator = Estimator.from_artifact(artifact, backend='torch', robot=panda)
+    assert isinstance(estimator.backend, Backend) and isinstance(torch_estimator.backend, Backend)
     assert (estimator.robot_name, estimator.base_frame) == ('panda', 'panda_link0')
     with pytest.raises(ValueError, match='backend must be one of'):
         Estimator.from_artifact(artifact, backend='openvino', robot=panda)

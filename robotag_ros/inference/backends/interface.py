@@ -8,7 +8,7 @@ missing says what to install.
 """
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,6 +17,7 @@ BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 BACKEND_CHOICES = ('auto',) + BACKENDS
 
 
+@runtime_checkable
 class Backend(Protocol):
     """Runs the network: ``name`` is one of BACKENDS."""
 
