@@ -49,6 +49,7 @@ class TAGModel(nn.Module):
             raise ValueError(f'model_config.joint_limits has shape {tuple(limits.shape)}, the '
                              f'robot has {n} joints')
         self.backbone_2d = build_backbone_2d(config)
+        # Input statistics (set_preprocessing): buffers so they follow the model's device.
         self.register_buffer('image_mean', torch.zeros(1, 3, 1, 1), persistent=False)
         self.register_buffer('image_std', torch.ones(1, 3, 1, 1), persistent=False)
         self.set_preprocessing(backbone_preprocessing(config.backbone_2d))
@@ -85,8 +86,10 @@ class TAGModel(nn.Module):
     def set_preprocessing(self, preprocessing: ImagePreprocessing) -> None:
         """The normalisation :meth:`normalise` applies (an artifact's sidecar sets its own)."""
         self.preprocessing = preprocessing
-        self.image_mean.copy_(torch.tensor(preprocessing.mean)[None, :, None, None])
-        self.image_std.copy_(torch.tensor(preprocessing.std)[None, :, None, None])
+        device = self.image_mean.device
+        # Assigned, not copied into: the buffers may be inference tensors.
+        self.image_mean = torch.tensor(preprocessing.mean, device=device)[None, :, None, None]
+        self.image_std = torch.tensor(preprocessing.std, device=device)[None, :, None, None]
 
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> the network's input statistics."""
