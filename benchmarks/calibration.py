@@ -65,7 +65,7 @@ def model_source(artifact: str, backend: str = 'onnxruntime', stats: dict | None
     encoders a hand-eye calibration reads; only the camera is fitted then)."""
     from robotag_ros.data.synthetic.sample_sequence import SequenceRenderer
     from robotag_ros.inference.estimate import estimate_recording
-    from robotag_ros.inference.estimator import load_estimator
+    from robotag_ros.estimator_factory import load_estimator
 
     estimator = load_estimator(artifact, backend=backend)
     renderer = SequenceRenderer(estimator.robot)

@@ -33,7 +33,7 @@ KEYS = ('add_auc', 'mean_joint_error_j1_6_deg', 'mean_joint_error_deg',
 
 
 class OracleLoops:
-    """A loop closer (Estimator.loop_closer) that lets the current batch's labels in."""
+    """A loop closer (Estimator's ``loop_closer``) that lets the current batch's labels in."""
 
     def __init__(self, kind: str):
         self.kind, self.truths = kind, []
@@ -57,10 +57,10 @@ class OracleLoops:
         return close_loops(states, robot, intrinsics, config, lifter, starts=starts)
 
 
-def oracle_metrics(estimator, folder: str, kind: str) -> dict:
-    """Every metric with an OracleLoops closer, which is handed each batch's labels first."""
+def oracle_metrics(estimator, folder: str) -> dict:
+    """Every metric with the estimator's OracleLoops closer, handed each batch's labels first."""
     from robotag_ros.training.evaluate import open_eval_folder, predict_folder, score_estimates
-    estimator.loop_closer = closer = OracleLoops(kind)
+    closer = estimator.loop_closer
     estimates, truths = predict_folder(
         estimator, open_eval_folder(folder, estimator.robot), progress=False,
         before_batch=lambda truths: setattr(closer, 'truths', truths))
@@ -77,9 +77,10 @@ def main(argv=None) -> int:
                'frames': args.frames, 'set': folder.name}
     rows = []
     for variant, two_pass, fit in VARIANTS + tuple((kind, True, True) for kind in ORACLES):
+        oracle = {'loop_closer': OracleLoops(variant)} if variant in ORACLES else {}
         estimator = Estimator.from_artifact(args.model, backend='torch', two_pass=two_pass,
-                                            fit=fit)
-        metrics = oracle_metrics(estimator, str(folder), variant) if variant in ORACLES \
+                                            fit=fit, **oracle)
+        metrics = oracle_metrics(estimator, str(folder)) if oracle \
             else evaluate_estimator(estimator, str(folder), print_table=False)
         rows.append((variant, [metrics.get(key, float('nan')) for key in KEYS]))
         for key in KEYS:

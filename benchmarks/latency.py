@@ -64,7 +64,7 @@ def benchmark_frame(args, robot):
 
 
 def variants(device: str) -> list[tuple[str, dict]]:
-    """(result name, Estimator.from_artifact options); the first one per device is eager."""
+    """(result name, load_estimator options); the first one per device is eager."""
     if device == 'cpu':
         return [('torch_cpu', dict(backend='torch', device='cpu')),
                 ('onnxruntime_cpu', dict(backend='onnxruntime', device='cpu'))]
@@ -92,14 +92,14 @@ def time_estimator(estimator, frame, warmup: int, frames: int) -> dict[str, list
 def run_worker(args, name: str, artifact: str, frame_file: str) -> int:
     """Child process: time one variant and write its samples (or why it cannot run) as JSON."""
     from robotag_ros.export.reference_frames import ReferenceFrame
-    from robotag_ros.inference.estimator import Estimator
+    from robotag_ros.estimator_factory import load_estimator
     options = dict(variants(args.device))[name]
     if options['backend'] == 'onnxruntime':
         options = dict(options, threads=args.threads if args.device == 'cpu' else 0)
     stored = np.load(frame_file)
     frame = ReferenceFrame(stored['image_rgb'], stored['K'], 'benchmark frame')
     try:
-        estimator = Estimator.from_artifact(artifact, **options)
+        estimator = load_estimator(artifact, **options)
         result = {'samples': time_estimator(estimator, frame, args.warmup, args.frames)}
     except Exception as error:  # noqa: BLE001 - a backend that cannot run is reported
         result = {'skipped': (str(error).splitlines() or [type(error).__name__])[0][:300]}

@@ -150,7 +150,7 @@ def run(args, factory: str) -> dict:
     published = [r for r in rows if 'latency_receive_to_publish_ms' in r]
     result = {
         'machine': machine_name(),
-        'estimator_factory': factory or 'robotag_ros.inference.estimator:load_estimator',
+        'estimator_factory': factory or 'robotag_ros.estimator_factory:load_estimator',
         'model_path': '' if factory == FAKE else _relative(args.model or default_model_path()),
         'backend': args.backend, 'device': args.device,
         **_model_facts(args.model if factory != FAKE else None),

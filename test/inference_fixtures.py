@@ -12,8 +12,11 @@ INPUT_HW = (96, 96)
 
 
 def make_tiny_artifact(path: Path, robot, seed: int = 0, training: dict | None = None,
+                       preprocessing=None, fit: dict | None = None,
                        **config_overrides) -> Path:
-    """Write ``<path>.safetensors`` + ``<path>.yaml`` for a randomly initialised tiny TAGModel."""
+    """Write ``<path>.safetensors`` + ``<path>.yaml`` for a randomly initialised tiny TAGModel
+    (``preprocessing``: an ImagePreprocessing for the sidecar, else the backbone's; ``fit``:
+    the sidecar's fit section)."""
     from robotag_ros.model.artifact import Sidecar, save_artifact
     from robotag_ros.model import build_model
     from robotag_ros.model.config import ModelConfig
@@ -22,7 +25,8 @@ def make_tiny_artifact(path: Path, robot, seed: int = 0, training: dict | None =
     model = build_model(robot, config)
     sidecar = Sidecar(robot=robot.name, joint_names=list(robot.joint_names),
                       keypoint_names=list(robot.keypoint_names), input_size=list(INPUT_HW),
-                      model_config=config.to_dict(), training=dict(training or {}))
+                      model_config=config.to_dict(), training=dict(training or {}),
+                      preprocessing=preprocessing, fit=dict(fit or {}))
     save_artifact(path, model.state_dict(), sidecar)
     return path
 

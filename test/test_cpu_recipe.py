@@ -7,7 +7,9 @@ import torch
 from robotag_ros.data.synthetic.dr_config import DRConfig
 from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
 from robotag_ros.data.synthetic.set_generator import generate_set
-from robotag_ros.geometry.letterbox import plan_crop, preprocess_crop, warp_image
+from robotag_ros.geometry.letterbox import plan_crop, warp_image
+from robotag_ros.inference.preprocess import preprocess_crop
+from robotag_ros.model.preprocessing import ImagePreprocessing
 from robotag_ros.inference.two_pass import CropPolicy, robot_box
 from robotag_ros.losses.supervised import heatmap_cross_entropy
 from robotag_ros.model import build_model, load_model_config
@@ -140,7 +142,8 @@ def test_crop_plans_map_pixels_and_intrinsics_exactly():
     image = np.zeros((120, 160, 3), np.uint8)
     image[70, 100] = 255                          # pixel centre (100.5, 70.5)
     K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
-    tensor, K_crop, plan = preprocess_crop(image, K, (95.0, 65.0), 40.0, (64, 64))
+    lite = ImagePreprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    tensor, K_crop, plan = preprocess_crop(image, K, (95.0, 65.0), 40.0, (64, 64), lite)
     mapped = plan.to_target_px(np.array([100.5, 70.5]))
     row, col = np.unravel_index(tensor[0, 0].argmax(), (64, 64))
     assert abs(col + 0.5 - mapped[0]) <= 1.0 and abs(row + 0.5 - mapped[1]) <= 1.0

@@ -29,8 +29,8 @@ def onnx_file(tmp_path_factory, model):
 
 
 @pytest.fixture(scope='module')
-def real_inputs(panda):
-    return network_inputs(sample_frames(panda, 2), INPUT_HW)
+def real_inputs(panda, model):
+    return network_inputs(sample_frames(panda, 2), INPUT_HW, model.preprocessing)
 
 
 def test_export_passes_checker_and_matches_torch_on_real_frames(model, onnx_file, real_inputs,
@@ -42,9 +42,13 @@ def test_export_passes_checker_and_matches_torch_on_real_frames(model, onnx_file
     assert max(report.values()) < 1e-3
     printed = capsys.readouterr().out
     assert 'on 2 frame(s)' in printed and 'max |onnx - torch|' in printed
-    # The real frames are letterboxed: 4:3 into 96x96 leaves black bands top and bottom.
+    # The real frames are letterboxed: 4:3 into 96x96 leaves black bands top and bottom, which
+    # the network sees normalised like any black pixel.
     image = real_inputs[0]
-    assert image.shape == (2, 3, *INPUT_HW) and float(image[:, :, :8].abs().max()) == 0.0
+    black = [-m / s for m, s in zip(model.preprocessing.mean, model.preprocessing.std)]
+    assert image.shape == (2, 3, *INPUT_HW)
+    np.testing.assert_allclose(image[:, :, :8].amax((0, 2, 3)), black, rtol=1e-6)
+    np.testing.assert_allclose(image[:, :, :8].amin((0, 2, 3)), black, rtol=1e-6)
 
 
 def test_keypoint_pooled_joint_head_exports_and_matches_torch(tmp_path, panda, real_inputs):
@@ -111,6 +115,26 @@ def test_onnx_for_another_input_size_is_refused(onnx_file):
     with pytest.raises(ValueError, match=r'exported for \(96, 96\) inputs, the artifact wants '
                                          r'\(128, 128\)'):
         OnnxRuntimeBackend(onnx_file, input_hw=(128, 128))
+
+
+def test_export_records_its_input_and_the_runtime_checks_it(tmp_path, onnx_file, model):
+    import onnx
+    from robotag_ros.model.inference_network import INPUT_CONVENTION_KEY, PREPROCESSING_KEY
+    from robotag_ros.model.preprocessing import ImagePreprocessing
+    metadata = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    assert INPUT_CONVENTION_KEY in metadata and PREPROCESSING_KEY in metadata
+    OnnxRuntimeBackend(onnx_file, preprocessing=model.preprocessing)   # the artifact's own
+    other = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match='exported for preprocessing .* the artifact says'):
+        OnnxRuntimeBackend(onnx_file, preprocessing=other)
+    # A file exported before the normalisation left the graph carries no convention.
+    proto = onnx.load(str(onnx_file))
+    del proto.metadata_props[:]
+    older = tmp_path / 'older.onnx'
+    onnx.save(proto, str(older))
+    with pytest.raises(ValueError, match=r'older\.onnx: its image input is not the normalised'
+                                         r'.*re-export'):
+        OnnxRuntimeBackend(older)
 
 
 def test_cli_exports_checks_and_reports(tmp_path, artifact, capsys):

@@ -1,11 +1,13 @@
-"""TensorRT path without TensorRT: cache keys, shape checks and the errors when it is missing."""
+"""TensorRT path without TensorRT: cache keys, shape checks and the errors when it is missing,
+in the exporter (building plans) and the runtime backend (running them)."""
 import numpy as np
 import pytest
 
 from robotag_ros.export import tensorrt_engine as trt_engine
-from robotag_ros.export.tensorrt_engine import (INSTALL_HINT, TensorRTUnavailable,
-                                                check_input_shapes, engine_cache_key)
+from robotag_ros.export.tensorrt_engine import engine_cache_key
 from robotag_ros.inference.backends import BackendUnavailable, TensorRTBackend
+from robotag_ros.inference.backends.tensorrt_backend import (INSTALL_HINT, TensorRTUnavailable,
+                                                             check_input_shapes)
 
 
 def _tensorrt_installed() -> bool:
@@ -75,6 +77,18 @@ def test_missing_tensorrt_says_what_to_install(tmp_path, onnx_pair):
 
 
 @needs_no_tensorrt
-def test_tensorrt_backend_is_unavailable_with_the_install_hint(onnx_pair, tmp_path):
+def test_tensorrt_backend_is_unavailable_with_the_install_hint(tmp_path):
     with pytest.raises(BackendUnavailable, match='TensorRT is not installed.*pip install'):
-        TensorRTBackend(onnx_pair, fp16=True, cache_dir=str(tmp_path))
+        TensorRTBackend(tmp_path / 'model.plan')
+
+
+@needs_no_tensorrt
+def test_factory_refuses_tensorrt_before_exporting(tmp_path, monkeypatch, panda):
+    from inference_fixtures import make_tiny_artifact
+    from robotag_ros.estimator_factory import load_estimator
+    monkeypatch.setenv('ROBOTAG_CACHE', str(tmp_path / 'cache'))
+    artifact = make_tiny_artifact(tmp_path / 'tiny', panda)
+    with pytest.raises(BackendUnavailable, match='TensorRT is not installed'):
+        load_estimator(artifact, backend='tensorrt', device='cuda')
+    assert not (tmp_path / 'cache' / 'onnx').exists() \
+        or not list((tmp_path / 'cache' / 'onnx').iterdir())

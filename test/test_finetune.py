@@ -14,6 +14,7 @@ import torch
 from robotag_ros.data.bags.bag_images import BagImageDataset, write_image_bag
 from robotag_ros.model.artifact import Sidecar, artifact_paths, load_model, save_artifact
 from robotag_ros.model import ModelConfig, build_model
+from robotag_ros.model.preprocessing import ImagePreprocessing
 from robotag_ros.training.cli import finetune_main
 from robotag_ros.training.datasets import collate
 from robotag_ros.training.finetune import alignment_loss
@@ -22,6 +23,8 @@ SAMPLE = Path(__file__).parent / 'data' / 'dream_panda_sample'
 K_SAMPLE = np.array([[79.9316, 0.0, 63.9792], [0.0, 79.8992, 48.812], [0.0, 0.0, 1.0]])
 TINY = dict(width_2d=8, width_3d=8, head_width=16, num_unproj_points=64)
 TOPIC = '/camera/color/image_raw'
+# Statistics of the artifact's own: fine-tuning must train with them and hand them on.
+NOT_THE_BACKBONES = ImagePreprocessing(mean=(0.45, 0.45, 0.45), std=(0.3, 0.3, 0.3))
 
 
 @pytest.fixture(scope='module')
@@ -36,7 +39,8 @@ def tiny_artifact(tmp_path_factory, panda):
     save_artifact(path, model.state_dict(), Sidecar(
         robot='panda', joint_names=list(panda.joint_names),
         keypoint_names=list(panda.keypoint_names), input_size=[64, 64],
-        model_config=model.config.to_dict(), training={'stage': 1}))
+        model_config=model.config.to_dict(), training={'stage': 1},
+        preprocessing=NOT_THE_BACKBONES))
     return path
 
 
@@ -72,6 +76,7 @@ def test_finetune_end_to_end_lowers_the_alignment_loss(tiny_artifact, bag, tmp_p
     before, _ = load_model(tiny_artifact, robot=panda)
     after, sidecar = load_model(out, robot=panda)
     assert sidecar.training['stage'] == 2
+    assert sidecar.preprocessing == NOT_THE_BACKBONES == after.preprocessing
     dataset = BagImageDataset(bag, TOPIC, (64, 64), panda.num_joints, panda.num_keypoints)
     batch = collate([dataset[i] for i in range(len(dataset))])
     loss_before, loss_after = alignment_loss(before, batch), alignment_loss(after, batch)

@@ -3,14 +3,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from inference_fixtures import INPUT_HW, make_tiny_artifact, sample_frames
-from robotag_ros.model.artifact import ArtifactError, artifact_paths, load_model
-from robotag_ros.inference.backends import BackendUnavailable, resolve_backend
+from robotag_ros.config_merge import ConfigError
+from robotag_ros.estimator_factory import load_estimator
 from robotag_ros.export.onnx_export import export_onnx
+from robotag_ros.export.runtime_files import onnx_cache_path
+from robotag_ros.geometry.letterbox import letterbox_image, plan_letterbox
+from robotag_ros.inference.backends import Backend, BackendUnavailable, resolve_backend
+from robotag_ros.inference.decode import ConsistencyScales, consistency_score
 from robotag_ros.inference.estimate import PoseEstimator
-from robotag_ros.inference.estimator import Estimator, onnx_cache_path
+from robotag_ros.inference.estimator import Estimator
+from robotag_ros.model.artifact import ArtifactError, artifact_paths, load_model, load_sidecar
+from robotag_ros.model.preprocessing import ImagePreprocessing, backbone_preprocessing
 
 TIMINGS = {'preprocess_ms', 'inference_ms', 'decode_ms', 'total_ms'}
 
@@ -92,9 +99,18 @@ def test_auto_backend_is_onnxruntime_on_cpu_and_torch_on_cuda(artifact, onnx_fil
                                         robot=panda)
     assert estimator.backend_name == 'onnxruntime'
     assert isinstance(estimator, PoseEstimator)   # what the ROS node needs of it
+    torch_estimator = Estimator.from_artifact(artifact, backend='torch', robot=panda)
+    assert isinstance(estimator.backend, Backend) and isinstance(torch_estimator.backend, Backend)
     assert (estimator.robot_name, estimator.base_frame) == ('panda', 'panda_link0')
     with pytest.raises(ValueError, match='backend must be one of'):
         Estimator.from_artifact(artifact, backend='openvino', robot=panda)
+
+
+def test_exported_files_are_the_factorys_job(artifact, panda):
+    # The runtime only loads: without a file it names the two ways to get one.
+    with pytest.raises(ValueError, match="'onnxruntime' runs an exported file: pass onnx_path"
+                                         '.*load_estimator'):
+        Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
 
 
 def test_without_points_and_batched(artifact, frame, panda):
@@ -203,7 +219,7 @@ def test_damaged_cached_onnx_export_is_exported_again(tmp_path, monkeypatch, art
                                                       panda, caplog):
     monkeypatch.setenv('ROBOTAG_CACHE', str(tmp_path / 'cache'))
     path = onnx_cache_path(artifact)
-    first = Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+    first = load_estimator(artifact, backend='onnxruntime', robot=panda)
     reference = first.estimate(frame.image_rgb, frame.K).joint_angles_rad
     exported = path.read_bytes()
     digest = path.with_name(path.name + '.sha256')
@@ -213,7 +229,7 @@ def test_damaged_cached_onnx_export_is_exported_again(tmp_path, monkeypatch, art
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with caplog.at_level('WARNING'):
-        estimator = Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+        estimator = load_estimator(artifact, backend='onnxruntime', robot=panda)
     assert 'changed since it was written' in caplog.text and 'exporting it again' in caplog.text
     caplog.clear()
     assert path.read_bytes() == exported
@@ -232,14 +248,14 @@ def test_damaged_cached_onnx_export_is_exported_again(tmp_path, monkeypatch, art
     path.write_bytes(exported[:len(exported) // 3])
     digest.unlink()
     with caplog.at_level('WARNING'):
-        Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+        load_estimator(artifact, backend='onnxruntime', robot=panda)
     assert exports == [path] and 'unusable, exporting it again' in caplog.text
     assert path.read_bytes() == exported and digest.is_file()
     caplog.clear()
     # An intact cache is reused as it is: no export, no warning.
     before = path.stat().st_mtime_ns
     with caplog.at_level('WARNING'):
-        Estimator.from_artifact(artifact, backend='onnxruntime', robot=panda)
+        load_estimator(artifact, backend='onnxruntime', robot=panda)
     assert path.stat().st_mtime_ns == before and 'exporting' not in caplog.text
 
 
@@ -320,3 +336,93 @@ def test_the_tracker_forgets_the_box_on_a_new_image_size_or_a_failed_frame():
     recorder.fail = False
     tracker.estimate(large, np.eye(3))   # after a failed frame: the whole frame again
     assert recorder.boxes[-2:] == ['box of 3', None]
+
+
+def _network_inputs_seen(estimator, frame) -> np.ndarray:
+    """The image tensor the backend is handed for ``frame`` (one pass, no crop)."""
+    seen = []
+    run = estimator.backend.run
+    estimator.backend.run = lambda image, K: seen.append(image.copy()) or run(image, K)
+    estimator.estimate(frame.image_rgb, frame.K, with_points=False)
+    return seen[0][0]
+
+
+def test_the_network_sees_the_sidecars_preprocessing(tmp_path, panda, frame):
+    plain = make_tiny_artifact(tmp_path / 'plain', panda)
+    other = ImagePreprocessing(mean=(0.2, 0.3, 0.4), std=(0.1, 0.2, 0.4), color_order='BGR',
+                               pad_value=128)
+    custom = make_tiny_artifact(tmp_path / 'custom', panda, preprocessing=other)
+    assert load_sidecar(custom).preprocessing == other
+    assert load_sidecar(plain).preprocessing == backbone_preprocessing('small')
+    seen = {}
+    for name, path in (('plain', plain), ('custom', custom)):
+        estimator = Estimator.from_artifact(path, robot=panda, two_pass=False, fit=False)
+        seen[name] = _network_inputs_seen(estimator, frame)
+    plan = plan_letterbox(frame.image_rgb.shape[:2], INPUT_HW)
+    for name, spec in (('plain', backbone_preprocessing('small')), ('custom', other)):
+        placed = letterbox_image(frame.image_rgb, plan, pad_value=spec.pad_value)
+        if spec.color_order == 'BGR':
+            placed = placed[..., ::-1]
+        expected = (placed.transpose(2, 0, 1) / 255.0 - np.array(spec.mean)[:, None, None]) \
+            / np.array(spec.std)[:, None, None]
+        np.testing.assert_allclose(seen[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
+    # The letterbox band holds the sidecar's pad value, normalised.
+    band = (128 / 255.0 - np.array(other.mean)) / np.array(other.std)
+    np.testing.assert_allclose(seen['custom'][:, 0, 0], band, rtol=1e-5)
+
+
+def test_sidecars_before_the_preprocessing_section_run_as_they_did(tmp_path, panda, artifact):
+    # Their top-level colour order and statistics never described the network: ignored, and
+    # the 2D backbone's statistics (what the network normalised with inside) apply.
+    weights, sidecar = artifact_paths(artifact)
+    for backbone in ('small', 'efficientnet_lite0'):
+        data = yaml.safe_load(sidecar.read_text())
+        del data['preprocessing']
+        data['model_config']['backbone_2d'] = backbone
+        data.update(color_order='BGR', mean=[0.9, 0.9, 0.9], std=[9.0, 9.0, 9.0])
+        old = tmp_path / f'old_{backbone}.yaml'
+        old.write_text(yaml.safe_dump(data))
+        assert load_sidecar(old).preprocessing == backbone_preprocessing(backbone)
+    assert backbone_preprocessing('efficientnet_lite0').mean == (0.5, 0.5, 0.5)
+    data = yaml.safe_load(sidecar.read_text())
+    data['mean'] = [0.1, 0.1, 0.1]          # beside a preprocessing section: not a known field
+    mixed = tmp_path / 'mixed.yaml'
+    mixed.write_text(yaml.safe_dump(data))
+    with pytest.raises(ArtifactError, match='unexpected sidecar fields'):
+        load_sidecar(mixed)
+    data = yaml.safe_load(sidecar.read_text())
+    data['preprocessing']['std'] = [0.0, 1.0, 1.0]
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ArtifactError, match='bad.yaml: preprocessing: .*std positive'):
+        load_sidecar(bad)
+
+
+def test_fit_settings_come_from_the_sidecar_and_overrides(tmp_path, panda, frame):
+    path = make_tiny_artifact(tmp_path / 'fitted', panda, fit={
+        'track_max_residual_px': 7.5, 'loop_closing': {'finalists': 2}})
+    estimator = Estimator.from_artifact(path, robot=panda)
+    settings = estimator.fit_settings
+    assert (settings.track_max_residual_px, settings.loop_closing.finalists) == (7.5, 2)
+    assert settings.loop_closing.random_starts == 8          # a key left out: the default
+    overridden = Estimator.from_artifact(path, robot=panda, fit_overrides={
+        'track_max_residual_px': 1e9, 'consistency_scales': {'fit_residual_px': 0.5}})
+    assert overridden.fit_settings.track_max_residual_px == 1e9
+    assert overridden.fit_settings.loop_closing.finalists == 2     # the sidecar's still holds
+    with pytest.raises(ConfigError, match=r"^fit_overrides: unknown key 'track_px' \(known: "):
+        Estimator.from_artifact(path, robot=panda, fit_overrides={'track_px': 3})
+    typo = make_tiny_artifact(tmp_path / 'typo', panda, fit={'loop_closing': {'finalist': 2}})
+    with pytest.raises(ConfigError, match=r"typo\.yaml: fit\.loop_closing: unknown key"):
+        Estimator.from_artifact(typo, robot=panda)
+    # The settings are used: the score is judged by the scales, tracking by the limit.
+    estimate = overridden.estimate(frame.image_rgb, frame.K, with_points=False)
+    terms = {k: torch.tensor([v]) for k, v in estimate.consistency_terms.items()}
+    scales = overridden.fit_settings.consistency_scales
+    assert estimate.consistency == pytest.approx(float(consistency_score(terms, scales)[0]))
+    assert estimate.consistency != pytest.approx(
+        float(consistency_score(terms, ConsistencyScales())[0]))
+    residual = estimate.consistency_terms['fit_residual_px']
+    assert overridden.next_box(estimate) is not None
+    strict = Estimator.from_artifact(path, robot=panda,
+                                     fit_overrides={'track_max_residual_px': residual / 2})
+    assert strict.next_box(estimate) is None

@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 
 from inference_fixtures import pinhole
-from robotag_ros.geometry.letterbox import crop, plan_letterbox, preprocess
+from robotag_ros.geometry.letterbox import crop, plan_letterbox
+from robotag_ros.inference.preprocess import preprocess
+from robotag_ros.model.preprocessing import ImagePreprocessing
+
+PIXELS_IN_0_1 = ImagePreprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 K_640 = pinhole(615.0, 612.0, 322.5, 238.0)   # a 640x480 camera
 # Points in the camera frame (metres), spread over the field of view.
@@ -44,7 +48,7 @@ def _bright_centroids(network_image, expected_px, window=5):
 def test_letterboxed_intrinsics_project_where_the_pixels_went(input_hw):
     source_px = project(POINTS_CAM, K_640)
     image = _dot_image(480, 640, source_px)
-    network_image, network_K, letterbox = preprocess(image, K_640, input_hw)
+    network_image, network_K, letterbox = preprocess(image, K_640, input_hw, PIXELS_IN_0_1)
     network_K = network_K[0].astype(np.float64)
     assert network_image.shape == (1, 3, *input_hw)
     # The projection through the adjusted K is the letterboxed source projection ...
@@ -77,7 +81,8 @@ def test_crop_then_letterbox_keeps_the_projection():
     cropped, cropped_K = crop(image, K_640, box)
     assert cropped.shape == (300, 400, 3)
     np.testing.assert_allclose(project(POINTS_CAM, cropped_K), source_px - box[:2], atol=1e-9)
-    network_image, network_K, letterbox = preprocess(cropped, cropped_K, (128, 128))
+    network_image, network_K, letterbox = preprocess(cropped, cropped_K, (128, 128),
+                                                     PIXELS_IN_0_1)
     network_px = project(POINTS_CAM[inside], network_K[0].astype(np.float64))
     np.testing.assert_allclose(_bright_centroids(network_image, network_px), network_px,
                                atol=0.1)
@@ -90,6 +95,6 @@ def test_crop_then_letterbox_keeps_the_projection():
 
 def test_preprocess_refuses_non_rgb_uint8():
     with pytest.raises(ValueError, match='HxWx3 uint8 RGB'):
-        preprocess(np.zeros((48, 64), np.uint8), K_640, (64, 64))
+        preprocess(np.zeros((48, 64), np.uint8), K_640, (64, 64), PIXELS_IN_0_1)
     with pytest.raises(ValueError, match='HxWx3 uint8 RGB'):
-        preprocess(np.zeros((48, 64, 3), np.float32), K_640, (64, 64))
+        preprocess(np.zeros((48, 64, 3), np.float32), K_640, (64, 64), PIXELS_IN_0_1)

@@ -47,3 +47,10 @@ def test_top_level_folders_import_one_way():
     graph = nx.DiGraph([(a, b) for a, targets in _folder_imports().items() for b in targets])
     assert graph.number_of_edges() > 10   # the walk found the imports
     assert list(nx.simple_cycles(graph)) == []
+
+
+def test_runtime_imports_nothing_from_the_exporter():
+    """inference/ only loads exported files; making them (export/) is a layer above it."""
+    imports = _folder_imports()
+    assert 'export' in imports and 'inference' in imports['export']   # the walk saw both
+    assert 'export' not in imports['inference']

@@ -60,6 +60,15 @@ def test_recorder_samples_every_nth_frame_asynchronously(tmp_path):
     assert len(recorder.buffer.frames()) == recorder.recorded == 4
 
 
+def _store_with_candidate(folder: Path, tag: str) -> tuple[ModelStore, Path, Path]:
+    """A store serving an 'initial' artifact, with the one tagged ``tag`` as its candidate."""
+    store = ModelStore(folder)
+    initial, candidate = _fake_artifact(store, 'initial'), _fake_artifact(store, tag)
+    store.set_current(initial)
+    store.set_candidate(candidate)
+    return store, initial, candidate
+
+
 def _fake_artifact(store: ModelStore, tag: str) -> Path:
     prefix = store.new_artifact_path(tag)
     for path in artifact_paths(prefix):
@@ -162,10 +171,7 @@ def test_swap_under_concurrent_estimate_calls():
 
 @pytest.mark.parametrize('candidate_score,accepted', [(0.8, True), (0.3, False)])
 def test_watcher_swaps_only_a_better_candidate(tmp_path, candidate_score, accepted):
-    store = ModelStore(tmp_path)
-    initial, candidate = _fake_artifact(store, 'initial'), _fake_artifact(store, 'finetuned')
-    store.set_current(initial)
-    store.set_candidate(candidate)
+    store, initial, candidate = _store_with_candidate(tmp_path, 'finetuned')
     swappable = SwappableEstimator(ScoredEstimator(0.5))
 
     def loader(path):   # the served model scores 0.5, the candidate its own score
@@ -184,10 +190,7 @@ def test_watcher_swaps_only_a_better_candidate(tmp_path, candidate_score, accept
 def test_with_a_fit_the_gate_follows_the_fit_residual_not_the_consistency(tmp_path):
     # What stage 2's alignment losses do on the shifted domain: the branches agree more
     # (consistency up) while the keypoints move away from any pose of the robot (residual up).
-    store = ModelStore(tmp_path)
-    initial, candidate = _fake_artifact(store, 'initial'), _fake_artifact(store, 'aligned')
-    store.set_current(initial)
-    store.set_candidate(candidate)
+    store, initial, candidate = _store_with_candidate(tmp_path, 'aligned')
     current = ScoredEstimator(0.009, fit_residual_px=8.1)
     swappable = SwappableEstimator(current)
 
@@ -201,11 +204,23 @@ def test_with_a_fit_the_gate_follows_the_fit_residual_not_the_consistency(tmp_pa
     assert store.current() == initial and swappable.current is current
 
 
+@pytest.mark.parametrize('margin_px,accepted', [(0.0, True), (2.0, False)])
+def test_the_gate_margin_is_the_serving_models_fit_setting(tmp_path, margin_px, accepted):
+    # A candidate 1 px better: served unless the current model's sidecar asks for more.
+    from robotag_ros.inference.fit_settings import FitSettings
+    store, initial, candidate = _store_with_candidate(tmp_path, 'better')
+    current = ScoredEstimator(0.1, fit_residual_px=8.0)
+    current.fit_settings = FitSettings(swap_min_improvement=margin_px)
+
+    def loader(path):
+        return ScoredEstimator(0.1, fit_residual_px=7.0) if path == candidate else current
+    decision = CandidateWatcher(SwappableEstimator(current), store, loader,
+                                lambda: [(_image(0), K)] * 2, log=lambda _: None).check_once()
+    assert decision['accepted'] is accepted
+
+
 def test_broken_candidate_is_rejected(tmp_path):
-    store = ModelStore(tmp_path)
-    initial, candidate = _fake_artifact(store, 'initial'), _fake_artifact(store, 'broken')
-    store.set_current(initial)
-    store.set_candidate(candidate)
+    store, initial, candidate = _store_with_candidate(tmp_path, 'broken')
     swappable = SwappableEstimator(ScoredEstimator(0.5))
 
     def loader(path):
@@ -221,7 +236,7 @@ def test_broken_candidate_is_rejected(tmp_path):
 def test_online_round_writes_a_candidate_the_node_can_judge(tmp_path, panda):
     """Buffer of rendered frames -> one fine-tuning round -> candidate -> real Estimators."""
     from robotag_ros.finetune.hooks import serving_model_path
-    from robotag_ros.inference.estimator import load_estimator
+    from robotag_ros.estimator_factory import load_estimator
     from robotag_ros.model.artifact import Sidecar, save_artifact
     from robotag_ros.model import ModelConfig, build_model
     from robotag_ros.training.online import online_round

@@ -200,9 +200,9 @@ def test_estimates_are_within_tolerance_of_the_ground_truth(run):
 def test_node_matches_the_estimator_run_offline(run):
     """Every published joint vector and camera pose equals the Estimator's on the same image."""
     from robotag_ros.inference.estimate import estimate_recording
-    from robotag_ros.inference.estimator import Estimator
-    # The node's default backend ('auto'), so both run the same network graph.
-    estimator = Estimator.from_artifact(str(default_model_path()), backend='auto')
+    from robotag_ros.estimator_factory import load_estimator
+    # The node's default factory and backend ('auto'), so both run the same network graph.
+    estimator = load_estimator(str(default_model_path()), backend='auto')
     joints = {m['stamp']: m for m in run['listened']['joint_states']}
     poses = {m['stamp']: m for m in run['listened']['camera_pose']}
     # As the node tracks (track_robot): each frame looks where the previous one found the

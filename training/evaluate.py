@@ -16,6 +16,7 @@ from tqdm import tqdm
 from robotag_ros.data.dream.dataset import DreamDataset
 from robotag_ros.finetune.swap import score_of_estimates
 from robotag_ros.inference.decode import JOINT_SOURCES
+from robotag_ros.estimator_factory import load_estimator
 from robotag_ros.inference.estimator import Estimator
 from robotag_ros.metrics import evaluate, format_table
 from robotag_ros.metrics.pose_metrics import keypoint_2d_median_error_px
@@ -125,8 +126,7 @@ def evaluate_estimator(estimator, folder: str, batch_size: int = 16, max_frames:
 def evaluate_artifact(artifact: str, folder: str, device: str = 'auto', batch_size: int = 16,
                       max_frames: int = 0, print_table: bool = True,
                       backend: str = 'torch') -> dict:
-    estimator = Estimator.from_artifact(artifact, backend=backend,
-                                        device=str(resolve_device(device)))
+    estimator = load_estimator(artifact, backend=backend, device=str(resolve_device(device)))
     return evaluate_estimator(estimator, folder, batch_size, max_frames, print_table)
 
 

@@ -4,8 +4,8 @@ With an ImageNet-pretrained trunk kept frozen, a training step only needs the tr
 for its crop. ``build_trunk_cache`` draws ``views_per_frame`` augmented views of every frame
 (robot crops with random size/offset, colour jitter; see ``DreamDataset``), runs the trunk on
 them in inference mode and keeps the outputs (fp16) and labels as numpy files under
-``cache_dir``; training then reads them as a Dataset. On a two-core CPU the trunk is ~80% of
-a full forward-backward, so a step over cached views is several times cheaper, and a
+``cache_dir``; training then reads them as a Dataset. On a two-core CPU the trunk is ~80% of a
+full forward-backward, so a step over cached views is several times cheaper, and a
 killed run resumes with its cache (the folder is keyed by the data, views and model).
 """
 from __future__ import annotations
@@ -96,8 +96,7 @@ def build_trunk_cache(model, dataset, folder: Path, views_per_frame: int, image_
                                 num_workers=num_workers, collate_fn=collate)
             for batch in loader:
                 image = batch['image'].to(device)
-                normalised = (image - model.image_mean) / model.image_std
-                taps = backbone.trunk_features(normalised.contiguous(
+                taps = backbone.trunk_features(model.normalise(image).contiguous(
                     memory_format=torch.channels_last))
                 for level, tap in enumerate(taps):
                     store(f'trunk_{level}', tap, position)

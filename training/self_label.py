@@ -142,7 +142,7 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
     """The whole path: label, fine-tune into ``out`` (or a fresh artifact in ``models_dir``),
     judge; returns the report (frames used and dropped, minutes, the gate's verdict)."""
     from robotag_ros.finetune.model_store import ModelStore
-    from robotag_ros.inference.estimator import load_estimator
+    from robotag_ros.estimator_factory import load_estimator
     from robotag_ros.training.finetune import finetune_config, run_finetune
 
     store = ModelStore(models_dir) if models_dir else None

@@ -184,7 +184,10 @@ class Trainer:
         """Start from an inference artifact or a training checkpoint (e.g. stage 1 -> stage 2)."""
         if artifact_paths(source)[0].is_file():
             state = load_weights(source)
-            record = load_sidecar(source).training
+            sidecar = load_sidecar(source)
+            record = sidecar.training
+            # Its weights go with its input statistics: trained on, and recorded, as they were.
+            self.model.set_preprocessing(sidecar.preprocessing)
         else:
             try:
                 checkpoint = load_checkpoint(source, map_location='cpu')
@@ -437,6 +440,7 @@ class Trainer:
             input_size=list(self.config.data.image_size),
             model_config=dict(self.model_config.to_dict(), joint_limits=[
                 [float(v) for v in row] for row in self.model.joint_head_2d.joint_limits]),
+            preprocessing=self.model.preprocessing,   # what training normalised with
             config_hash=config_hash(config_dict),
             training={'stage': self.config.stage, 'epochs': self.config.optim.epochs,
                       'steps': self.step, 'run_dir': str(self.run_dir),

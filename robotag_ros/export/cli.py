@@ -119,7 +119,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         intrinsics = parse_intrinsics(args.intrinsics) if args.intrinsics else None
         frames = reference_frames(model.robot, dream=args.dream, image=args.image,
                                   intrinsics=intrinsics, count=args.frames)
-        inputs = network_inputs(frames, input_hw)   # an image too thin to letterbox fails here
+        # An image too thin to letterbox fails here, before anything is exported.
+        inputs = network_inputs(frames, input_hw, sidecar.preprocessing)
     except (ArtifactError, ValueError, FileNotFoundError) as error:
         print(f'robotag-export: error: {error}', file=sys.stderr)
         return 2

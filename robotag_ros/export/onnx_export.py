@@ -1,18 +1,23 @@
-"""export_onnx(): the TAG network to ONNX, checked by the ONNX checker and against PyTorch."""
+"""export_onnx(): the TAG network to ONNX, checked by the ONNX checker and against PyTorch.
+
+The graph takes the image already normalised by the artifact's preprocessing; each file records
+that, and the preprocessing, in its metadata, which the ONNX Runtime backend checks.
+"""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from robotag_ros.atomic_io import atomic_write_text
-from robotag_ros.geometry.letterbox import preprocess
+from robotag_ros.inference.preprocess import preprocess
 from robotag_ros.model.inference_network import (INFERENCE_OUTPUT_NAMES, INPUT_NAMES,
-                                                 InferenceNetwork)
+                                                 InferenceNetwork, export_metadata)
+from robotag_ros.model.preprocessing import ImagePreprocessing
 
 DEFAULT_OPSET = 18
 
@@ -22,7 +27,7 @@ class ExportMismatch(AssertionError):
 
 
 def example_inputs(input_hw: Sequence[int], batch: int = 1, seed: int = 0):
-    """A realistic input pair: a random image and a plausible camera for that size."""
+    """A random (normalised) image and a plausible camera for that size."""
     generator = torch.Generator().manual_seed(seed)
     height, width = int(input_hw[0]), int(input_hw[1])
     image = torch.rand(batch, 3, height, width, generator=generator)
@@ -47,7 +52,8 @@ def export_onnx(model: torch.nn.Module, input_hw: Sequence[int], onnx_path: str 
     side file's name is recorded inside the model, so both files are written into a temporary
     folder under their final names and moved into place (data first): a crash leaves no half
     model, and ONNX Runtime and TensorRT's parser find the data next to the model by itself.
-    The result passes ``onnx.checker.check_model(full_check=True)``.
+    The result passes ``onnx.checker.check_model(full_check=True)`` and carries
+    :func:`~robotag_ros.model.inference_network.export_metadata` of the model's preprocessing.
     """
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +73,7 @@ def export_onnx(model: torch.nn.Module, input_hw: Sequence[int], onnx_path: str 
                                     output_names=list(INFERENCE_OUTPUT_NAMES),
                                     dynamic_shapes=dynamic_shapes, verbose=False)
         program.optimize()
+        program.model.metadata_props.update(export_metadata(model.preprocessing))
         with tempfile.TemporaryDirectory(prefix=f'.{onnx_path.name}.',
                                          dir=onnx_path.parent) as staging:
             staged = Path(staging) / onnx_path.name
@@ -111,11 +118,12 @@ def _onnx_files_digest(onnx_path: Path) -> str:
     return hasher.hexdigest()
 
 
-def export_cached_onnx(model: torch.nn.Module, input_hw: Sequence[int],
+def export_cached_onnx(load_model: Callable[[], torch.nn.Module], input_hw: Sequence[int],
                        onnx_path: str | os.PathLike, log=None) -> Path:
     """``onnx_path`` as a cache of ``export_onnx``: reused while it is what was exported, and
-    exported again when absent or damaged since (a digest of its bytes, ``<name>.sha256``, is
-    kept beside it; a cache file without one is kept if it passes the ONNX checker)."""
+    exported again (``load_model()`` called only then) when absent or damaged since (a digest
+    of its bytes, ``<name>.sha256``, is kept beside it; a cache file without one is kept if it
+    passes the ONNX checker)."""
     import logging
     onnx_path = Path(onnx_path)
     log = log or logging.getLogger(__name__).warning
@@ -133,7 +141,7 @@ def export_cached_onnx(model: torch.nn.Module, input_hw: Sequence[int],
                 return onnx_path
             except ValueError as error:
                 log(f'cached ONNX export is unusable, exporting it again: {error}')
-    export_onnx(model, input_hw, onnx_path)
+    export_onnx(load_model(), input_hw, onnx_path)
     atomic_write_text(digest_file, _onnx_files_digest(onnx_path) + '\n')
     return onnx_path
 
@@ -143,7 +151,7 @@ def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike,
                        atol: float = 1e-3, rtol: float = 1e-3, verbose: bool = True) -> dict:
     """Run ONNX Runtime and PyTorch on the same inputs; the largest difference per output.
 
-    ``inputs``: (image (B, 3, H, W) in [0, 1], K (B, 3, 3)) as the network sees them, e.g.
+    ``inputs``: (image (B, 3, H, W) normalised, K (B, 3, 3)) as the network sees them, e.g.
     :func:`network_inputs` of real frames; run one frame at a time, as exported (batch 1).
     Without it, a random image of ``input_hw`` (a smoke test only). Prints and returns
     {output name: max |onnx - torch|}; raises ExportMismatch if any element differs by more
@@ -182,9 +190,12 @@ def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike,
     return report
 
 
-def network_inputs(frames, input_hw: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Original frames (``.image_rgb``, ``.K``) -> the batch the network sees: letterboxed by
-    the artifact's input size with matching intrinsics (the estimator's own preprocessing)."""
-    prepared = [preprocess(frame.image_rgb, frame.K, input_hw) for frame in frames]
+def network_inputs(frames, input_hw: Sequence[int], preprocessing: ImagePreprocessing
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Original frames (``.image_rgb``, ``.K``) -> the batch the network sees: letterboxed to
+    the artifact's input size with matching intrinsics, normalised (the estimator's own
+    preprocessing)."""
+    prepared = [preprocess(frame.image_rgb, frame.K, input_hw, preprocessing)
+                for frame in frames]
     return (torch.from_numpy(np.concatenate([p[0] for p in prepared])),
             torch.from_numpy(np.concatenate([p[1] for p in prepared])))

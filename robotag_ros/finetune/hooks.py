@@ -9,7 +9,7 @@ it scores better on the buffer's held-out frames.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from robotag_ros.finetune.buffer import FrameBuffer, FrameRecorder
 from robotag_ros.finetune.model_store import ModelStore
@@ -36,7 +36,8 @@ class OnlineHooks:
     def __init__(self, estimator, record_buffer_dir: str = '', record_every_n: int = 10,
                  buffer_capacity: int = 500, models_dir: str = '',
                  loader: Callable[[Path], object] | None = None, poll_s: float = 10.0,
-                 min_improvement: float = 0.0, log: Callable[[str], None] = print):
+                 min_improvement: Optional[float] = None,
+                 log: Callable[[str], None] = print):
         self.recorder = None
         self.watcher = None
         self.estimator = estimator

@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -97,12 +97,22 @@ class CandidateWatcher:
 
     def __init__(self, swappable: SwappableEstimator, store, loader: Callable[[Path], object],
                  holdout_frames: Callable[[], list], poll_s: float = 10.0,
-                 min_improvement: float = 0.0, log: Callable[[str], None] = LOGGER.info):
+                 min_improvement: Optional[float] = None,
+                 log: Callable[[str], None] = LOGGER.info):
+        """``min_improvement``: the score margin a candidate must beat the current model by;
+        None takes the serving model's ``fit_settings.swap_min_improvement`` (its sidecar's
+        judgement of what its residual means), else 0."""
         self.swappable, self.store, self.loader = swappable, store, loader
         self.holdout_frames = holdout_frames
         self.poll_s, self.min_improvement, self.log = poll_s, min_improvement, log
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _min_improvement(self) -> float:
+        if self.min_improvement is not None:
+            return self.min_improvement
+        settings = getattr(self.swappable.current, 'fit_settings', None)
+        return settings.swap_min_improvement if settings is not None else 0.0
 
     def start(self) -> 'CandidateWatcher':
         self._thread = threading.Thread(target=self._run, name='candidate_watcher', daemon=True)
@@ -152,7 +162,8 @@ class CandidateWatcher:
         decision.update(candidate_score=candidate_score, current_score=current_score,
                         holdout_frames=len(frames))
         if candidate_estimator is not None:
-            accepted = accept_candidate(candidate_score, current_score, self.min_improvement)
+            accepted = accept_candidate(candidate_score, current_score,
+                                        self._min_improvement())
             decision['accepted'] = accepted
             if accepted:
                 self.swappable.swap(candidate_estimator)

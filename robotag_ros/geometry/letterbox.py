@@ -1,4 +1,4 @@
-"""Image preprocessing shared by training data, inference and export: letterbox + intrinsics.
+"""Image geometry shared by training data, inference and export: letterbox + intrinsics.
 
 The network always sees an undistorted image: the input is scaled uniformly to fit the network's
 size and padded, never squashed, so a 640x480 camera and a 400x400 render look alike to it. The
@@ -117,32 +117,6 @@ def letterbox_image(image: np.ndarray, plan: Letterbox, pad_value: int = 0,
     top, left = int(plan.pad_top_px), int(plan.pad_left_px)
     out[top:top + resized_h, left:left + resized_w] = resized
     return out if image.ndim == 3 else out[..., 0]
-
-
-def to_network_input(image_rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 RGB -> 1x3xHxW float32 in [0, 1] (the network normalises internally)."""
-    return np.ascontiguousarray(image_rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-
-
-def preprocess(image_rgb: np.ndarray, K: np.ndarray, input_hw: Sequence[int]):
-    """One frame for the network: (1x3xHxW float32, 1x3x3 float32 K, the Letterbox used)."""
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise ValueError(f'expected an HxWx3 uint8 RGB image, got {image_rgb.shape} '
-                         f'{image_rgb.dtype}')
-    plan = plan_letterbox(image_rgb.shape[:2], input_hw)
-    network_image = to_network_input(letterbox_image(image_rgb, plan))
-    network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
-    return network_image, network_K, plan
-
-
-def preprocess_crop(image_rgb: np.ndarray, K: np.ndarray, center_px: Sequence[float],
-                    size_px: float, input_hw: Sequence[int]):
-    """The second pass's input: a square box around the robot, scaled to the network's size;
-    returns the same triple as :func:`preprocess` (the plan maps keypoints back)."""
-    plan = plan_crop(image_rgb.shape[:2], center_px, size_px, input_hw)
-    network_image = to_network_input(warp_image(image_rgb, plan))
-    network_K = plan.adjust_intrinsics(K).astype(np.float32)[None]
-    return network_image, network_K, plan
 
 
 def crop(image: np.ndarray, K: np.ndarray,

@@ -79,7 +79,8 @@ class FakeEstimator:
 
 def make_fake_estimator(model_path: str = '', backend: str = 'torch', device: str = 'cpu',
                         robot: str = 'panda') -> FakeEstimator:
-    """Factory with the signature of ``robotag_ros.inference.load_estimator`` (model ignored)."""
+    """Factory with the signature of ``robotag_ros.estimator_factory.load_estimator`` (model
+    ignored)."""
     if robot not in ('', 'panda'):
         raise ValueError(f'fake estimator only knows the Panda, not {robot!r}')
     return FakeEstimator(delay_ms=float(os.environ.get('ROBOTAG_FAKE_DELAY_MS', '0')))

@@ -143,10 +143,12 @@ def decode_states(network: dict[str, torch.Tensor], robot, intrinsics: torch.Ten
 
 
 def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Letterbox],
-                 with_points: bool = True) -> list[Estimate]:
-    """Batch of decoded states (network-input pixels) -> one Estimate per original image."""
+                 with_points: bool = True,
+                 scales: ConsistencyScales = ConsistencyScales()) -> list[Estimate]:
+    """Batch of decoded states (network-input pixels) -> one Estimate per original image,
+    scored with ``scales``."""
     terms = consistency_terms(states)
-    scores = consistency_score(terms)
+    scores = consistency_score(terms, scales)
     # One device->host copy per tensor for the whole batch, then numpy per frame.
     host = {name: states[name].detach().double().cpu().numpy() for name in (
         'joint_angles', 'T_cam_base', 'keypoints_2d_final', 'keypoints_3d', 'joint_angles_2d',

@@ -2,43 +2,23 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-from robotag_ros.cache_dir import cache_dir
-from robotag_ros.export.onnx_export import DEFAULT_OPSET
-from robotag_ros.export.onnx_export import export_cached_onnx
-from robotag_ros.export.tensorrt_engine import TensorRTUnavailable, require_tensorrt
-from robotag_ros.geometry.letterbox import preprocess, preprocess_crop
-from robotag_ros.inference.backends import (BACKEND_CHOICES, BackendUnavailable,
-                                            OnnxRuntimeBackend, TensorRTBackend, TorchBackend,
-                                            onnxruntime_providers, resolve_backend)
+from robotag_ros.inference.backends import (BACKEND_CHOICES, OnnxRuntimeBackend, TensorRTBackend,
+                                            TorchBackend, require_backend, resolve_backend)
 from robotag_ros.inference.decode import (JOINT_SOURCES, as_tensors, decode_states,
                                           to_estimates)
 from robotag_ros.inference.estimate import Estimate
-from robotag_ros.inference.loop_closing import LoopClosingConfig
+from robotag_ros.inference.fit_settings import FitSettings, fit_settings
 from robotag_ros.inference.loop_closing import close_loops
+from robotag_ros.inference.preprocess import preprocess, preprocess_crop
 from robotag_ros.inference.two_pass import CropPolicy, RobotBox, robot_box
 from robotag_ros.model.artifact import artifact_paths, load_model
-
-COLOR_ORDER = 'RGB'   # estimate() takes HxWx3 uint8 images in this channel order
-
-
-def onnx_cache_path(artifact: str | os.PathLike) -> Path:
-    """Where the ONNX export of an artifact is cached: keyed by the weights and the sidecar (its
-    input size fixes the exported shapes) and the opset, so a changed artifact re-exports."""
-    weights, sidecar = artifact_paths(artifact)
-    hasher = hashlib.sha256(weights.read_bytes())
-    hasher.update(sidecar.read_bytes())
-    hasher.update(f'opset{DEFAULT_OPSET}'.encode())
-    digest = hasher.hexdigest()[:16]
-    return cache_dir('onnx') / f'{weights.stem}_{digest}.onnx'
 
 
 @contextlib.contextmanager
@@ -46,8 +26,8 @@ def _cpu_threads(count: int):
     """PyTorch intra-op threads set to ``count`` (0: unchanged) inside the block.
 
     Decoding is a few hundred small ops; with 2 threads each parallel region waits at a barrier
-    for a thread that another process (or ONNX Runtime's pool) has pushed off a core, which
-    measured here as decode 3 ms -> 70 ms on a busy 2-core machine. One thread is steady.
+    for a thread that another process (or ONNX Runtime's pool) has pushed off a core: decode
+    3 ms -> 70 ms on a busy two-core machine. One thread is steady.
     """
     previous = torch.get_num_threads()
     if count and count != previous:
@@ -62,20 +42,25 @@ def _cpu_threads(count: int):
 class Estimator:
     """Joint angles, camera pose and keypoints from one RGB image, on the chosen backend.
 
-    Preprocessing (letterbox to the artifact's input size, matching intrinsics) comes from the
-    artifact's sidecar, never from constants. Build one with :meth:`from_artifact` (the node,
-    the tools) or :meth:`from_model` (evaluation during training).
+    Preprocessing (input size, colour order, normalisation, letterbox padding) and the fit's
+    settings come from the artifact's sidecar, never from constants. Build one with
+    :meth:`from_artifact` (files already exported; the node and the tools use
+    :func:`robotag_ros.estimator_factory.load_estimator`, which exports them on first use) or
+    :meth:`from_model` (evaluation during training).
     """
 
     def __init__(self, model, input_hw, backend, joint_source: str = '2d',
                  decode_device: str | torch.device = 'cpu', sidecar=None,
                  two_pass: bool = True, fit: bool = True,
-                 crop_policy: CropPolicy = CropPolicy(), fit_config=None):
+                 crop_policy: CropPolicy = CropPolicy(),
+                 settings: Optional[FitSettings] = None, loop_closer=close_loops):
         if joint_source not in JOINT_SOURCES:
             raise ValueError(f'joint_source must be one of {JOINT_SOURCES}, not {joint_source!r}')
         self.model, self.sidecar, self.backend = model, sidecar, backend
         self.robot = model.robot
         self.input_hw = tuple(int(v) for v in input_hw)
+        # An artifact's model holds its sidecar's preprocessing (load_model), a new one its own.
+        self.preprocessing = model.preprocessing
         self.joint_source = joint_source
         self.backend_name = backend.name
         # Decoding (FK, projection, scoring) runs where the network's tensors land.
@@ -84,61 +69,61 @@ class Estimator:
         # two_pass: find the robot on the whole frame, then look again at a box around it.
         # fit: close the TAG's loops at inference (inference/loop_closing.py).
         self.two_pass, self.fit, self.crop_policy = two_pass, fit, crop_policy
-        self.track_max_residual_px = 25.0   # next_box: a fit this far off starts over
-        if fit_config is None and fit:
-            fit_config = LoopClosingConfig()
-        self.fit_config = fit_config
-        # What closes the loops: close_loops, or a diagnostic stand-in with its signature.
-        self.loop_closer = close_loops
+        self.fit_settings = settings or FitSettings()
+        # What closes the loops: close_loops, or a stand-in with its signature (the fitting
+        # ablation's oracles hand the fit each frame's labels to bound what it can reach).
+        self.loop_closer = loop_closer
 
     @classmethod
     def from_artifact(cls, artifact: str | os.PathLike, backend: str = 'torch',
                       device: str = 'cpu', precision: str = 'fp32',
-                      onnx_path: Optional[str] = None, compile_mode: Optional[str] = None,
-                      joint_source: Optional[str] = None,
-                      force_engine_rebuild: bool = False, threads: int = 0,
-                      robot=None, two_pass: bool = True, fit: bool = True) -> 'Estimator':
+                      onnx_path: Optional[str | os.PathLike] = None,
+                      engine_path: Optional[str | os.PathLike] = None,
+                      compile_mode: Optional[str] = None, joint_source: Optional[str] = None,
+                      threads: int = 0, robot=None, two_pass: bool = True, fit: bool = True,
+                      fit_overrides: Optional[dict] = None,
+                      loop_closer=close_loops) -> 'Estimator':
         """An Estimator for a model artifact (``models/panda_default`` or either of its files).
 
         ``backend``: 'auto' (ONNX Runtime on CPU, PyTorch on CUDA), 'torch' (``device`` cpu/cuda,
         ``precision`` fp32/fp16/bf16 on CUDA, ``compile_mode`` e.g. 'reduce-overhead' for CUDA
-        graphs), 'onnxruntime' (``device`` cpu/cuda/tensorrt execution providers; ``threads`` 0 =
-        ONNX Runtime's default) or 'tensorrt' (an engine cached per TensorRT version, GPU and
-        model; fp16 unless ``precision`` is fp32). The ONNX file is exported and cached on first
-        use unless ``onnx_path`` names one. ``joint_source`` overrides the sidecar's
-        ``training.joint_source`` (default '2d'). ``robot``: an already loaded RobotModel (checked
-        against the sidecar) instead of loading the sidecar's. ``two_pass`` and ``fit``: see
-        :meth:`estimate_batch` (both on by default; off gives the direct heads on the whole
-        frame, the ablation's baseline).
+        graphs), 'onnxruntime' (runs ``onnx_path``; ``device`` cpu/cuda/tensorrt execution
+        providers; ``threads`` 0 = ONNX Runtime's default) or 'tensorrt' (runs the plan at
+        ``engine_path``). Those files come from robotag-export, or from
+        :func:`robotag_ros.estimator_factory.load_estimator`, which exports and caches them.
+        ``joint_source`` overrides the sidecar's ``training.joint_source`` (default '2d').
+        ``robot``: an already loaded RobotModel (checked against the sidecar) instead of
+        loading the sidecar's. ``two_pass`` and ``fit``: see :meth:`estimate_batch` (both on by
+        default; off gives the direct heads on the whole frame, the ablation's baseline).
+        ``fit_overrides``: keys of :class:`FitSettings` (e.g. ``{'track_max_residual_px': 15,
+        'loop_closing': {'finalists': 5}}``) over the sidecar's ``fit`` section.
+        ``loop_closer``: a stand-in for :func:`close_loops` with its signature.
         """
         if backend not in BACKEND_CHOICES:
             raise ValueError(f'backend must be one of {BACKEND_CHOICES}, not {backend!r}')
         backend = resolve_backend(backend, device)
-        if backend == 'tensorrt':  # fail before the (slow) ONNX export when it cannot run
-            try:
-                require_tensorrt()
-            except TensorRTUnavailable as error:
-                raise BackendUnavailable(str(error)) from error
-        if backend == 'onnxruntime':  # likewise for a device this ONNX Runtime cannot run on
-            onnxruntime_providers(device)
+        require_backend(backend, device)
+        exported = {'onnxruntime': ('onnx_path', onnx_path),
+                    'tensorrt': ('engine_path', engine_path)}.get(backend)
+        if exported is not None and exported[1] is None:
+            raise ValueError(f"backend '{backend}' runs an exported file: pass {exported[0]}, "
+                             'or load with robotag_ros.estimator_factory.load_estimator (it '
+                             'exports into the cache on first use)')
         model, sidecar = load_model(artifact, robot=robot, device='cpu')
+        settings = fit_settings(sidecar.fit, fit_overrides, str(artifact_paths(artifact)[1]))
         input_hw = tuple(int(v) for v in sidecar.input_size)
         if backend == 'torch':
             runner = TorchBackend(model, device=device, precision=precision,
                                   compile_mode=compile_mode)
+        elif backend == 'onnxruntime':
+            runner = OnnxRuntimeBackend(onnx_path, device=device, threads=threads,
+                                        input_hw=input_hw, preprocessing=sidecar.preprocessing)
         else:
-            onnx_file = Path(onnx_path) if onnx_path else cls._ensure_onnx(model, artifact,
-                                                                           input_hw)
-            if backend == 'onnxruntime':
-                runner = OnnxRuntimeBackend(onnx_file, device=device, threads=threads,
-                                            input_hw=input_hw)
-            else:
-                runner = TensorRTBackend(onnx_file, fp16=precision != 'fp32',
-                                         force_rebuild=force_engine_rebuild)
+            runner = TensorRTBackend(engine_path)
         return cls(model, input_hw, runner,
                    joint_source or sidecar.training.get('joint_source', '2d'),
                    decode_device=device if backend == 'torch' else 'cpu', sidecar=sidecar,
-                   two_pass=two_pass, fit=fit)
+                   two_pass=two_pass, fit=fit, settings=settings, loop_closer=loop_closer)
 
     @classmethod
     def from_model(cls, model, input_hw, joint_source: str = '2d', **options) -> 'Estimator':
@@ -146,11 +131,6 @@ class Estimator:
         device = next(model.parameters()).device
         return cls(model, input_hw, TorchBackend(model, device=str(device)), joint_source,
                    decode_device=device, **options)
-
-    @staticmethod
-    def _ensure_onnx(model, artifact, input_hw) -> Path:
-        # Exported when absent, or again when the cached file was damaged since.
-        return export_cached_onnx(model, input_hw, onnx_cache_path(artifact))
 
     def _run(self, prepared) -> tuple[dict[str, torch.Tensor], np.ndarray]:
         batch_image = np.concatenate([p[0] for p in prepared])
@@ -163,7 +143,8 @@ class Estimator:
     def find_robots(self, images_rgb: Sequence[np.ndarray],
                     intrinsics: Sequence[np.ndarray]) -> list[RobotBox]:
         """The first pass: the whole frames letterboxed, a box around each robot's keypoints."""
-        prepared = [preprocess(image, np.asarray(K, dtype=np.float64), self.input_hw)
+        prepared = [preprocess(image, np.asarray(K, dtype=np.float64), self.input_hw,
+                               self.preprocessing)
                     for image, K in zip(images_rgb, intrinsics)]
         network, _ = self._run(prepared)
         peaks = network['keypoints_2d_peak'].double().cpu().numpy()
@@ -206,11 +187,12 @@ class Estimator:
                                          [intrinsics[i] for i in missing])
                 for i, box in zip(missing, found):
                     boxes[i] = box
-            prepared = [preprocess_crop(image, K, box.centre_px, box.size_px, self.input_hw)
+            prepared = [preprocess_crop(image, K, box.centre_px, box.size_px, self.input_hw,
+                                        self.preprocessing)
                         for image, K, box in zip(images_rgb, intrinsics, boxes)]
         else:
             boxes = [None] * len(images_rgb)
-            prepared = [preprocess(image, K, self.input_hw)
+            prepared = [preprocess(image, K, self.input_hw, self.preprocessing)
                         for image, K in zip(images_rgb, intrinsics)]
         preprocessed = time.perf_counter()
         network, batch_K = self._run(prepared)
@@ -223,10 +205,12 @@ class Estimator:
             if self.fit:   # measured joints are only passed on (a closer need not know them)
                 known = {} if known_joints is None else {'known_joints': known_joints.to(K_t)}
                 states = self.loop_closer(
-                    states, self.robot, K_t, self.fit_config, lifter=self.model.keypoint_lifter,
+                    states, self.robot, K_t, self.fit_settings.loop_closing,
+                    lifter=self.model.keypoint_lifter,
                     view_azimuth_bins=self.model.config.view_azimuth_bins,
                     keypoint_depths=self.model.config.keypoint_depth_head, **known)
-            estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points)
+            estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points,
+                                     scales=self.fit_settings.consistency_scales)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),
                    'inference_ms': 1e3 * (inferred - preprocessed),
@@ -258,7 +242,7 @@ class Estimator:
         # The box only has to hold the robot: the fit's residual says whether the keypoints sit
         # on one robot (the branch terms of the score may disagree while the box is right).
         residual = estimate.consistency_terms.get('fit_residual_px')
-        trusted = residual < self.track_max_residual_px if residual is not None \
+        trusted = residual < self.fit_settings.track_max_residual_px if residual is not None \
             else estimate.consistency >= 0.3
         if not trusted:
             return None
@@ -272,9 +256,3 @@ class Estimator:
         return self.estimate_batch(
             [image_rgb], [K], with_points=with_points, boxes=[box],
             joint_angles_rad=None if joint_angles_rad is None else [joint_angles_rad])[0]
-
-
-def load_estimator(model_path: str | os.PathLike, backend: str = 'torch', device: str = 'cpu',
-                   **options) -> Estimator:
-    """The factory the ROS node and the tools use."""
-    return Estimator.from_artifact(model_path, backend=backend, device=device, **options)

@@ -7,7 +7,7 @@ import inspect
 
 from robotag_ros.inference.estimate import missing_pose_estimator_members
 
-DEFAULT_FACTORY = 'robotag_ros.inference.estimator:load_estimator'
+DEFAULT_FACTORY = 'robotag_ros.estimator_factory:load_estimator'
 
 
 def load_factory(spec: str):

@@ -1,9 +1,14 @@
 """The inference artifact: weights (safetensors) + a YAML sidecar; written and read only here.
 
 The sidecar holds what a consumer needs to use the weights correctly without guessing: the robot,
-its joint and keypoint names, the network input size, colour order and normalisation, the model
-configuration and a hash of the training configuration. The node and the exporters read
-preprocessing from it, never from constants.
+its joint and keypoint names, the network input size, the image preprocessing (colour order,
+normalisation, letterbox padding), the model configuration, the fit's settings where they differ
+from the estimator's defaults, and a hash of the training configuration. The estimator, the
+exporter and fine-tuning take preprocessing from it, never from constants.
+
+A sidecar without a ``preprocessing`` section (written before it existed) ran with its 2D
+backbone's statistics; its top-level ``color_order``/``mean``/``std`` never described the network
+and are ignored.
 """
 from __future__ import annotations
 
@@ -14,8 +19,12 @@ from typing import Any, Optional
 
 import yaml
 from robotag_ros.atomic_io import atomic_write
+from robotag_ros.model.config import ModelConfig
+from robotag_ros.model.preprocessing import ImagePreprocessing, backbone_preprocessing
 
 ARTIFACT_FORMAT = 'robotag_ros.artifact/1'
+# Top-level fields of sidecars written before the preprocessing section: never read by anything.
+_LEGACY_PREPROCESSING_FIELDS = ('color_order', 'mean', 'std')
 WEIGHTS_SUFFIX = '.safetensors'
 SIDECAR_SUFFIX = '.yaml'
 
@@ -33,16 +42,26 @@ class Sidecar:
     keypoint_names: list[str]
     input_size: list[int]                   # network input (height, width), pixels
     model_config: dict
-    color_order: str = 'RGB'                # the network's input channel order
-    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
-    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    preprocessing: Optional[ImagePreprocessing] = None  # None: the 2D backbone's statistics
+    # The fit's settings (inference/fit_settings.py) this model's residuals were judged with;
+    # keys left out take the estimator's defaults.
+    fit: dict = field(default_factory=dict)
     config_hash: str = ''
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     format: str = ARTIFACT_FORMAT
 
+    def __post_init__(self):
+        if isinstance(self.preprocessing, dict):
+            self.preprocessing = ImagePreprocessing(**self.preprocessing)
+        elif self.preprocessing is None:
+            self.preprocessing = backbone_preprocessing(
+                str(self.model_config.get('backbone_2d', ModelConfig.backbone_2d)))
+
     def to_dict(self) -> dict:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+        data = {key: getattr(self, key) for key in self.__dataclass_fields__}
+        data['preprocessing'] = self.preprocessing.to_dict()
+        return data
 
 
 def artifact_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -81,10 +100,14 @@ def load_sidecar(path: str | os.PathLike) -> Sidecar:
     if not isinstance(data, dict) or data.get('format') != ARTIFACT_FORMAT:
         raise ArtifactError(f"{sidecar_path}: not a robotag_ros artifact sidecar "
                             f"(expected format '{ARTIFACT_FORMAT}')")
+    if 'preprocessing' not in data:
+        data = {k: v for k, v in data.items() if k not in _LEGACY_PREPROCESSING_FIELDS}
     try:
         sidecar = Sidecar(**data)
     except TypeError as error:
         raise ArtifactError(f'{sidecar_path}: unexpected sidecar fields: {error}') from error
+    except ValueError as error:
+        raise ArtifactError(f'{sidecar_path}: preprocessing: {error}') from error
     _check_input_size(sidecar.input_size, sidecar_path)
     return sidecar
 
@@ -135,6 +158,7 @@ def load_model(path: str | os.PathLike, robot: Optional[Any] = None, device: str
     check_robot_matches(sidecar, robot, where=str(artifact_paths(path)[0]))
     # The artifact holds every weight: no pretrained backbone file is read (or needed) to load.
     model = build_model(robot, dict(sidecar.model_config, pretrained_2d=None, pretrained_3d=None))
+    model.set_preprocessing(sidecar.preprocessing)   # fine-tuning normalises as it was trained
     state = load_weights(path)
     try:
         model.load_state_dict(state, strict=True)

@@ -23,10 +23,7 @@ from robotag_ros.model.weights import read_state_dict
 EFFICIENTNET_VARIANTS = ('efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2')
 # Stages a frozen trunk may still train (strides 8, 16, 32): the stride-4 tap stays cached.
 MAX_TRAINED_STAGES = 3
-# The Lite weights were trained on images scaled to [-1, 1] (TF's mean 127 / std 128), not with
-# ImageNet's mean/std: the stem's BatchNorm statistics match [-1, 1] inputs.
-LITE_IMAGE_MEAN = (0.5, 0.5, 0.5)
-LITE_IMAGE_STD = (0.5, 0.5, 0.5)
+# Its input statistics ([-1, 1], not ImageNet's) are model/preprocessing.py's LITE_MEAN/STD.
 
 
 def bundled_weights_path(variant: str) -> Path:
@@ -81,8 +78,6 @@ class EfficientNetLiteBackbone(nn.Module):
 
     stride = 4
     input_multiple = 32
-    image_mean = LITE_IMAGE_MEAN
-    image_std = LITE_IMAGE_STD
 
     def __init__(self, variant: str, width: int, pretrained: Optional[str] = 'bundled',
                  context_blocks: int = 0):

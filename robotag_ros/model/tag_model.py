@@ -17,14 +17,10 @@ from robotag_ros.model.heads import (DepthRegulatorHead, Head3DEncoder, JointHea
                                      peak_soft_argmax_px)
 from robotag_ros.model.lifter import KeypointLifter
 from robotag_ros.model.outputs import TAGOutputs
+from robotag_ros.model.preprocessing import ImagePreprocessing, backbone_preprocessing
 from robotag_ros.model.prior_states import prior_states
 from robotag_ros.robot import RobotModel
 from robotag_ros.tag.graph import TAGGraph
-
-# ImageNet statistics: what the transformers backbones' pretrained weights expect (a backbone
-# trained with other statistics says so in its image_mean / image_std attributes).
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
 
 # The tensors forward_network returns, in this order (export names).
 NETWORK_OUTPUT_NAMES = (
@@ -55,10 +51,10 @@ class TAGModel(nn.Module):
             raise ValueError(f'model_config.joint_limits has shape {tuple(limits.shape)}, the '
                              f'robot has {n} joints')
         self.backbone_2d = build_backbone_2d(config)
-        self.register_buffer('image_mean', torch.tensor(getattr(
-            self.backbone_2d, 'image_mean', IMAGE_MEAN))[None, :, None, None], persistent=False)
-        self.register_buffer('image_std', torch.tensor(getattr(
-            self.backbone_2d, 'image_std', IMAGE_STD))[None, :, None, None], persistent=False)
+        # Input statistics (set_preprocessing): buffers so they follow the model's device.
+        self.register_buffer('image_mean', torch.zeros(1, 3, 1, 1), persistent=False)
+        self.register_buffer('image_std', torch.ones(1, 3, 1, 1), persistent=False)
+        self.set_preprocessing(backbone_preprocessing(config.backbone_2d))
         c2d, w, hidden = self.backbone_2d.out_channels, config.head_width, 4 * config.head_width
         # The global heads read a pooled vector: the mean of f, or the backbone's own (wider) one.
         c_pool = getattr(self.backbone_2d, 'pooled_channels', c2d)
@@ -97,11 +93,29 @@ class TAGModel(nn.Module):
         stride = self.config.depth_stride
         return max(1, image_hw[0] // stride), max(1, image_hw[1] // stride)
 
+    def set_preprocessing(self, preprocessing: ImagePreprocessing) -> None:
+        """The normalisation :meth:`normalise` applies (an artifact's sidecar sets its own)."""
+        self.preprocessing = preprocessing
+        device = self.image_mean.device
+        # Assigned, not copied into: the buffers may be inference tensors.
+        self.image_mean = torch.tensor(preprocessing.mean, device=device)[None, :, None, None]
+        self.image_std = torch.tensor(preprocessing.std, device=device)[None, :, None, None]
+
+    def normalise(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> the network's input statistics."""
+        return (image - self.image_mean) / self.image_std
+
     def forward_network(self, image: torch.Tensor,
                         intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
         """The learned part only: (B, 3, H, W) in [0, 1], K (B, 3, 3) -> NETWORK_OUTPUT_NAMES."""
-        image_hw = (int(image.shape[-2]), int(image.shape[-1]))
-        normalised, features, pooled = self._image_features(image)
+        return self.forward_normalised(self.normalise(image), intrinsics)
+
+    def forward_normalised(self, normalised: torch.Tensor,
+                           intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`forward_network` on an already normalised image: what the runtimes run, the
+        normalisation being the sidecar's preprocessing."""
+        image_hw = (int(normalised.shape[-2]), int(normalised.shape[-1]))
+        features, pooled = self._image_features(normalised)
         depth_input = features if self.config.backbone_3d == 'shared' else normalised
         return self._heads(features, pooled, self.backbone_3d(depth_input), intrinsics,
                            image_hw)
@@ -137,20 +151,15 @@ class TAGModel(nn.Module):
         if trunk_features is not None:
             features, pooled = self.backbone_2d.neck_from_cache(trunk_features)
         else:
-            _, features, pooled = self._image_features(image)
+            features, pooled = self._image_features(self.normalise(image))
         heatmaps = self.keypoint_2d_head.logits(features)
         return {'keypoints_2d_heatmaps': heatmaps,
                 **self.view_and_depth(features, pooled, heatmaps)}
 
-    def _image_features(self, image: torch.Tensor
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Image in [0, 1] -> (normalised image, f, the pooled vector: the backbone's own or the
-        mean of f)."""
-        normalised = (image - self.image_mean) / self.image_std
+    def _image_features(self, normalised: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised image -> (f, the pooled vector: the backbone's own or the mean of f)."""
         features = self.backbone_2d(normalised)
-        features, pooled = features if isinstance(features, tuple) else \
-            (features, features.mean((2, 3)))
-        return normalised, features, pooled
+        return features if isinstance(features, tuple) else (features, features.mean((2, 3)))
 
     def _heads(self, features, pooled, depth_backbone_out, intrinsics, image_hw):
         depth_hw = self.depth_grid_hw(image_hw)
