@@ -35,9 +35,10 @@ def test_projected_mesh_lands_where_the_renderer_draws_it(robot, renderer):
     T_cam_base = np.linalg.inv(T_base_cam)
     segmentation = output.segmentation
     checked = 0
-    for geom_index, item in enumerate(robot.visual_meshes):
-        geom_id = renderer._robot_geom[geom_index]
-        rows, cols = np.nonzero(segmentation == geom_id)
+    for link_index, item in enumerate(robot.visual_meshes):
+        # The link's geoms (one per material part) together draw its merged mesh.
+        geom_ids = renderer._robot_geom[renderer.geom_link_index == link_index]
+        rows, cols = np.nonzero(np.isin(segmentation, geom_ids))
         if len(rows) < 30:
             continue
         T = T_cam_base @ link_poses[item.link]
@@ -133,3 +134,49 @@ def test_a_sequence_is_one_camera_and_scene_with_the_arm_moving(robot):
     # (and blur spreading the arm into a few pixels next to it)
     change = np.abs(frames[0].rgb[background].astype(int) - frames[-1].rgb[background])
     assert change.mean() < 1.0 and np.percentile(change, 99) <= 3
+
+
+def test_rooms_keep_the_arm_above_its_support_and_the_camera_above_the_floor(robot):
+    """Frames with a room: every keypoint off the base above the table top or floor, the camera
+    above the floor, the room drawn around the robot; a config without rooms draws none."""
+    from robotag_ros.data.synthetic.dr_config import RoomConfig
+    from robotag_ros.data.synthetic.frame_generator import frame_rng
+    from robotag_ros.data.synthetic.room import sample_layout, sample_scenery
+    config = DRConfig()
+    config.room = RoomConfig(weights=[0.5, 0.5, 0.0])
+    config.lights.shadows = True
+    generator = SyntheticFrameGenerator(robot, config, HEIGHT, WIDTH)
+    lifted = np.array([k.link != robot.base_frame for k in robot.description.keypoints])
+    try:
+        for index in range(4):
+            frame = generator.generate(3, index)
+            keypoints_base = frame.keypoints_3d_m @ frame.T_base_cam[:3, :3].T \
+                + frame.T_base_cam[:3, 3]
+            assert keypoints_base[lifted, 2].min() >= config.room.min_keypoint_height_m - 1e-9
+            layout = sample_layout(frame_rng(3, index, stream=1), config.room)
+            assert layout.mode in ('floor', 'table')
+            assert frame.T_base_cam[2, 3] >= layout.floor_z_m + config.room.camera_clearance_m
+            boxes = sample_scenery(frame_rng(5, index), config.room, layout,
+                                   frame.T_base_cam[:3, 3])
+            assert len(boxes) >= 1 + (layout.mode == 'table')   # the floor, and the table
+            # The floor covers more of the image than the robot: the room is drawn (depth is
+            # zero only where nothing is).
+            assert (frame.depth_m > 0).mean() > frame.robot_mask.mean() + 0.1
+    finally:
+        generator.close()
+    plain = SyntheticFrameGenerator(robot, DRConfig(), HEIGHT, WIDTH)
+    try:
+        assert not plain.rooms and plain.renderer.max_scenery == 0
+    finally:
+        plain.close()
+
+
+def test_the_robot_can_wear_its_own_material_colours(robot, renderer):
+    """The Panda's meshes carry white and near-black materials; one geom per material part,
+    and random colours per link map onto every part of the link."""
+    own = renderer.own_rgba
+    assert renderer.num_robot_geoms > renderer.num_robot_links
+    assert own[:, :3].max() > 0.85 and own[:, :3].min() < 0.3
+    link_colours = np.random.default_rng(0).uniform(size=(renderer.num_robot_links, 4))
+    per_geom = renderer.link_colours_to_geoms(link_colours)
+    assert np.array_equal(per_geom, link_colours[renderer.geom_link_index])

@@ -132,3 +132,37 @@ def test_mismatched_shapes_are_refused():
         add_per_image(np.zeros((1, 2, 3)), np.zeros((1, 3, 3)))
     with pytest.raises(ValueError, match='predictions'):
         evaluate([{}], [], ['j1'])
+
+
+def test_mirrored_frames_and_view_accuracy():
+    """A frame is mirrored when joint 1 or the camera's azimuth about the base is off by more
+    than 90 deg; the view head's sector is scored against the camera's azimuth."""
+    import math
+    from robotag_ros.metrics.pose_metrics import camera_azimuth_error_deg, mirrored_frames_percent
+    from robotag_ros.metrics.report import evaluate
+
+    def camera(azimuth_deg):
+        a = math.radians(azimuth_deg)
+        centre = np.array([2 * math.cos(a), 2 * math.sin(a), 0.5])
+        T = np.eye(4)
+        T[:3, 3] = -centre           # identity rotation: t = -R centre
+        return T
+
+    truths = [camera(10), camera(170), camera(-100)]
+    estimates = [camera(30), camera(-20), camera(-100)]
+    assert np.allclose(camera_azimuth_error_deg(np.stack(estimates), np.stack(truths)),
+                       [20, 170, 0])
+    joints = np.zeros((3, 7))
+    joint_errors = np.zeros((3, 7))
+    joint_errors[2, 0] = 120.0       # the third frame: joint 1 off by 120 deg
+    assert mirrored_frames_percent(joint_errors, [20, 170, 0]) == pytest.approx(200 / 3)
+    probs = np.zeros((3, 4))
+    probs[0, 2] = probs[1, 1] = probs[2, 0] = 1.0   # sectors from -180: [0, 90), [-90, 0)...
+    predictions = [{'joint_angles_rad': joints[i], 'T_cam_base': estimates[i],
+                    'view_azimuth_probs': probs[i]} for i in range(3)]
+    ground_truths = [{'joint_angles_rad': joints[i], 'T_cam_base': truths[i]} for i in range(3)]
+    result = evaluate(predictions, ground_truths, [f'j{i}' for i in range(7)])
+    assert result['mirrored_frames_percent'] == pytest.approx(100 / 3)
+    # Truth sectors: 10 deg -> 2, 170 deg -> 3, -100 deg -> 0; guessed 2, 1, 0.
+    assert result['view_sector_accuracy_percent'] == pytest.approx(200 / 3)
+    assert result['view_front_back_accuracy_percent'] == pytest.approx(200 / 3)

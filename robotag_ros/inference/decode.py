@@ -144,9 +144,10 @@ def decode_states(network: dict[str, torch.Tensor], robot, intrinsics: torch.Ten
 
 def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Letterbox],
                  with_points: bool = True,
-                 scales: ConsistencyScales = ConsistencyScales()) -> list[Estimate]:
+                 scales: ConsistencyScales = ConsistencyScales(),
+                 view_azimuth_bins: int = 0) -> list[Estimate]:
     """Batch of decoded states (network-input pixels) -> one Estimate per original image,
-    scored with ``scales``."""
+    scored with ``scales`` (``view_azimuth_bins``: the model's view head, 0 = none)."""
     terms = consistency_terms(states)
     scores = consistency_score(terms, scales)
     # One device->host copy per tensor for the whole batch, then numpy per frame.
@@ -155,6 +156,10 @@ def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Lette
         'joint_angles_3d', 'keypoints_2d_peak', 'keypoints_2d_confidence')}
     terms_host = {k: v.double().cpu().numpy() for k, v in terms.items()}
     scores_host = scores.double().cpu().numpy()
+    view = None
+    if view_azimuth_bins and 'view_logits' in states:
+        view = torch.softmax(states['view_logits'][:, :view_azimuth_bins].double(), -1) \
+            .cpu().numpy()
     if with_points:
         points_all = states['points_unproj_3d'].double().cpu().numpy()
         valid_all = states['points_unproj_valid'].cpu().numpy()
@@ -173,7 +178,8 @@ def to_estimates(states: dict[str, torch.Tensor], robot, letterboxes: list[Lette
             branch_joint_angles_rad={'2d': host['joint_angles_2d'][b],
                                      '3d': host['joint_angles_3d'][b]},
             keypoints_2d_detected_px=letterbox.to_source_px(host['keypoints_2d_peak'][b]),
-            keypoint_confidence=host['keypoints_2d_confidence'][b]))
+            keypoint_confidence=host['keypoints_2d_confidence'][b],
+            view_azimuth_probs=None if view is None else view[b]))
     return estimates
 
 

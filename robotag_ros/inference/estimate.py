@@ -31,6 +31,9 @@ class Estimate:
     # before the fit: ``keypoints_2d_px`` are the projections of the reported robot.
     keypoints_2d_detected_px: np.ndarray | None = None
     keypoint_confidence: np.ndarray | None = None
+    # The view head's probabilities of the camera's azimuth sectors about the base (A,), from
+    # -180 deg; None for a model without a view head.
+    view_azimuth_probs: np.ndarray | None = None
     # The box of the source image the network looked at (two-pass estimation), or None.
     robot_box: object | None = None
 

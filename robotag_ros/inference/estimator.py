@@ -210,7 +210,8 @@ class Estimator:
                     view_azimuth_bins=self.model.config.view_azimuth_bins,
                     keypoint_depths=self.model.config.keypoint_depth_head, **known)
             estimates = to_estimates(states, self.robot, letterboxes, with_points=with_points,
-                                     scales=self.fit_settings.consistency_scales)
+                                     scales=self.fit_settings.consistency_scales,
+                                     view_azimuth_bins=self.model.config.view_azimuth_bins)
         decoded = time.perf_counter()
         timings = {'preprocess_ms': 1e3 * (preprocessed - started),
                    'inference_ms': 1e3 * (inferred - preprocessed),

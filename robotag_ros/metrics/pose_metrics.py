@@ -138,3 +138,26 @@ def pck_auc_percent(errors_px: np.ndarray) -> float:
     """
     errors = np.asarray(errors_px, dtype=np.float64).reshape(-1)
     return 100.0 * _curve_auc(errors[np.isfinite(errors)], PCK_AUC_MAX_PX, PCK_AUC_STEP_PX)
+
+
+def camera_azimuth_deg(T_cam_base: np.ndarray) -> np.ndarray:
+    """The camera centre's azimuth about the base's z axis, from its x axis, degrees, (N,)."""
+    T = np.asarray(T_cam_base, dtype=np.float64)
+    centre = -np.einsum('nji,nj->ni', T[:, :3, :3], T[:, :3, 3])
+    return np.degrees(np.arctan2(centre[:, 1], centre[:, 0]))
+
+
+def camera_azimuth_error_deg(T_cam_base_pred: np.ndarray,
+                             T_cam_base_gt: np.ndarray) -> np.ndarray:
+    """|azimuth difference| of the camera about the base, wrapped to [0, 180] degrees, (N,)."""
+    difference = camera_azimuth_deg(T_cam_base_pred) - camera_azimuth_deg(T_cam_base_gt)
+    return np.abs((difference + 180.0) % 360.0 - 180.0)
+
+
+def mirrored_frames_percent(joint_errors: np.ndarray, azimuth_errors_deg: np.ndarray,
+                            bound_deg: float = 90.0) -> float:
+    """Share of frames seen from the wrong side: joint 1 off by more than ``bound_deg``, or the
+    camera's azimuth about the base off by more than it. joint_errors (N, n) degrees."""
+    mirrored = (np.asarray(joint_errors)[:, 0] > bound_deg) | (
+        np.asarray(azimuth_errors_deg) > bound_deg)
+    return float(100.0 * mirrored.mean()) if len(mirrored) else float('nan')

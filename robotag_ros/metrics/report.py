@@ -82,6 +82,7 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
                        for t in pose_metrics.ADD_SHARE_THRESHOLDS_MM})
 
     result.update(_joint_metrics(predictions, ground_truths, joint_names))
+    result.update(_view_metrics(predictions, ground_truths))
 
     if T_pred is not None and T_gt is not None:
         translation_mm, rotation_deg = pose_metrics.camera_pose_errors(T_pred, T_gt)
@@ -104,6 +105,39 @@ def evaluate(predictions: Sequence, ground_truths: Sequence, joint_names: Sequen
         result['pck_auc'] = nan
         result['pck_num_frames'] = 0
         result['keypoint_2d_median_error_px'] = nan
+    return result
+
+
+def _view_metrics(predictions: Sequence, ground_truths: Sequence) -> dict:
+    """Which side the estimate sees the robot from: the share of mirrored frames (joint 1 or
+    the camera's azimuth about the base off by more than 90 deg), and the view head's azimuth
+    sector and front/back accuracy where the estimates carry its probabilities."""
+    nan = float('nan')
+    result = {'mirrored_frames_percent': nan, 'view_sector_accuracy_percent': nan,
+              'view_front_back_accuracy_percent': nan}
+    labelled = [(p, t) for p, t in zip(predictions, ground_truths)
+                if _field(t, 'joint_angles_rad') is not None
+                and _field(t, 'T_cam_base') is not None]
+    if not labelled:
+        return result
+    predicted, truths = [p for p, _ in labelled], [t for _, t in labelled]
+    T_gt = _stack(truths, 'T_cam_base')
+    joint_errors = pose_metrics.joint_errors_deg(_stack(predicted, 'joint_angles_rad'),
+                                                 _stack(truths, 'joint_angles_rad'))
+    result['mirrored_frames_percent'] = pose_metrics.mirrored_frames_percent(
+        joint_errors, pose_metrics.camera_azimuth_error_deg(_stack(predicted, 'T_cam_base'),
+                                                            T_gt))
+    probs = [_field(p, 'view_azimuth_probs') for p in predicted]
+    if all(p is not None for p in probs):
+        probs = np.stack(probs)
+        bins = probs.shape[1]
+        truth_deg = pose_metrics.camera_azimuth_deg(T_gt)
+        truth_sector = np.clip(((truth_deg + 180.0) / 360.0 * bins).astype(int), 0, bins - 1)
+        guess = probs.argmax(1)
+        guess_deg = (guess + 0.5) * 360.0 / bins - 180.0
+        result['view_sector_accuracy_percent'] = float(100.0 * np.mean(guess == truth_sector))
+        result['view_front_back_accuracy_percent'] = float(100.0 * np.mean(
+            (np.abs(guess_deg) < 90.0) == (np.abs(truth_deg) < 90.0)))
     return result
 
 

@@ -251,7 +251,7 @@ class SyntheticFrameGenerator:
                           T_cam_base=T_cam_base, T_base_cam=T_base_cam, K=K,
                           keypoints_3d_m=keypoints_cam, keypoints_2d_px=keypoints_2d)
 
-    def _sequence_camera(self, rng, keypoints_base: np.ndarray):
+    def _sequence_camera(self, rng, keypoints_base: np.ndarray, layout: RoomLayout):
         """(K, T_base_cam) seeing the most keypoints in the sequence's worst frame
         (keypoints_base (F, K, 3)), of up to max_resample tries; None if it sees fewer than
         min_keypoints_in_image there."""
@@ -261,6 +261,8 @@ class SyntheticFrameGenerator:
             K = self.K if self.K is not None else sample_intrinsics(rng, self.height,
                                                                     self.width, cam)
             T_base_cam = sample_camera_pose(rng, keypoints_base.reshape(-1, 3), cam)
+            if not layout.camera_allowed(T_base_cam[:3, 3], self.config.room.camera_clearance_m):
+                continue
             T_cam_base = np.linalg.inv(T_base_cam)
             keypoints_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
             with np.errstate(divide='ignore', invalid='ignore'):
@@ -269,17 +271,20 @@ class SyntheticFrameGenerator:
                                self.width).reshape(keypoints_base.shape[:2]).sum(axis=1).min()
             if best is None or visible > best[2]:
                 best = (K, T_base_cam, int(visible))
-        return best[:2] if best[2] >= cam.min_keypoints_in_image else None
+        return best[:2] if best is not None and best[2] >= cam.min_keypoints_in_image else None
 
     def generate_sequence(self, seed: int, num_frames: int, waypoints: int = 4,
                           joint_range_used: float = 0.6) -> list[SynthFrame]:
         """A static-camera recording in this config's look: one camera (pose and K) and one
         scene (robot colours, lights, distractors, background, photometric effects) drawn from
         ``seed``, the arm moving smoothly through ``waypoints`` random configurations within the
-        middle ``joint_range_used`` of each joint's range (sample_sequence.joint_trajectory)."""
+        middle ``joint_range_used`` of each joint's range (sample_sequence.joint_trajectory);
+        with rooms, one room, the arm staying above its support all along."""
         from robotag_ros.data.synthetic.sample_sequence import joint_trajectory
 
         rng = frame_rng(seed, 0)
+        room_rng = frame_rng(seed, 0, stream=1) if self.rooms else None
+        layout = sample_layout(room_rng, self.config.room) if self.rooms else RoomLayout('none')
         middle = (self.joint_lower + self.joint_upper) / 2.0
         half_range = (self.joint_upper - self.joint_lower) / 2.0 * joint_range_used
         camera = None
@@ -289,7 +294,10 @@ class SyntheticFrameGenerator:
                 num_frames)
             posed = [self._forward_kinematics(q) for q in joint_angles]
             keypoints_base = np.stack([keypoints for _, keypoints in posed])
-            camera = self._sequence_camera(rng, keypoints_base)
+            if layout.has_room and keypoints_base[:, self._lifted_keypoints, 2].min() \
+                    < self.config.room.min_keypoint_height_m:
+                continue
+            camera = self._sequence_camera(rng, keypoints_base, layout)
             if camera is not None:
                 break
         if camera is None:
@@ -297,17 +305,19 @@ class SyntheticFrameGenerator:
         K, T_base_cam = camera
         T_cam_base = np.linalg.inv(T_base_cam)
         robot_rgba, specular, shininess = self._sample_robot_colours(rng)
-        distractors = self._sample_distractors(rng, T_base_cam, keypoints_base[0])
-        lights = self._sample_lights(rng)
+        distractors = self._sample_distractors(rng, T_base_cam, keypoints_base[0], layout)
+        lights = self._sample_lights(rng, layout)
         headlight = float(rng.uniform(*self.config.lights.ambient))
         background = random_background(rng, self.height, self.width, self.config.background)
         photometric_seed = int(rng.integers(2 ** 31))
+        scenery = sample_scenery(room_rng, self.config.room, layout, T_base_cam[:3, 3]) \
+            if self.rooms else []
         frames = []
         for q, (link_poses, keypoints) in zip(joint_angles, posed):
             rendered = self.renderer.render(SceneState(
                 link_poses=link_poses, T_base_cam=T_base_cam, K=K, robot_rgba=robot_rgba,
                 robot_specular=specular, robot_shininess=shininess, distractors=distractors,
-                lights=lights, headlight_ambient=headlight))
+                lights=lights, headlight_ambient=headlight, scenery=scenery))
             rgb = np.where(rendered.drawn_mask[..., None], rendered.rgb, background)
             # one camera: the same blur, hue and noise draw for every frame
             rgb = augment_photometric(rgb, np.random.default_rng(photometric_seed),
