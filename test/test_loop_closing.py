@@ -76,3 +76,41 @@ def test_known_joints_must_be_finite(panda):
     joints[0, 3] = float('nan')
     with pytest.raises(ValueError, match='finite'):
         close_loops(states, panda, intrinsics.float(), known_joints=joints.float())
+
+
+def test_the_view_prior_ranks_candidates_and_the_depth_term_is_read(panda):
+    """With view logits that put the camera 120 deg round the base and a weight that outbids
+    the keypoints, the fit lands there (camera and joint 1 turned together); with the view off
+    it stays at the truth. A keypoint depth head's relative depths enter as a term of their own."""
+    from dataclasses import replace
+
+    from robotag_ros.geometry.view import camera_azimuth_elevation, soft_view_targets
+    from robotag_ros.inference.loop_closing import LoopClosingConfig
+    joints, T_cam_base, intrinsics, keypoints_px, _ = _scenes(panda, 4, seed=31)
+    states = _states(panda, joints, T_cam_base, keypoints_px, seed=32)
+    azimuth, _ = camera_azimuth_elevation(T_cam_base)
+    turned = T_cam_base.clone()
+    angle = torch.tensor(2.0 * math.pi / 3)
+    rotation = torch.eye(4, dtype=T_cam_base.dtype)
+    rotation[:2, :2] = torch.tensor([[torch.cos(angle), torch.sin(angle)],
+                                     [-torch.sin(angle), torch.cos(angle)]])
+    turned = T_cam_base @ rotation                       # the camera 120 deg further round
+    base, arm, elevation = soft_view_targets(turned.float(), 12, 6)
+    states['view_logits'] = 20.0 * torch.cat([base, torch.zeros_like(base), elevation], -1)
+    states['keypoint_relative_depth'] = torch.zeros(4, panda.num_keypoints)
+    honest = close_loops(dict(states), panda, intrinsics.float(),
+                         LoopClosingConfig(view_weight=0.0, keypoint_depth_weight=0.0),
+                         view_azimuth_bins=12, keypoint_depths=True)
+    swayed = close_loops(dict(states), panda, intrinsics.float(),
+                         LoopClosingConfig(view_weight=1.0e5, keypoint_depth_weight=0.0),
+                         view_azimuth_bins=12, keypoint_depths=True)
+    wrap = lambda a: torch.remainder(a + math.pi, 2 * math.pi) - math.pi  # noqa: E731
+    honest_azimuth, _ = camera_azimuth_elevation(honest['T_cam_base'].double())
+    swayed_azimuth, _ = camera_azimuth_elevation(swayed['T_cam_base'].double())
+    assert float(wrap(honest_azimuth - azimuth).abs().max()) < math.radians(3)
+    assert float(wrap(swayed_azimuth - azimuth - angle).abs().median()) < math.radians(20)
+    # Relative depths all zero (a flat robot facing the camera) cost a fit that reads them.
+    deep = close_loops(dict(states), panda, intrinsics.float(),
+                       LoopClosingConfig(view_weight=0.0, keypoint_depth_weight=1.0e4),
+                       view_azimuth_bins=12, keypoint_depths=True)
+    assert float(deep['fit_residual_px'].median()) > float(honest['fit_residual_px'].median())

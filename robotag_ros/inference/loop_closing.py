@@ -43,7 +43,7 @@ class LoopClosingConfig:
     # Pull toward known joints, px² per rad²: a 1e-4 rad move costs more than any keypoint's
     # Cauchy cost can pay back, so the fit moves the camera alone.
     known_joint_weight: float = 1.0e10
-    # With a view head: every start also turned about the base's z axis (camera and joint 1
+    # With a view head: each finalist also turned about the base's z axis (camera and joint 1
     # together, which leaves the arm's image as it is) to the head's likeliest sector, and
     # candidates ranked with the view prior (fit.view_weight, px² per nat).
     view_starts: bool = True
@@ -86,8 +86,7 @@ def turned_to_azimuth(robot, joints: torch.Tensor, cameras: torch.Tensor,
 
 
 def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
-            config: LoopClosingConfig, lifter=None, log_azimuth=None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+            config: LoopClosingConfig, lifter=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, S, n) joints and (B, S, 4, 4) cameras: the network's joints with its regressed camera,
     then every joint start (p², p³, the lifter's hypotheses, the spread) with the camera PnP
     finds for it (the regressed one where PnP fails)."""
@@ -109,13 +108,19 @@ def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
     cameras = torch.where(failed[..., None, None], regressed, pnp)
     joints = torch.cat([states['joint_angles_2d'][:, None], joints], 1)
     cameras = torch.cat([states['T_cam_base'][:, None], cameras], 1)
-    if log_azimuth is not None and config.view_starts:
-        likeliest = azimuth_bin_centres(log_azimuth.shape[-1], log_azimuth)[
-            log_azimuth.argmax(-1)].to(cameras)
-        turned = turned_to_azimuth(robot, joints, cameras, likeliest)
-        if turned is not None:
-            joints, cameras = torch.cat([joints, turned[0]], 1), torch.cat([cameras, turned[1]], 1)
     return joints, cameras
+
+
+def _with_turned(robot, joints: torch.Tensor, cameras: torch.Tensor, log_azimuth
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The finalists and, beside them, each turned to the view head's likeliest sector about
+    the base (camera and joint 1 together): the fit then weighs both against the view prior."""
+    likeliest = azimuth_bin_centres(log_azimuth.shape[-1], log_azimuth)[
+        log_azimuth.argmax(-1)].to(cameras)
+    turned = turned_to_azimuth(robot, joints, cameras, likeliest)
+    if turned is None:
+        return joints, cameras
+    return torch.cat([joints, turned[0]], 1), torch.cat([cameras, turned[1]], 1)
 
 
 def _screen(states, robot, intrinsics, joints, cameras, config, cues
@@ -188,10 +193,11 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
         starts = _known_joint_starts(states, robot, intrinsics, known_joints, config)
         config = replace(config, fit=replace(config.fit,
                                              joint_prior_weight=config.known_joint_weight))
-    log_azimuth = cues['view_log_probs'][0] if 'view_log_probs' in cues else None
     joints, cameras = starts if starts is not None else _starts(
-        states, robot, intrinsics, config, lifter, log_azimuth)
+        states, robot, intrinsics, config, lifter)
     joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config, cues)
+    if 'view_log_probs' in cues and config.view_starts and known_joints is None:
+        joints, cameras = _with_turned(robot, joints, cameras, cues['view_log_probs'][0])
     result = fit_robot_pose(robot, states['keypoints_2d_peak'], fit_weights(states, config),
                             intrinsics, joints, cameras, config.fit, **cues)
     fitted = dict(states)
