@@ -82,8 +82,6 @@ def test_the_view_prior_ranks_candidates_and_the_depth_term_is_read(panda):
     """With view logits that put the camera 120 deg round the base and a weight that outbids
     the keypoints, the fit lands there (camera and joint 1 turned together); with the view off
     it stays at the truth. A keypoint depth head's relative depths enter as a term of their own."""
-    from dataclasses import replace
-
     from robotag_ros.geometry.view import camera_azimuth_elevation, soft_view_targets
     from robotag_ros.inference.loop_closing import LoopClosingConfig
     joints, T_cam_base, intrinsics, keypoints_px, _ = _scenes(panda, 4, seed=31)

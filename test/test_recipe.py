@@ -44,7 +44,8 @@ def test_grow_into_keeps_the_old_keypoints_and_refuses_a_smaller_model():
     source = {'heatmaps.weight': torch.ones(15, 8, 1, 1), 'same': torch.ones(3)}
     merged, grown = grow_into(target, source)
     assert grown == ['heatmaps.weight']
-    assert merged['heatmaps.weight'][:15].eq(1).all() and merged['heatmaps.weight'][15:].eq(0).all()
+    weight = merged['heatmaps.weight']
+    assert weight[:15].eq(1).all() and weight[15:].eq(0).all()
     from robotag_ros.training.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match='another model'):
         grow_into({'heatmaps.weight': torch.zeros(10, 8, 1, 1)}, source)

@@ -27,7 +27,7 @@ def test_bundled_robots_load():
     # DREAM's 7 first (its names and order), then ours, which make every joint observable.
     assert panda.keypoint_names[:7] == ['panda_link0', 'panda_link2', 'panda_link3',
                                         'panda_link4', 'panda_link6', 'panda_link7', 'panda_hand']
-    assert len(panda.keypoint_names) == 15 and panda.dream['num_keypoints'] == 7
+    assert len(panda.keypoint_names) == 18 and panda.dream['num_keypoints'] == 7
     assert all(any(k.offset_m) for k in panda.keypoints[7:])
     # Franka's published limits from the YAML, not pybullet's URDF (joint 4 up to 0.0 there).
     assert panda.joints[3].name == 'panda_joint4'

@@ -29,14 +29,21 @@ from robotag_ros.atomic_io import atomic_write_text
 
 @dataclass
 class RenderSpec:
-    """The frames a phase renders: ``folders`` DREAM folders ``{prefix}_{i}`` (one lens each),
-    ``frames`` in all, seeds ``first_seed + i``, with one DR config."""
+    """The frames a phase renders: ``folders`` DREAM folders (one lens each), ``frames`` in all,
+    seeds ``first_seed + i`` (or the listed ``seeds``), with one DR config. A folder is named
+    ``{prefix}_{seed - first_seed}``."""
 
     prefix: str
     frames: int
     first_seed: int
     config: str
     folders: int = 8
+    seeds: list | None = None
+
+    def folder_seeds(self) -> list[int]:
+        if self.seeds:
+            return list(self.seeds)
+        return [self.first_seed + i for i in range(self.folders)]
 
 
 @dataclass
@@ -90,19 +97,21 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def folders(recipe: Recipe, spec: RenderSpec) -> list[str]:
-    return [f'{recipe.data_dir}/{spec.prefix}_{i}' for i in range(spec.folders)]
+    return [f'{recipe.data_dir}/{spec.prefix}_{seed - spec.first_seed}'
+            for seed in spec.folder_seeds()]
 
 
 def render_commands(recipe: Recipe, spec: RenderSpec, workers: int) -> list[list[str]]:
     """robotag-synth commands for the folders of ``spec`` that are not complete."""
     commands = []
-    per_folder = spec.frames // spec.folders
-    for i, folder in enumerate(folders(recipe, spec)):
+    seeds = spec.folder_seeds()
+    per_folder = spec.frames // len(seeds)
+    for seed, folder in zip(seeds, folders(recipe, spec)):
         if (Path(folder) / f'{per_folder - 1:06d}.json').exists():
             continue
         commands.append([sys.executable, '-m', 'robotag_ros.data.cli', '--robot', recipe.robot,
                          '--out', folder, '--num', str(per_folder),
-                         '--seed', str(spec.first_seed + i), '--size', '640x480',
+                         '--seed', str(seed), '--size', '640x480',
                          '--config', spec.config, '--workers', str(workers), '--no-progress'])
     return commands
 

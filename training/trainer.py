@@ -65,8 +65,8 @@ def grow_into(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]
         wanted = target.get(name)
         if wanted is None or wanted.shape == value.shape:
             continue
-        if wanted.dim() != value.dim() or any(w < v for w, v in zip(wanted.shape,
-                                                                      value.shape)):
+        smaller = any(w < v for w, v in zip(wanted.shape, value.shape))
+        if wanted.dim() != value.dim() or smaller:
             raise CheckpointError(f'init_from: {name} has shape {tuple(value.shape)}, this model '
                                   f'{tuple(wanted.shape)}: another model config?')
         block = wanted.clone()

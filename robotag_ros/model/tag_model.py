@@ -134,8 +134,8 @@ class TAGModel(nn.Module):
         if self.view_head is not None:
             view = self.view_head(features, pooled)
         else:
-            view = pooled.new_zeros(batch, view_logit_count(max(1, self.view_bins[0]),
-                                                             self.view_bins[1]))
+            count = view_logit_count(max(1, self.view_bins[0]), self.view_bins[1])
+            view = pooled.new_zeros(batch, count)
         if self.keypoint_depth_head is not None:
             depth = self.keypoint_depth_head(
                 torch.cat([pooled, keypoint_pooled_features(features, heatmaps)], 1))

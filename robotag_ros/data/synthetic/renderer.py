@@ -313,7 +313,8 @@ class MujocoRobotRenderer:
 
     def _set_scenery(self, scenery: list) -> None:
         if len(scenery) > self.max_scenery:
-            raise ValueError(f'{len(scenery)} scenery boxes, renderer has {self.max_scenery} slots')
+            raise ValueError(f'{len(scenery)} scenery boxes, renderer has {self.max_scenery} '
+                             'slots')
         model = self.model
         for slot, mocap in enumerate(self._scenery_mocap):
             if slot >= len(scenery):
