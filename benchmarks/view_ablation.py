@@ -29,13 +29,18 @@ from benchmarks.machine import machine_name, write_results  # noqa: E402
 KEYS = ('add_auc', 'mean_joint_error_j1_6_deg', 'median_joint_error_j1_6_deg',
         'mirrored_frames_percent', 'view_sector_accuracy_percent',
         'view_front_back_accuracy_percent', 'camera_rotation_error_deg')
-# Row -> the fit's loop-closing overrides (robotag_ros/inference/loop_closing.py).
+# Row -> the fit's loop-closing overrides (robotag_ros/inference/loop_closing.py), explicit
+# so that a row means the same whatever the defaults.
+VIEW_ON = {'view_weight': 50.0}
+VIEW_OFF = {'view_weight': 0.0, 'view_starts': False}
+DEPTH_ON = {'keypoint_depth_weight': 1000.0}
+DEPTH_OFF = {'keypoint_depth_weight': 0.0}
 ROOM_ROWS = {
-    'room_model_view_off_depth_off': {'view_weight': 0.0, 'view_starts': False,
-                                      'keypoint_depth_weight': 0.0},
-    'room_model_view_on_depth_off': {'keypoint_depth_weight': 0.0},
-    'room_model_view_off_depth_on': {'view_weight': 0.0, 'view_starts': False},
-    'room_model_view_on_depth_on': {},
+    'room_model_view_off_depth_off': {**VIEW_OFF, **DEPTH_OFF},
+    'room_model_view_on_depth_off': {**VIEW_ON, 'view_starts': False, **DEPTH_OFF},
+    'room_model_view_off_depth_on': {**VIEW_OFF, **DEPTH_ON},
+    'room_model_view_on_depth_on': {**VIEW_ON, 'view_starts': False, **DEPTH_ON},
+    'room_model_view_turned_starts_depth_on': {**VIEW_ON, 'view_starts': True, **DEPTH_ON},
 }
 
 
