@@ -67,13 +67,6 @@ def variant_config(name: str, folder: Path) -> Path:
     return path
 
 
-def camera_azimuth_rad(T_cam_base: torch.Tensor) -> torch.Tensor:
-    """The camera's azimuth about the base's z axis, from the base's x axis, (B,)."""
-    R, t = T_cam_base[..., :3, :3], T_cam_base[..., :3, 3]
-    camera_in_base = -(R.transpose(-1, -2) @ t[..., None])[..., 0]
-    return torch.atan2(camera_in_base[..., 1], camera_in_base[..., 0])
-
-
 def sector_of(azimuth_rad: torch.Tensor) -> torch.Tensor:
     return ((azimuth_rad + np.pi) / (2 * np.pi) * SECTORS).long().clamp(0, SECTORS - 1)
 
@@ -88,6 +81,7 @@ def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.T
     if cached.is_file():
         return tuple(torch.load(cached, weights_only=True))
     from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
+    from robotag_ros.geometry.view import camera_azimuth_elevation
     dataset = DreamDataset(folder, robot, image_size=(256, 256), augment=False, seed=0,
                            robot_crop=RobotCrop(shift=0.0, full_frame_prob=0.0))
     loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=1)
@@ -99,7 +93,7 @@ def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.T
         taps = backbone.trunk_features(image)
         s16 = nn.functional.avg_pool2d(taps[2], 2)
         features.append(torch.cat([s16, taps[3]], dim=1))
-        azimuths.append(camera_azimuth_rad(batch['T_cam_base'].double()).float())
+        azimuths.append(camera_azimuth_elevation(batch['T_cam_base'].double())[0].float())
         first_joints.append(batch['joint_angles'][:, 0].float())
     azimuth = torch.cat(azimuths)
     about_arm = torch.remainder(azimuth - torch.cat(first_joints) + np.pi, 2 * np.pi) - np.pi

@@ -146,7 +146,7 @@ def test_rooms_keep_the_arm_above_its_support_and_the_camera_above_the_floor(rob
     config.room = RoomConfig(weights=[0.5, 0.5, 0.0])
     config.lights.shadows = True
     generator = SyntheticFrameGenerator(robot, config, HEIGHT, WIDTH)
-    lifted = np.array([k.link != robot.base_frame for k in robot.description.keypoints])
+    lifted = robot.keypoints_off_base
     try:
         for index in range(4):
             frame = generator.generate(3, index)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from robotag_ros.atomic_io import atomic_write_text
+from robotag_ros.atomic_io import atomic_write, atomic_write_text
 
 
 @dataclass
@@ -172,8 +172,7 @@ def install(recipe: Recipe, recipe_path: str, device: str) -> Path:
     record.setdefault('training', {})['recipe'] = {
         'file': str(recipe_path), 'device': device,
         'phases': [phase.name for phase in recipe.phases]}
-    shutil.copyfile(weights, str(target_weights) + '.tmp')
-    Path(str(target_weights) + '.tmp').replace(target_weights)
+    atomic_write(target_weights, lambda tmp: shutil.copyfile(weights, tmp))
     atomic_write_text(target_sidecar, yaml.safe_dump(record, sort_keys=False))
     return target_sidecar
 

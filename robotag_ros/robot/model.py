@@ -50,6 +50,9 @@ class RobotModel(nn.Module):
             persistent=False)
 
         self.first_joint_turns_base = _first_joint_turns_base(description)
+        # Keypoints on links other than the base: the ones a support surface must stay below.
+        self.keypoints_off_base = np.array([k.link != self.base_frame
+                                            for k in description.keypoints])
         self.visual_meshes: list[LinkMesh] = load_link_meshes(description)
         points, link_index = sample_link_points(
             self.visual_meshes, description.mesh_points_total, description.mesh_points_seed)

@@ -85,10 +85,6 @@ class SyntheticFrameGenerator:
             max_lights=int(config.lights.count[1]), cache_dir=cache_dir,
             render_depth=config.save_depth,
             max_scenery=MAX_SCENERY_BOXES if self.rooms else 0)
-        # Keypoints that may sit on the support surface: those on the base link itself.
-        base = robot.description.base_frame
-        self._lifted_keypoints = np.array([keypoint.link != base
-                                           for keypoint in robot.description.keypoints])
 
     def _forward_kinematics(self, joint_angles: np.ndarray):
         # float64 FK: labels carry no float32 rounding, and pixels are drawn from the same poses.
@@ -127,7 +123,7 @@ class SyntheticFrameGenerator:
         for _ in range(tries):
             joint_angles = rng.uniform(self.joint_lower, self.joint_upper)
             link_poses, keypoints_base = self._forward_kinematics(joint_angles)
-            lowest = keypoints_base[self._lifted_keypoints, 2].min()
+            lowest = keypoints_base[self.robot.keypoints_off_base, 2].min()
             if not layout.has_room or lowest >= self.config.room.min_keypoint_height_m:
                 break
         return joint_angles, link_poses, keypoints_base
@@ -294,7 +290,7 @@ class SyntheticFrameGenerator:
                 num_frames)
             posed = [self._forward_kinematics(q) for q in joint_angles]
             keypoints_base = np.stack([keypoints for _, keypoints in posed])
-            if layout.has_room and keypoints_base[:, self._lifted_keypoints, 2].min() \
+            if layout.has_room and keypoints_base[:, self.robot.keypoints_off_base, 2].min() \
                     < self.config.room.min_keypoint_height_m:
                 continue
             camera = self._sequence_camera(rng, keypoints_base, layout)

@@ -100,8 +100,7 @@ class SequenceRenderer:
     def _fits(self, keypoints_base: np.ndarray, T_cam_base: np.ndarray, K: np.ndarray) -> bool:
         """Every keypoint of every frame inside the image (with margin), and every one off the
         base link above the floor."""
-        lifted = [keypoint.link != self.robot.base_frame
-                  for keypoint in self.robot.description.keypoints]
+        lifted = self.robot.keypoints_off_base
         if (keypoints_base[:, lifted, 2] < _MIN_KEYPOINT_HEIGHT_M).any():
             return False
         points_cam = keypoints_base @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
