@@ -51,7 +51,7 @@ def train_main(argv: list[str] | None = None) -> int:
                         help="start afresh in a run_dir that holds a run's checkpoint or model, "
                              'overwriting them')
     parser.add_argument('overrides', nargs='*', help='key.sub=value, e.g. optim.lr=1e-4')
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)   # --force/--resume may come after overrides
     try:
         from robotag_ros.training.config import load_config
         from robotag_ros.training.trainer import Trainer

@@ -10,7 +10,8 @@ previous phase's artifact (``init_from``), writes the phase list into the final 
 sidecar (``training.recipe``) and copies that artifact to the recipe's ``install_to``.
 
     python -m robotag_ros.training.recipe config/recipe/panda_default.yaml [--device cuda]
-        [--from-phase NAME --init ARTIFACT] [--resume] [--dry-run] [key.sub=value ...]
+        [--from-phase NAME --init ARTIFACT] [--resume] [--runs-dir DIR] [--no-lifter]
+        [--dry-run] [key.sub=value ...]
 """
 from __future__ import annotations
 
@@ -136,9 +137,11 @@ def train_command(recipe: Recipe, phase: Phase, init_from: str | None, device: s
 
 
 def plan(recipe: Recipe, device: str, workers: int, from_phase: str | None,
-         init: str | None, resume: bool, extra: list[str]) -> list[tuple[str, list[str]]]:
+         init: str | None, resume: bool, extra: list[str],
+         lifter: bool = True) -> list[tuple[str, list[str]]]:
     """(what, command) in order: for each phase still to run, its renders, its training, its
-    lifter; then the installation."""
+    lifter (unless ``lifter`` is false: the starting artifact's lifter is kept); then the
+    installation."""
     names = [phase.name for phase in recipe.phases]
     start = names.index(from_phase) if from_phase else 0
     steps, previous = [], init
@@ -154,7 +157,7 @@ def plan(recipe: Recipe, device: str, workers: int, from_phase: str | None,
             if phase.resume_overrides:
                 steps.append((f'{phase.name}: train (last part)', train_command(
                     recipe, phase, previous, device, True, extra + phase.resume_overrides)))
-            if phase.lifter_minutes > 0:
+            if lifter and phase.lifter_minutes > 0:
                 steps.append((f'{phase.name}: lifter', [
                     sys.executable, '-m', 'robotag_ros.training.lifter', '--artifact',
                     artifact_of(recipe, phase), '--minutes', str(phase.lifter_minutes)]))
@@ -186,10 +189,15 @@ def main(argv=None) -> int:
     parser.add_argument('--init', help='with --from-phase: the artifact it starts from')
     parser.add_argument('--resume', action='store_true',
                         help="continue each phase's run from its last checkpoint")
+    parser.add_argument('--runs-dir', help="where the phases' runs go (default: the recipe's)")
+    parser.add_argument('--no-lifter', action='store_true',
+                        help="keep the starting artifact's keypoint lifter (it learns from "
+                             'forward kinematics alone, so new images change nothing for it)')
     parser.add_argument('--no-install', action='store_true')
     parser.add_argument('--dry-run', action='store_true', help='print the commands only')
     parser.add_argument('overrides', nargs='*', help='key.sub=value for every training phase')
-    args = parser.parse_args(argv)
+    # Intermixed: training overrides may follow the options (scripts/train_default_model.sh "$@").
+    args = parser.parse_intermixed_args(argv)
     try:
         recipe = load_recipe(args.recipe)
         names = [phase.name for phase in recipe.phases]
@@ -200,8 +208,10 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f'robotag-recipe: {error}', file=sys.stderr)
         return 2
+    if args.runs_dir:
+        recipe.runs_dir = args.runs_dir
     steps = plan(recipe, args.device, args.workers, args.from_phase, args.init, args.resume,
-                 args.overrides)
+                 args.overrides, lifter=not args.no_lifter)
     for what, command in steps:
         print(f'[recipe] {what}: {shlex.join(command)}', flush=True)
         if not args.dry_run:

@@ -52,6 +52,10 @@ class FitConfig:
     # depth derivative, so residuals stay finite.
     min_depth_m: float = 0.02
     step_tolerance: float = 1e-7       # stop once every frame's step is this small (rad, m)
+    # Or once every start has settled: an accepted step gained less than this share of its
+    # cost (0: run every iteration). Later iterations then move the keypoints by well under a
+    # pixel, and each costs the node ~1 ms.
+    cost_tolerance: float = 0.0
 
 
 @dataclass
@@ -358,14 +362,20 @@ def fit_robot_pose(robot: RobotModel, keypoints_2d_px: torch.Tensor,
     state = _linearise(kinematics, problem, config, problem.start_joints, T_start[:, :3, :3],
                        T_start[:, :3, 3])
     damping = np.full((len(valid), 1), config.damping)
+    settled = ~np.isfinite(state.cost)
     for _ in range(config.iterations):
         step, *candidate = _step(problem, state, damping)
         candidate = _linearise(kinematics, problem, config, *candidate)
         accept = candidate.cost < state.cost
+        gain = np.where(accept, state.cost - candidate.cost, np.inf)
         state = _select(accept, candidate, state)
         damping = np.clip(np.where(accept[:, None], damping * 0.3, damping * 10.0), 1e-9, 1e9)
         if np.abs(step).max() < config.step_tolerance:
             break
+        if config.cost_tolerance > 0:
+            settled |= gain <= config.cost_tolerance * state.cost
+            if settled.all():
+                break
 
     cost = state.cost
     if view_log_probs is not None and config.view_weight > 0:
@@ -395,11 +405,12 @@ def fit_robot_pose(robot: RobotModel, keypoints_2d_px: torch.Tensor,
 
 def camera_from_joints_pnp(robot: RobotModel, joint_angles: torch.Tensor,
                            keypoints_2d_px: torch.Tensor, keypoint_weights: torch.Tensor,
-                           intrinsics: torch.Tensor, min_weight: float = 0.5) -> torch.Tensor:
+                           intrinsics: torch.Tensor, min_weight: float = 0.5,
+                           refine: bool = True) -> torch.Tensor:
     """T_cam_base (B, 4, 4) by PnP of the FK keypoints of joint_angles (B, n) on the 2D ones.
 
-    SQPnP, then Levenberg-Marquardt refinement, on the keypoints whose weight (B, K) exceeds
-    min_weight. A frame with fewer than 4 such points, a failed solve, or a solution that puts
+    SQPnP, then (``refine``) Levenberg-Marquardt refinement, on the keypoints whose weight
+    (B, K) exceeds min_weight. A frame with fewer than 4 such points, a failed solve, or a solution that puts
     a point behind the camera gives NaNs (the caller falls back to another start).
     """
     object_points = keypoint_kinematics(robot)(_numpy(joint_angles))[0]
@@ -417,7 +428,8 @@ def camera_from_joints_pnp(robot: RobotModel, joint_angles: torch.Tensor,
             ok, rvec, tvec = cv2.solvePnP(obj, img, camera, None, flags=cv2.SOLVEPNP_SQPNP)
             if not ok:
                 continue
-            rvec, tvec = cv2.solvePnPRefineLM(obj, img, camera, None, rvec, tvec)
+            if refine:
+                rvec, tvec = cv2.solvePnPRefineLM(obj, img, camera, None, rvec, tvec)
         except cv2.error:
             continue
         rotation = cv2.Rodrigues(rvec)[0]
