@@ -8,7 +8,10 @@ all by least absolute deviations so that gross outliers do not decide: a constan
 best split (medians each side), and a line (Theil-Sen slopes). The camera moved when the better of
 step and line changes the pose by more than a threshold (mm or degrees) that the frames' own
 scatter cannot explain (``significance`` standard errors, the scatter being the MAD of that model's
-residuals, which includes the estimator's pose-dependent errors).
+residuals, which includes the estimator's pose-dependent errors). Those errors follow the arm's
+smooth motion, so neighbouring frames err alike and a stretch of them can look like a step; the
+standard errors count the frames as the fewer independent ones they are worth
+(:func:`_serial_correlation_factor`).
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ JUMP, TREND, NONE = 'jump', 'trend', 'none'
 _MAX_SPLITS = 200          # candidate split points tried (evenly spaced) on long recordings
 _MAX_TREND_POINTS = 400    # Theil-Sen is quadratic in the points: subsample beyond this
 _SCALE_FLOOR = (1e-3, 1e-4)   # mm, deg: noise-free poses must not divide by zero
+# 1 - rho is floored: errors that never change from frame to frame say nothing about motion
+_MIN_ONE_MINUS_RHO = 0.01
 
 
 @dataclass
@@ -35,7 +40,8 @@ class CameraMotion:
     orientation seen from the camera; eye-in-hand the hand's), not of the camera's position in
     the room: a camera turned by 1 degree sees a base 1.7 m away move by 30 mm;
     frame_index / stamp_ns: the first frame after the jump (jumps only);
-    significance: the change in standard errors of the frames' scatter.
+    significance: the change in standard errors of the frames' scatter (frames whose errors go
+    together counted as the fewer independent ones they are worth).
     """
 
     moved: bool
@@ -122,6 +128,19 @@ def _trend(features: np.ndarray, times_s: np.ndarray):
     return residuals, change
 
 
+def _serial_correlation_factor(residuals: np.ndarray) -> np.ndarray:
+    """(6,) factor >= 1 by which serially correlated residuals widen a standard error.
+
+    A frame's error depends on the arm's pose, which moves smoothly, so neighbouring frames err
+    alike: under a lag-one correlation rho (AR(1)), N frames weigh as N (1 - rho) / (1 + rho)
+    independent ones. rho comes robustly from the scatter of frame-to-frame differences,
+    var(difference) = 2 (1 - rho) var(residual), which a single jump or outlier barely moves.
+    """
+    ratio = _robust_scale(np.diff(residuals, axis=0)) / _robust_scale(residuals)
+    one_minus_rho = np.clip(ratio ** 2 / 2.0, _MIN_ONE_MINUS_RHO, 1.0)
+    return np.sqrt((2.0 - one_minus_rho) / one_minus_rho)
+
+
 def _size(change: np.ndarray) -> tuple[float, float]:
     return float(np.linalg.norm(change[:3])), float(np.linalg.norm(change[3:]))
 
@@ -159,7 +178,7 @@ def detect_camera_motion(stamps_ns: np.ndarray, T: np.ndarray, threshold_mm: flo
         change, residuals = trend_change, trend_residuals
         # the standard error of a least-squares line's change over evenly spread frames
         standard_error = np.sqrt(12.0 / count)
-    sigma = _robust_scale(residuals)
+    sigma = _robust_scale(residuals) * _serial_correlation_factor(residuals)
     z = float(np.max(np.abs(change) / (sigma * standard_error)))
     translation_mm, rotation_deg = _size(change)
     moved = (translation_mm > threshold_mm or rotation_deg > threshold_deg) and z > significance
