@@ -10,6 +10,9 @@ takes those measured joints too (``measured_joint_states``, default /joint_state
 the camera to them: on rendered recordings that is several times more accurate than estimating
 the joints as well (benchmarks/results/calibration_model.json); ``measured_joint_states:=''``
 leaves the estimator's params file in charge (its default: joints estimated from the image).
+Then ``static_camera`` (on here by default) keeps a robust running estimate of the camera and,
+once it is stable, holds it fixed and fits the joints alone (no mirrored arm); the camera_pose
+the calibrator reads is then that estimate. With measured joints it changes nothing.
 The calibrator reads /estimator/camera_pose and the estimator's /diagnostics status, writes
 ~/.ros2/easy_handeye2/calibrations/<name>.calib (or ``output``) after every ``frames`` frames or on
 ``ros2 service call /calibrator/calibrate std_srvs/srv/Trigger`` (or
@@ -39,7 +42,7 @@ CALIBRATOR_OVERRIDES = {
 }
 # Passed through to estimator.launch.py unchanged ('' there too: its params file decides).
 ESTIMATOR_ARGUMENTS = ('model', 'backend', 'device', 'camera', 'image', 'params_file',
-                       'camera_frame', 'base_frame', 'measured_joint_states')
+                       'camera_frame', 'base_frame', 'measured_joint_states', 'static_camera')
 
 
 def _calibrator_node(context):
@@ -76,6 +79,11 @@ def generate_launch_description():
         DeclareLaunchArgument('effector_frame', default_value='', description=keep[2:]),
         DeclareLaunchArgument('measured_joint_states', default_value='/joint_states',
                               description="the robot's JointState topic; '' = the estimator's "
+                                          'params file decides'),
+        DeclareLaunchArgument('static_camera', default_value='true',
+                              description='true: the camera on its tripod is one camera '
+                                          '(used when the joints are estimated: '
+                                          "measured_joint_states:=''); '' = the estimator's "
                                           'params file decides'),
     ]
     estimator = IncludeLaunchDescription(

@@ -26,6 +26,8 @@ PARAMETER_OVERRIDES = {
     'base_frame': ('base_frame', str),
     'measured_joint_states': ('measured_joint_states_topic', str),
     'publish_tf': ('publish_tf', bool),
+    'static_camera': ('static_camera', bool),
+    'camera_calibration_file': ('camera_calibration_file', str),
 }
 
 
@@ -71,6 +73,12 @@ def generate_launch_description():
                                           + keep),
         DeclareLaunchArgument('publish_tf', default_value='',
                               description='true | false: per-frame /tf' + keep),
+        DeclareLaunchArgument('static_camera', default_value='',
+                              description='true | false: the camera does not move (its '
+                                          'running estimate is held fixed once stable)' + keep),
+        DeclareLaunchArgument('camera_calibration_file', default_value='',
+                              description='An eye-on-base .calib: the camera fixed from the '
+                                          'first frame' + keep),
         DeclareLaunchArgument('camera', default_value='camera',
                               description='Camera namespace holding the image and camera_info.'),
         DeclareLaunchArgument('image', default_value='image_raw',

@@ -281,6 +281,23 @@ def test_measured_joints_are_reported_and_checked(artifact, frame, panda):
         without_fit.estimate(frame.image_rgb, frame.K, joint_angles_rad=measured)
 
 
+def test_a_known_camera_is_reported_and_checked(artifact, frame, panda):
+    """T_cam_base given (a .calib, a static camera): reported as given, the joints fitted."""
+    estimator = Estimator.from_artifact(artifact, backend='torch', robot=panda)
+    free = estimator.estimate(frame.image_rgb, frame.K, with_points=False)
+    known = free.T_cam_base.copy()
+    known[:3, 3] += [0.05, 0.0, 0.1]
+    estimate = estimator.estimate(frame.image_rgb, frame.K, with_points=False,
+                                  T_cam_base=known)
+    np.testing.assert_allclose(estimate.T_cam_base, known, atol=1e-6)
+    assert np.isfinite(estimate.joint_angles_rad).all()
+    with pytest.raises(ValueError, match='T_cam_base'):
+        estimator.estimate(frame.image_rgb, frame.K, T_cam_base=known[:3])
+    with pytest.raises(ValueError, match='nothing to estimate'):
+        estimator.estimate(frame.image_rgb, frame.K, T_cam_base=known,
+                           joint_angles_rad=free.joint_angles_rad)
+
+
 def test_a_recording_is_estimated_as_the_node_tracks_it():
     from robotag_ros.inference.estimate import estimate_recording
 

@@ -157,3 +157,13 @@ def test_every_launch_configuration_is_declared(launch_tree):
             if isinstance(c.args[0], ast.Constant)}
     assert {'model', 'backend', 'robot', 'camera', 'params_file'} <= declared
     assert used <= declared, used - declared
+
+
+def test_calibrate_launch_holds_a_static_camera_by_default():
+    """The calibration's camera is on a tripod: the included estimator gets static_camera
+    true unless the argument says otherwise (estimator.launch.py passes it on when given)."""
+    tree = ast.parse((REPO / 'launch' / 'calibrate.launch.py').read_text())
+    assert ast.literal_eval(_declared_defaults(tree)['static_camera']) == 'true'
+    estimator_overrides = _overrides(ast.parse(LAUNCH.read_text()), 'PARAMETER_OVERRIDES')
+    assert estimator_overrides['static_camera'] == 'static_camera'
+    assert estimator_overrides['camera_calibration_file'] == 'camera_calibration_file'

@@ -26,13 +26,15 @@ from robotag_ros.harness.local_dds import LOCAL_TRANSPORTS  # noqa: E402
 
 
 @pytest.fixture
-def ros(monkeypatch):
-    """A private rclpy context on shared memory only, the node under test and a peer node."""
+def ros(monkeypatch, request, tmp_path):
+    """A private rclpy context on shared memory only, the node under test and a peer node
+    (indirect parameter: tmp_path -> more parameter overrides of the node)."""
     monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', LOCAL_TRANSPORTS)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=20 + (os.getpid() + 40) % 80)
+    more = request.param(tmp_path) if hasattr(request, 'param') else []
     node = EstimatorNode(estimator=FakeEstimator(), context=context, parameter_overrides=[
-        Parameter('intrinsics', value=[80.0, 80.0, 32.0, 24.0])])
+        Parameter('intrinsics', value=[80.0, 80.0, 32.0, 24.0])] + more)
     peer = rclpy.create_node('peer', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -87,6 +89,47 @@ def test_tf_parent_base_publishes_the_camera_under_the_base(ros):
     send_and_wait(3)
     (transform,) = received['tf'][0].transforms
     assert (transform.header.frame_id, transform.child_frame_id) == ('panda_link0', 'cam')
+
+
+CALIBRATED_T_CAM_BASE = np.array([[0.0, -1.0, 0.0, 0.1], [0.0, 0.0, -1.0, 0.4],
+                                  [1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 1.0]])
+
+
+def _calibrated_camera(tmp_path):
+    from robotag_ros.calibration.calib_file import HandEyeCalibration, write_calib
+    path = write_calib(tmp_path / 'camera.calib', HandEyeCalibration(
+        name='camera', calibration_type='eye_on_base', T_cam_reference=CALIBRATED_T_CAM_BASE,
+        robot_base_frame='panda_link0', robot_effector_frame='panda_hand',
+        tracking_base_frame='cam'))
+    return [Parameter('camera_calibration_file', value=str(path))]
+
+
+@pytest.mark.parametrize('ros', [_calibrated_camera], indirect=True)
+def test_a_calibrated_camera_is_fixed_from_the_first_frame(ros):
+    """camera_calibration_file: the estimator gets the .calib's camera and the node publishes
+    it (the fake reports a known camera as given), with the state in the diagnostics."""
+    node, received, send_and_wait = ros
+    (answer,) = send_and_wait(4)
+    values = {v.key: v.value for v in answer.status[0].values}
+    assert values['static_camera_state'] == 'given'
+    (transform,) = received['tf'][0].transforms
+    assert (transform.header.frame_id, transform.child_frame_id) == ('cam', 'panda_link0')
+    translation = transform.transform.translation
+    np.testing.assert_allclose([translation.x, translation.y, translation.z],
+                               CALIBRATED_T_CAM_BASE[:3, 3], atol=1e-9)
+
+
+def test_a_calibrated_camera_and_measured_joints_are_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', LOCAL_TRANSPORTS)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=20 + (os.getpid() + 42) % 80)
+    try:
+        with pytest.raises(ValueError, match='nothing to estimate'):
+            EstimatorNode(estimator=FakeEstimator(), context=context, parameter_overrides=[
+                Parameter('measured_joint_states_topic', value='/joint_states'),
+                *_calibrated_camera(tmp_path)])
+    finally:
+        rclpy.shutdown(context=context)
 
 
 @pytest.mark.parametrize('name, value, reason', [

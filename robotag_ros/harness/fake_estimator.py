@@ -51,9 +51,10 @@ class FakeEstimator:
         return None
 
     def estimate(self, image_rgb: np.ndarray, K: np.ndarray, box=None,
-                 joint_angles_rad: np.ndarray | None = None) -> Estimate:
+                 joint_angles_rad: np.ndarray | None = None,
+                 T_cam_base: np.ndarray | None = None) -> Estimate:
         """Estimate for one HxWx3 uint8 RGB image with intrinsics K (pixels); measured
-        ``joint_angles_rad`` are reported as given."""
+        ``joint_angles_rad`` and a known camera ``T_cam_base`` are reported as given."""
         start = time.perf_counter()
         self.calls += 1
         top_left = tuple(int(c) for c in image_rgb[0, 0, :3])
@@ -65,12 +66,13 @@ class FakeEstimator:
                         else np.asarray(joint_angles_rad, dtype=np.float64)).copy()
         if top_left == NAN_PIXEL_RGB:
             joint_angles[:] = np.nan
-        keypoints_cam = FAKE_KEYPOINTS_BASE_M @ FAKE_T_CAM_BASE[:3, :3].T + FAKE_T_CAM_BASE[:3, 3]
+        camera = FAKE_T_CAM_BASE if T_cam_base is None else np.asarray(T_cam_base, np.float64)
+        keypoints_cam = FAKE_KEYPOINTS_BASE_M @ camera[:3, :3].T + camera[:3, 3]
         projected = keypoints_cam @ np.asarray(K, dtype=np.float64).T
         keypoints_2d = projected[:, :2] / projected[:, 2:3]
         return Estimate(
             joint_names=list(self.joint_names), joint_angles_rad=joint_angles,
-            T_cam_base=FAKE_T_CAM_BASE.copy(), keypoint_names=list(PANDA_KEYPOINT_NAMES),
+            T_cam_base=camera.copy(), keypoint_names=list(PANDA_KEYPOINT_NAMES),
             keypoints_2d_px=keypoints_2d, keypoints_3d_m=keypoints_cam, consistency=0.9,
             consistency_terms={'reprojection_px': 1.5},
             points_3d_m=keypoints_cam.copy(),

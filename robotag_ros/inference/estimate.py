@@ -64,8 +64,12 @@ class PoseEstimator(Protocol):
     backend_name: str
 
     def estimate(self, image_rgb: np.ndarray, K: np.ndarray, *, box: Any = None,
-                 joint_angles_rad: Optional[np.ndarray] = None) -> Estimate:
-        """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate."""
+                 joint_angles_rad: Optional[np.ndarray] = None,
+                 T_cam_base: Optional[np.ndarray] = None) -> Estimate:
+        """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate.
+        ``joint_angles_rad`` (measured joints) and ``T_cam_base`` (a known camera, 4x4 metres)
+        are reported as given; each is passed only when the node has one (an estimator that
+        never gets a known camera need not take it)."""
 
     def next_box(self, estimate: Estimate) -> Any:
         """Where to look in the next frame of the same camera, or None."""

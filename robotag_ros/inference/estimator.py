@@ -156,7 +156,8 @@ class Estimator:
     def estimate_batch(self, images_rgb: Sequence[np.ndarray],
                        intrinsics: Sequence[np.ndarray], with_points: bool = True,
                        boxes: Optional[Sequence[Optional[RobotBox]]] = None,
-                       joint_angles_rad: Optional[Sequence[np.ndarray]] = None
+                       joint_angles_rad: Optional[Sequence[np.ndarray]] = None,
+                       T_cam_base: Optional[Sequence[np.ndarray]] = None
                        ) -> list[Estimate]:
         """Several frames (HxWx3 uint8 RGB each, 3x3 K each) in one network call per pass.
 
@@ -166,18 +167,12 @@ class Estimator:
         the reported joints and camera come from closing the loops (loop_closing.py).
         ``joint_angles_rad``: the measured joints of each frame (the robot's order), when the
         encoders are at hand: they are reported as given and only the camera is fitted.
+        ``T_cam_base``: each frame's camera (4x4, metres) when it is known (a ``.calib``, a
+        static camera's running estimate): it is reported as given and only the joints are
+        fitted.
         """
         started = time.perf_counter()
-        known_joints = None
-        if joint_angles_rad is not None:
-            if not self.fit:
-                raise ValueError('measured joint angles need the fit (fit=True): the camera is '
-                                 'fitted to them')
-            known_joints = torch.as_tensor(np.stack([np.asarray(q, dtype=np.float64)
-                                                     for q in joint_angles_rad]))
-            if known_joints.shape != (len(images_rgb), self.robot.num_joints):
-                raise ValueError(f'expected {len(images_rgb)} x {self.robot.num_joints} joint '
-                                 f'angles; got {tuple(known_joints.shape)}')
+        known = self._known(len(images_rgb), joint_angles_rad, T_cam_base)
         intrinsics = [np.asarray(K, dtype=np.float64) for K in intrinsics]
         if self.two_pass:
             boxes = list(boxes) if boxes is not None else [None] * len(images_rgb)
@@ -202,8 +197,8 @@ class Estimator:
         with _cpu_threads(1 if self.decode_device.type == 'cpu' else 0):
             states = decode_states(network, self.robot, K_t, self.input_hw, self.model.config,
                                    self.joint_source)
-            if self.fit:   # measured joints are only passed on (a closer need not know them)
-                known = {} if known_joints is None else {'known_joints': known_joints.to(K_t)}
+            if self.fit:   # what is known is only passed on (a closer need not know it)
+                known = {name: value.to(K_t) for name, value in known.items()}
                 states = self.loop_closer(
                     states, self.robot, K_t, self.fit_settings.loop_closing,
                     lifter=self.model.keypoint_lifter,
@@ -221,6 +216,29 @@ class Estimator:
             estimate.timings_ms = dict(timings)
             estimate.robot_box = box
         return estimates
+
+    def _known(self, count: int, joint_angles_rad, T_cam_base) -> dict[str, torch.Tensor]:
+        """The loop closer's ``known_joints`` / ``known_camera`` from the caller's arrays,
+        checked (shapes, the fit on, not both)."""
+        known = {}
+        for name, values, shape, what in (
+                ('known_joints', joint_angles_rad, (self.robot.num_joints,), 'joint angles'),
+                ('known_camera', T_cam_base, (4, 4), 'T_cam_base')):
+            if values is None:
+                continue
+            if not self.fit:
+                raise ValueError(f'known {what} need the fit (fit=True): the rest is fitted '
+                                 'to them')
+            tensor = torch.as_tensor(np.stack([np.asarray(v, dtype=np.float64)
+                                               for v in values]))
+            if tuple(tensor.shape) != (count, *shape):
+                raise ValueError(f'expected {count} x {" x ".join(map(str, shape))} {what}; '
+                                 f'got {tuple(tensor.shape)}')
+            known[name] = tensor
+        if len(known) == 2:
+            raise ValueError('measured joint angles and a known T_cam_base together leave '
+                             'nothing to estimate')
+        return known
 
     # What every PoseEstimator states (inference/estimate.py), read off the robot description.
     @property
@@ -251,9 +269,12 @@ class Estimator:
 
     def estimate(self, image_rgb: np.ndarray, K: np.ndarray, with_points: bool = True,
                  box: Optional[RobotBox] = None,
-                 joint_angles_rad: Optional[np.ndarray] = None) -> Estimate:
+                 joint_angles_rad: Optional[np.ndarray] = None,
+                 T_cam_base: Optional[np.ndarray] = None) -> Estimate:
         """One HxWx3 uint8 RGB image and its 3x3 intrinsics (pixels) -> Estimate
-        (``joint_angles_rad``: measured joints, see estimate_batch)."""
+        (``joint_angles_rad``: measured joints, ``T_cam_base``: a known camera; see
+        estimate_batch)."""
         return self.estimate_batch(
             [image_rgb], [K], with_points=with_points, boxes=[box],
-            joint_angles_rad=None if joint_angles_rad is None else [joint_angles_rad])[0]
+            joint_angles_rad=None if joint_angles_rad is None else [joint_angles_rad],
+            T_cam_base=None if T_cam_base is None else [T_cam_base])[0]

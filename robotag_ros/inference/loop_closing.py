@@ -12,6 +12,9 @@ is part of the shared decoder); ``fit=False`` in the estimator reports the direc
 Where the robot's encoders are at hand (``/joint_states``; a hand-eye calibration always has
 them) the joints are known and only the camera is fitted (``known_joints``): six unknowns against
 every keypoint, no mirror minima of the arm, so the camera no longer inherits the joint errors.
+The other way round, a camera known already (``known_camera``: a ``.calib``, or a static
+camera's running estimate, robotag_ros/calibration/static_camera.py) leaves the joints alone to
+fit: a mirrored arm would need the camera on the other side of the robot, so it is out of reach.
 """
 from __future__ import annotations
 
@@ -92,11 +95,9 @@ def turned_to_azimuth(robot, joints: torch.Tensor, cameras: torch.Tensor,
     return turned, cameras @ turn
 
 
-def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
-            config: LoopClosingConfig, lifter=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, S, n) joints and (B, S, 4, 4) cameras: the network's joints with its regressed camera,
-    then every joint start (p², p³, the lifter's hypotheses, the spread) with the camera PnP
-    finds for it (the regressed one where PnP fails)."""
+def _joint_candidates(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
+                      config: LoopClosingConfig, lifter=None) -> torch.Tensor:
+    """(B, S, n) joint starts: p², p³, the spread and the lifter's hypotheses."""
     peaks, confidence = states['keypoints_2d_peak'], states['keypoints_2d_confidence']
     batch = peaks.shape[0]
     spread = spread_joint_starts(robot, config.random_starts).to(peaks)
@@ -104,7 +105,17 @@ def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
                   spread[None].expand(batch, -1, -1)]
     if lifter is not None:
         candidates.append(lifter(peaks, confidence, intrinsics).to(peaks))
-    joints = torch.cat(candidates, 1)                                       # (B, S, n)
+    return torch.cat(candidates, 1)
+
+
+def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
+            config: LoopClosingConfig, lifter=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S, n) joints and (B, S, 4, 4) cameras: the network's joints with its regressed camera,
+    then every joint start (p², p³, the lifter's hypotheses, the spread) with the camera PnP
+    finds for it (the regressed one where PnP fails)."""
+    peaks, confidence = states['keypoints_2d_peak'], states['keypoints_2d_confidence']
+    batch = peaks.shape[0]
+    joints = _joint_candidates(states, robot, intrinsics, config, lifter)   # (B, S, n)
     count = joints.shape[1]
     pnp = camera_from_joints_pnp(
         robot, joints.reshape(batch * count, -1), peaks.repeat_interleave(count, 0),
@@ -116,6 +127,15 @@ def _starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
     cameras = torch.where(failed[..., None, None], regressed, pnp)
     joints = torch.cat([states['joint_angles_2d'][:, None], joints], 1)
     cameras = torch.cat([states['T_cam_base'][:, None], cameras], 1)
+    return joints, cameras
+
+
+def _known_camera_starts(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
+                         known_camera: torch.Tensor, config: LoopClosingConfig, lifter=None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every joint start (p², p³, the spread, the lifter's) seen from the known camera."""
+    joints = _joint_candidates(states, robot, intrinsics, config, lifter)
+    cameras = known_camera.to(joints)[:, None].expand(-1, joints.shape[1], -1, -1)
     return joints, cameras
 
 
@@ -184,17 +204,28 @@ def _cues(states: dict[str, torch.Tensor], config: LoopClosingConfig, view_azimu
 
 def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
                 config: LoopClosingConfig = LoopClosingConfig(),
-                lifter=None, starts=None, known_joints=None, view_azimuth_bins: int = 0,
-                keypoint_depths: bool = False) -> dict[str, torch.Tensor]:
+                lifter=None, starts=None, known_joints=None, known_camera=None,
+                view_azimuth_bins: int = 0, keypoint_depths: bool = False
+                ) -> dict[str, torch.Tensor]:
     """Decoded states -> the same with the reported joints, camera and keypoints from the fit,
     plus ``fit_residual_px`` (B,): the confidence-weighted mean reprojection residual.
     ``lifter``: the model's KeypointLifter (its hypotheses join the starts), or None.
     ``starts``: (joints (B, S, n), cameras (B, S, 4, 4)) to fit from instead of the network's
     and the spread (the diagnostics of benchmarks/fitting_ablation.py start from the truth).
     ``known_joints``: (B, n) measured joint angles (radians): they are reported as they are and
-    only the camera is fitted. ``view_azimuth_bins`` (the model's view head; 0: none) and
-    ``keypoint_depths`` (it has a keypoint depth head): the fit reads those outputs too."""
+    only the camera is fitted. ``known_camera``: (B, 4, 4) T_cam_base (metres) of a camera known
+    already (a calibration, a static camera's running estimate): it is reported as it is and
+    only the joints are fitted, from every joint start. ``view_azimuth_bins`` (the model's view
+    head; 0: none) and ``keypoint_depths`` (it has a keypoint depth head): the fit reads those
+    outputs too."""
     cues, config = _cues(states, config, view_azimuth_bins, keypoint_depths)
+    if known_joints is not None and known_camera is not None:
+        raise ValueError('known_joints and known_camera together leave nothing to fit')
+    if known_camera is not None:
+        if not torch.isfinite(known_camera).all():
+            raise ValueError('known_camera must be finite')
+        starts = _known_camera_starts(states, robot, intrinsics, known_camera, config, lifter)
+        config = replace(config, fit=replace(config.fit, fit_camera=False))
     if known_joints is not None:
         if not torch.isfinite(known_joints).all():
             raise ValueError('known_joints must be finite (every joint of every frame)')
@@ -204,14 +235,16 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
     joints, cameras = starts if starts is not None else _starts(
         states, robot, intrinsics, config, lifter)
     joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config, cues)
-    if 'view_log_probs' in cues and config.view_starts and known_joints is None:
+    if 'view_log_probs' in cues and config.view_starts and known_joints is None \
+            and known_camera is None:   # a turn moves the camera
         joints, cameras = _with_turned(robot, joints, cameras, cues['view_log_probs'][0])
     result = fit_robot_pose(robot, states['keypoints_2d_peak'], fit_weights(states, config),
                             intrinsics, joints, cameras, config.fit, **cues)
     fitted = dict(states)
     fitted['joint_angles'] = (result.joint_angles if known_joints is None
                               else known_joints).to(states['joint_angles'])
-    fitted['T_cam_base'] = result.T_cam_base.to(states['T_cam_base'].dtype)
+    fitted['T_cam_base'] = (result.T_cam_base if known_camera is None
+                            else known_camera).to(states['T_cam_base'])
     # The fit's own keypoint kinematics: robot.keypoints would also move the 2k mesh points.
     keypoints_base = torch.from_numpy(keypoint_kinematics(robot)(
         fitted['joint_angles'].detach().cpu().double().numpy())[0]).to(fitted['T_cam_base'])

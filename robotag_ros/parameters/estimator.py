@@ -6,12 +6,14 @@ from typing import Optional
 
 import numpy as np
 
+from robotag_ros.calibration.static_camera import StaticCameraSettings
 from robotag_ros.geometry.camera import intrinsics_to_K, pinhole_problem
 from robotag_ros.inference.backends import BACKEND_CHOICES
 from robotag_ros.inference.factory import DEFAULT_FACTORY
 from robotag_ros.parameters.schema import Parameter
 
 TF_PARENTS = ('camera', 'base')
+_STATIC = StaticCameraSettings()
 RELIABILITIES = ('best_effort', 'reliable')
 
 
@@ -86,6 +88,20 @@ ESTIMATOR_PARAMETERS = (
     Parameter('measured_joint_states_max_age_s', 0.1, 'Largest stamp difference (seconds) '
               'between an image and the measured joint state used with it; frames without one '
               'are dropped (drop_cause no_measured_joints).', value_range=(0.0, 10.0)),
+    # A camera that does not move (robotag_ros/calibration/static_camera.py, docs/uses.md).
+    Parameter('static_camera', False, 'The camera does not move: keep a robust running '
+              'estimate of its pose from the frames (median/MAD outlier rejection, rotation '
+              f'averaging); once {_STATIC.min_frames} frames agree and its standard error is '
+              f'below {_STATIC.stable_translation_mm:g} mm and {_STATIC.stable_rotation_deg:g} '
+              'deg it is frozen, published (/tf, camera_pose) and held fixed in the fit, which '
+              'then moves the joints alone (no mirror through the camera; diagnostics: '
+              'static_camera_*). Ignored with measured_joint_states_topic (there the camera is '
+              'what is measured).', read_only=True),
+    Parameter('camera_calibration_file', '', 'An eye-on-base .calib (robotag-calibrate, '
+              'easy_handeye2) of this camera: its pose is held fixed from the first frame, '
+              "published as calibrated, and only the joints are fitted; '' = none. Its "
+              "robot_base_frame must be the estimates' base frame; not with "
+              'measured_joint_states_topic.', read_only=True),
     # Online fine-tuning hooks (robotag_ros.finetune.hooks, docs/uses.md); both off by default.
     Parameter('record_buffer_dir', '', "Folder of the bounded frame buffer for online "
               "fine-tuning; '' = off.", read_only=True),

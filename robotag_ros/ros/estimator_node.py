@@ -7,7 +7,9 @@ Only the newest frame is kept: the subscription callback stores it, a worker thr
 so slow inference drops frames instead of building a backlog. Bad input (an implausible K for the
 image, among others) drops the frame with a throttled warning naming the cause and a diagnostics
 entry; the node goes on. When camera_info keeps arriving but images do not, the node says so.
-With ``measured_joint_states_topic`` set, only the camera is estimated (docs/uses.md).
+With ``measured_joint_states_topic`` set, only the camera is estimated; with ``static_camera``
+or ``camera_calibration_file``, once the camera is known only the joints are
+(robotag_ros/calibration/static_camera.py; docs/uses.md).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from robotag_ros.bundled import default_model_path
+from robotag_ros.calibration.static_camera import (RunningCamera, StaticCameraTracker,
+                                                   camera_from_calib)
 from robotag_ros.finetune.hooks import OnlineHooks, serving_model_path
 from robotag_ros.geometry.camera import intrinsics_to_K, pinhole_problem
 from robotag_ros.geometry.letterbox import plan_letterbox
@@ -73,10 +77,14 @@ class EstimatorNode(Node):
             p('record_buffer_dir'), p('record_every_n'), p('record_buffer_capacity'),
             p('models_dir'), loader=load, log=self.get_logger().info)
         self._estimator = self._online.estimator   # swappable when models_dir is set
-        self._tracker = RobotTracker(self._estimator)
         self._measured = (MeasuredJoints(list(self._estimator.joint_names))
                           if p('measured_joint_states_topic') else None)
+        self._static_camera = self._running_camera()
+        self._tracker = RobotTracker(self._estimator)
+        if self._static_camera is not None:
+            self._tracker = StaticCameraTracker(self._tracker, self._static_camera)
 
+        self._static_camera_announced = False
         self._lock = threading.Condition()
         self._latest: _Frame | None = None
         self._last_warning_s: dict[str, float] = {}
@@ -92,6 +100,27 @@ class EstimatorNode(Node):
         self.get_logger().info(
             f'estimator ready: backend={self._estimator.backend_name} device={p("device")} '
             f'model={model_path} factory={p("estimator_factory") or "default"}')
+
+    def _running_camera(self) -> RunningCamera | None:
+        """The static camera's running estimate (``static_camera``), or the camera of
+        ``camera_calibration_file``; None when the camera may move or is what is measured."""
+        p = self._param
+        if p('camera_calibration_file'):
+            if self._measured is not None:
+                raise ValueError('camera_calibration_file and measured_joint_states_topic '
+                                 'together leave nothing to estimate; set one of them')
+            base_frame = p('base_frame') or self._estimator.base_frame
+            self.get_logger().info(f'camera fixed from {p("camera_calibration_file")}: only '
+                                   'the joints are fitted')
+            return RunningCamera(T_cam_base=camera_from_calib(p('camera_calibration_file'),
+                                                              base_frame))
+        if not p('static_camera'):
+            return None
+        if self._measured is not None:
+            self.get_logger().info('static_camera is ignored with measured_joint_states_topic: '
+                                   'the camera is what is estimated, frame by frame')
+            return None
+        return RunningCamera()
 
     def _create_interfaces(self) -> None:
         p = self._param
@@ -200,6 +229,8 @@ class EstimatorNode(Node):
                                 'image has no frame_id and camera_frame is unset')
         values = messages.estimate_diagnostic_values(
             estimate, inference_ms, 'estimated' if self._measured is None else 'measured')
+        if self._static_camera is not None:
+            self._report_static_camera(values)
         if estimate.consistency < self._param('min_consistency'):
             self._publish_diagnostics(frame, DiagnosticStatus.WARN, f'consistency '
                                       f'{estimate.consistency:.3f} below min_consistency: not '
@@ -215,6 +246,18 @@ class EstimatorNode(Node):
         self._outputs.publish_listened(estimate, image_rgb, K, image.header, camera_frame,
                                        self._param('axis_length_m'))
         self._publish_diagnostics(frame, DiagnosticStatus.OK, 'estimate published', values)
+
+    def _report_static_camera(self, values: dict) -> None:
+        """The running estimate's state in the diagnostics; one log line when it froze."""
+        values.update(self._static_camera.summary())
+        if self._static_camera.state == 'stable' and not self._static_camera_announced:
+            self._static_camera_announced = True
+            summary = self._static_camera.summary()
+            self.get_logger().info(
+                f'static camera stable after {summary["static_camera_frames"]} frames '
+                f'(standard error {summary["static_camera_translation_sem_mm"]:.1f} mm, '
+                f'{summary["static_camera_rotation_sem_deg"]:.2f} deg): fixed from now on, '
+                'only the joints are fitted')
 
     def _intrinsics(self, K_info, info_size, image: Image) -> tuple[np.ndarray, str]:
         """K for this image and where it comes from: camera_info, else the intrinsics
