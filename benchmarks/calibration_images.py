@@ -10,9 +10,9 @@ same recording with the tripod knocked halfway (``--bump-mm``, ``--bump-deg``; k
 ``calibration_images_bump_*``): is the move reported, and is the .calib the camera after it?
 ``calibration_images_per_frame_aggregate_*``: the robust average of the per-frame cameras the
 command computes on the way (its result before the joint fit; ``--no-joint-fit``).
-``--extra-seeds``: more recordings (static camera only; keys ``calibration_images_seed_<S>_*``), since one
-recording's error says little about the next one's. Writes
-benchmarks/results/calibration_images.json and prints a table.
+``--extra-seeds``: more recordings (static camera only; keys
+``calibration_images_seed_<S>_*``), since one recording's error says little about the next
+one's. Writes benchmarks/results/calibration_images.json and prints a table.
 
     PYTHONPATH=. nice -n 10 python benchmarks/calibration_images.py [--frames 200]
 """
