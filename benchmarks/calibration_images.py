@@ -8,7 +8,11 @@ robotag_ros.data.bags.sample_bag), runs the one command a user runs on it, and c
 ``calibration_images_*`` (units in the names); target <= 10 mm / 1 deg at 200 frames. Then the
 same recording with the tripod knocked halfway (``--bump-mm``, ``--bump-deg``; keys
 ``calibration_images_bump_*``): is the move reported, and is the .calib the camera after it?
-Writes benchmarks/results/calibration_images.json and prints a table.
+``calibration_images_per_frame_aggregate_*``: the robust average of the per-frame cameras the
+command computes on the way (its result before the joint fit; ``--no-joint-fit``).
+``--extra-seeds``: more recordings (static camera only; keys
+``calibration_images_seed_<S>_*``), since one recording's error says little about the next
+one's. Writes benchmarks/results/calibration_images.json and prints a table.
 
     PYTHONPATH=. nice -n 10 python benchmarks/calibration_images.py [--frames 200]
 """
@@ -64,6 +68,35 @@ def calibrate_recording(model: str, frames: int, seed: int, backend: str, **rend
                 json.loads(summary_path.read_text()), command_s, rendered_s)
 
 
+def aggregate_errors(summary: dict, T_true: np.ndarray, prefix: str) -> dict:
+    """Errors of the per-frame average (in the summary when the joint fit was the result)."""
+    from robotag_ros.calibration.synthetic import transform_error
+    from robotag_ros.geometry.poses import transform_from_quaternion
+
+    fields = 'per_frame_aggregate_T_cam_reference'
+    if f'{fields}_x_m' not in summary:
+        return {}
+    T = transform_from_quaternion([summary[f'{fields}_{a}_m'] for a in 'xyz'],
+                                  [summary[f'{fields}_q{a}'] for a in 'xyzw'])
+    translation_mm, rotation_deg = transform_error(T, T_true)
+    return {f'{prefix}per_frame_aggregate_translation_error_mm': translation_mm,
+            f'{prefix}per_frame_aggregate_rotation_error_deg': rotation_deg}
+
+
+def measure_seed(model: str, frames: int, seed: int, backend: str, prefix: str) -> dict:
+    """Another static-camera recording: its errors, keys ``<prefix>*``."""
+    from robotag_ros.calibration.synthetic import transform_error
+
+    _, T_true, T_found, summary, _, _ = calibrate_recording(model, frames, seed, backend)
+    translation_mm, rotation_deg = transform_error(T_found, T_true)
+    return {f'{prefix}recording_seed': seed,
+            f'{prefix}translation_error_mm': translation_mm,
+            f'{prefix}rotation_error_deg': rotation_deg,
+            **aggregate_errors(summary, T_true, prefix),
+            f'{prefix}frames_used': summary['frames_used'],
+            f'{prefix}method': summary['calibration_method']}
+
+
 def measure(model: str, frames: int, seed: int, backend: str) -> dict:
     """A static camera: the flat ``calibration_images_*`` results."""
     from robotag_ros.calibration.synthetic import base_yaw_error_deg, transform_error
@@ -72,12 +105,16 @@ def measure(model: str, frames: int, seed: int, backend: str) -> dict:
         model, frames, seed, backend)
     translation_mm, rotation_deg = transform_error(T_found, T_true)
     return {
+        'calibration_images_method': summary['calibration_method'],
         'calibration_images_translation_error_mm': translation_mm,
         'calibration_images_rotation_error_deg': rotation_deg,
         'calibration_images_rotation_error_about_base_z_deg': base_yaw_error_deg(T_found, T_true),
         'calibration_images_frames': frames,
         'calibration_images_frames_estimated': summary['recording_frames_estimated'],
+        **aggregate_errors(summary, T_true, 'calibration_images_'),
         'calibration_images_frames_used': summary['frames_used'],
+        'calibration_images_joint_fit_points_used': summary.get('joint_fit_points_used', 0),
+        'calibration_images_joint_fit_rms_px': summary.get('joint_fit_rms_px', float('nan')),
         'calibration_images_translation_spread_mm': summary['translation_spread_mm'],
         'calibration_images_rotation_spread_deg': summary['rotation_spread_deg'],
         'calibration_images_camera_moved': summary['camera_moved'],
@@ -146,6 +183,8 @@ def main(argv=None) -> int:
                         help='also a recording whose camera is knocked halfway by this much '
                              '(0: none)')
     parser.add_argument('--bump-deg', type=float, default=1.5)
+    parser.add_argument('--extra-seeds', type=int, nargs='*', default=[1, 2, 3, 4],
+                        help='more static-camera recordings (seeds offset as --seed)')
     parser.add_argument('--output', type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -157,12 +196,28 @@ def main(argv=None) -> int:
     if args.bump_mm > 0 or args.bump_deg > 0:
         results.update(measure_bump(model, args.frames, seed, args.backend, args.bump_mm,
                                     args.bump_deg))
+    for extra in args.extra_seeds:
+        results.update(measure_seed(model, args.frames, MODEL_SEED_BASE + extra, args.backend,
+                                    f'calibration_images_seed_{extra}_'))
+    extra_keys = [f'calibration_images_seed_{extra}_' for extra in args.extra_seeds]
+    if extra_keys:   # the mean over every recording, this one included
+        for name in ('translation_error_mm', 'rotation_error_deg',
+                     'per_frame_aggregate_translation_error_mm',
+                     'per_frame_aggregate_rotation_error_deg'):
+            values = [results.get(f'{prefix}{name}') for prefix in
+                      ['calibration_images_'] + extra_keys]
+            if all(v is not None for v in values):
+                results[f'calibration_images_all_recordings_mean_{name}'] = float(np.mean(values))
+                results[f'calibration_images_all_recordings_max_{name}'] = float(np.max(values))
     print(format_table(results))
     write_results(args.output, {
         'source': 'robotag-calibrate --images on a rendered held-out static-camera recording '
                   '(sample_sequence: one fixed camera, 640x480, smooth arm motion; JPEG '
                   'CompressedImage + CameraInfo + /joint_states in an MCAP rosbag2), eye-on-base, '
-                  'default settings; errors of the written .calib against the rendered camera '
+                  'default settings (the result: one camera fitted to all kept frames\' detected '
+                  'keypoints, joint_camera_fit.py; per_frame_aggregate_*: the robust average of '
+                  'the per-frame cameras it starts from); errors of the written .calib against '
+                  'the rendered camera (seed_<S>_*: more recordings, static camera) '
                   '(calibration_images_bump_*: the same recording with the camera knocked '
                   'halfway, errors against the camera after the knock)',
         'model': model, 'backend': args.backend, 'recording_seed': seed,

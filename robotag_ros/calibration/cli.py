@@ -4,7 +4,9 @@
 estimated frame by frame here as the node would (robotag_ros.calibration.recording).
 ``--bag BAG``: a rosbag2 of the estimator node's outputs; ``--estimates``: a JSON/CSV list.
 The per-frame camera<->base estimates are aggregated robustly (eye-on-base, or eye-in-hand with
-the measured joints and the robot's forward kinematics), checked for a camera that moved, written
+the measured joints and the robot's forward kinematics) and checked for a camera that moved; with
+``--images`` the result is then one camera fitted to every kept frame's detected keypoints at
+once (their measured-joint FK keypoints as one 3D point set: joint_camera_fit.py), written
 as easy_handeye2's ``.calib`` YAML atomically (nothing is written on failure) and summarised in a
 table. The live (ROS) variant lives in ``robotag_ros.ros``.
 """
@@ -31,6 +33,7 @@ from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 from robotag_ros.calibration.recording import (
     DEFAULT_JOINT_STATES_TOPIC, estimate_recording_file,
 )
+from robotag_ros.calibration.synthetic import transform_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--camera-motion-threshold-deg', type=float, default=2.0)
     parser.add_argument('--no-camera-motion-check', action='store_true',
                         help='average every frame even if the camera seems to have moved')
+    parser.add_argument('--no-joint-fit', action='store_true',
+                        help='--images: calibrate with the robust average of the per-frame '
+                             'cameras instead of one camera fitted to all frames\' keypoints')
+    parser.add_argument('--joint-fit-robust-scale-px', type=float, default=4.0,
+                        help='Cauchy scale of the reprojection error in that fit (pixels)')
     parser.add_argument('--robot', default='panda', help='robot name or YAML (eye-in-hand FK)')
     parser.add_argument('--min-consistency', type=float, default=0.0,
                         help='drop frames whose consistency score is below this')
@@ -99,22 +107,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pose_fields(prefix: str, T) -> dict:
+    """A transform as flat fields: ``<prefix>_x_m`` .. ``_z_m``, ``_qx`` .. ``_qw``."""
+    qx, qy, qz, qw = Rotation.from_matrix(T[:3, :3]).as_quat()
+    return {f'{prefix}_x_m': float(T[0, 3]), f'{prefix}_y_m': float(T[1, 3]),
+            f'{prefix}_z_m': float(T[2, 3]), f'{prefix}_qx': float(qx),
+            f'{prefix}_qy': float(qy), f'{prefix}_qz': float(qz), f'{prefix}_qw': float(qw)}
+
+
 def summary_dict(result: AggregateResult, calibration: HandEyeCalibration) -> dict:
     """The numbers the table prints: transform, spread and frame counts (units in the keys)."""
     T = calibration.T_cam_reference
-    qx, qy, qz, qw = Rotation.from_matrix(T[:3, :3]).as_quat()
     T_inv = calibration.T_reference_cam
     summary = {
         'calibration_type': calibration.calibration_type,
-        'T_cam_reference_x_m': float(T[0, 3]), 'T_cam_reference_y_m': float(T[1, 3]),
-        'T_cam_reference_z_m': float(T[2, 3]),
-        'T_cam_reference_qx': float(qx), 'T_cam_reference_qy': float(qy),
-        'T_cam_reference_qz': float(qz), 'T_cam_reference_qw': float(qw),
+        **_pose_fields('T_cam_reference', T),
         'camera_in_reference_x_m': float(T_inv[0, 3]),
         'camera_in_reference_y_m': float(T_inv[1, 3]),
         'camera_in_reference_z_m': float(T_inv[2, 3]),
     }
     summary.update(result.summary())
+    fit = result.extra.get('joint_fit')
+    summary['calibration_method'] = 'joint_fit' if fit is not None else 'per_frame_aggregate'
+    if fit is not None:
+        summary.update(fit.summary())
+        # how far the per-frame average is from the result: its bias, where it has one
+        difference_mm, difference_deg = transform_error(result.T, T)
+        summary['per_frame_aggregate_difference_mm'] = difference_mm
+        summary['per_frame_aggregate_difference_deg'] = difference_deg
+        summary.update(_pose_fields('per_frame_aggregate_T_cam_reference', result.T))
+    if 'joint_fit_skipped' in result.extra:
+        summary['joint_fit_skipped'] = result.extra['joint_fit_skipped']
     return summary
 
 
@@ -166,7 +189,9 @@ def run(args) -> dict:
         reject_outliers=not args.no_outlier_rejection, mad_k=args.mad_k,
         check_camera_motion=not args.no_camera_motion_check,
         camera_motion_threshold_mm=args.camera_motion_threshold_mm,
-        camera_motion_threshold_deg=args.camera_motion_threshold_deg)
+        camera_motion_threshold_deg=args.camera_motion_threshold_deg,
+        joint_camera_fit=not args.no_joint_fit,
+        joint_fit_robust_scale_px=args.joint_fit_robust_scale_px)
     result, calibration = calibrate_series(series, settings, robot)
     output = args.output or DEFAULT_CALIBRATIONS_DIRECTORY / f'{args.name}.calib'
     write_calib(output, calibration)
@@ -183,7 +208,16 @@ def run(args) -> dict:
     print(format_table(summary, title=f'robotag-calibrate: {args.calibration_type}'))
     print(f'spread over {result.frames_used} of {result.frames_total} frames: '
           f'{result.translation_spread_mm:.1f} mm / {result.rotation_spread_deg:.2f} deg '
-          f'(RMS about the result); written to {output}')
+          f'(RMS about their average); written to {output}')
+    fit = result.extra.get('joint_fit')
+    if fit is not None:
+        print(f'one camera fitted to {fit.points_used} keypoints of {fit.frames_used} frames: '
+              f'{fit.rms_px:.2f} px RMS; {summary["per_frame_aggregate_difference_mm"]:.1f} mm '
+              f'/ {summary["per_frame_aggregate_difference_deg"]:.2f} deg from the per-frame '
+              'average')
+    if 'joint_fit_skipped' in result.extra:
+        print(f'robotag-calibrate: WARNING: the per-frame average is the result: '
+              f'{result.extra["joint_fit_skipped"]}', file=sys.stderr)
     if motion is not None and motion.moved:
         print(f'robotag-calibrate: WARNING: {motion.warning()}', file=sys.stderr)
     return summary

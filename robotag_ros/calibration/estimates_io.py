@@ -38,6 +38,12 @@ class EstimateSeries:
     joint_angles_rad: np.ndarray | None = None  # (N, n) measured joint states, NaN where unknown
     joint_names: list[str] | None = None
     read_problems: list[str] = field(default_factory=list)  # e.g. a damaged bag read short
+    # The detected 2D keypoints (N, K, 2) pixels, their confidence (N, K) 0..1 and each
+    # frame's intrinsics (N, 3, 3): present when the frames were estimated here (--images);
+    # with measured joints they let the calibration fit one camera to every frame at once.
+    keypoints_2d_px: np.ndarray | None = None
+    keypoint_confidence: np.ndarray | None = None
+    intrinsics: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.stamps_ns)

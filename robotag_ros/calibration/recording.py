@@ -184,6 +184,18 @@ class RecordingEstimates:
     counts: RecordingCounts
 
 
+def _detected_keypoints(estimates: list, intrinsics: np.ndarray) -> dict:
+    """The series' keypoint fields from the estimates (empty when an estimator gives none)."""
+    detected = [e.keypoints_2d_detected_px for e in estimates]
+    confidence = [e.keypoint_confidence for e in estimates]
+    if any(d is None for d in detected + confidence) \
+            or len({np.shape(d) for d in detected}) != 1:
+        return {}
+    return {'keypoints_2d_px': np.stack(detected).astype(np.float64),
+            'keypoint_confidence': np.stack(confidence).astype(np.float64),
+            'intrinsics': intrinsics.astype(np.float64)}
+
+
 def estimate_recording_bag(plan: RecordingPlan, estimator: PoseEstimator, track: bool = True,
                            progress: bool = True, **options) -> RecordingEstimates:
     """Estimate every image that has a joint state, frame by frame as the node does (measured
@@ -220,7 +232,8 @@ def estimate_recording_bag(plan: RecordingPlan, estimator: PoseEstimator, track:
         stamps_ns=np.asarray(stamps, dtype=np.int64)[order],
         T_cam_base=np.stack([e.T_cam_base for e in estimates]).astype(np.float64),
         consistency=np.array([e.consistency for e in estimates], dtype=np.float64),
-        joint_angles_rad=np.stack(joints)[order], joint_names=list(plan.joint_names))
+        joint_angles_rad=np.stack(joints)[order], joint_names=list(plan.joint_names),
+        **_detected_keypoints(estimates, np.stack(intrinsics)[order]))
     return RecordingEstimates(plan, series, estimates, [intrinsics[i] for i in order], counts)
 
 
