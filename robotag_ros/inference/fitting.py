@@ -375,16 +375,16 @@ def fit_robot_pose(robot: RobotModel, keypoints_2d_px: torch.Tensor,
     for _ in range(config.iterations):
         step, *candidate = _step(problem, state, damping, config.fit_camera)
         candidate = _linearise(kinematics, problem, config, *candidate)
-        accept = candidate.cost < state.cost
+        # A settled start stays where it settled, so its result does not depend on which
+        # other starts (or frames) share the batch.
+        accept = (candidate.cost < state.cost) & ~settled
         gain = np.where(accept, state.cost - candidate.cost, np.inf)
         state = _select(accept, candidate, state)
         damping = np.clip(np.where(accept[:, None], damping * 0.3, damping * 10.0), 1e-9, 1e9)
-        if np.abs(step).max() < config.step_tolerance:
-            break
         if config.cost_tolerance > 0:
             settled |= gain <= config.cost_tolerance * state.cost
-            if settled.all():
-                break
+        if settled.all() or np.abs(step[~settled]).max() < config.step_tolerance:
+            break
 
     cost = state.cost
     if view_log_probs is not None and config.view_weight > 0:
@@ -419,8 +419,9 @@ def camera_from_joints_pnp(robot: RobotModel, joint_angles: torch.Tensor,
     """T_cam_base (B, 4, 4) by PnP of the FK keypoints of joint_angles (B, n) on the 2D ones.
 
     SQPnP, then (``refine``) Levenberg-Marquardt refinement, on the keypoints whose weight
-    (B, K) exceeds min_weight. A frame with fewer than 4 such points, a failed solve, or a solution that puts
-    a point behind the camera gives NaNs (the caller falls back to another start).
+    (B, K) exceeds min_weight. A frame with fewer than 4 such points, a failed solve, or a
+    solution that puts a point behind the camera gives NaNs (the caller falls back to another
+    start).
     """
     object_points = keypoint_kinematics(robot)(_numpy(joint_angles))[0]
     image_points = _numpy(keypoints_2d_px)
