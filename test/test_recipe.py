@@ -34,6 +34,28 @@ def test_the_bundled_recipe_chains_its_phases(tmp_path):
                 if what.startswith('room')]
 
 
+def test_the_runner_keeps_the_lifter_and_takes_overrides_after_its_options(tmp_path, capsys):
+    recipe = load_recipe(RECIPE)
+    recipe.runs_dir = str(tmp_path / 'runs')
+    steps = plan(recipe, 'cpu', 2, 'room', 'models/panda_default', False, [], lifter=False)
+    assert [what for what, _ in steps if what.endswith('lifter')] == []
+    assert [what for what, _ in plan(recipe, 'cpu', 2, 'room', 'models/panda_default', False,
+                                     []) if what.endswith('lifter')] == ['room: lifter']
+    # Overrides after the options, and another runs folder (the GPU sprint's call).
+    assert main([str(RECIPE), '--from-phase', 'room', '--init', 'models/panda_default',
+                 '--runs-dir', str(tmp_path / 'sprint'), '--no-lifter', '--dry-run',
+                 'optim.lr=1e-4']) == 0
+    printed = capsys.readouterr().out
+    assert f'run_dir={tmp_path / "sprint"}/room' in printed and 'optim.lr=1e-4' in printed
+    assert 'lifter' not in printed
+
+
+def test_the_candidate_recipe_continues_from_the_bundled_phase():
+    recipe = load_recipe(ROOT / 'config' / 'recipe' / 'panda_room_more.yaml')
+    assert [phase.name for phase in recipe.phases] == ['room_more']
+    assert all((ROOT / phase.train).is_file() for phase in recipe.phases)
+
+
 def test_recipe_refuses_an_unknown_phase(capsys):
     assert main([str(RECIPE), '--from-phase', 'nope', '--dry-run']) == 2
     assert 'no phase' in capsys.readouterr().err
