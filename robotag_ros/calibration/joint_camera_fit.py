@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from robotag_ros.calibration.hand_eye import robot_forward_kinematics
-from robotag_ros.inference.fitting import _skew, _so3_exp, keypoint_kinematics
+from robotag_ros.inference.fitting import (keypoint_kinematics, projection_jacobian, skew,
+                                           so3_exp)
 
 # Below this many usable points the six unknowns are not worth solving for.
 MIN_POINTS = 6
@@ -106,10 +107,10 @@ def _refine(camera: np.ndarray, T_start: np.ndarray, points: np.ndarray, pixels:
         inv_depth = 1.0 / np.maximum(points_cam[:, 2:], min_depth_m)
         normalised = points_cam[:, :2] * inv_depth
         # d camera point / d (dw, dt): rows dw_i x X (row i of skew(X)) and e_i, as in the fit.
-        d_points = np.concatenate((_skew(points_cam),
+        d_points = np.concatenate((skew(points_cam),
                                    np.broadcast_to(np.eye(3), (len(points_cam), 3, 3))), 1)
-        d_pixels = (d_points[..., :2] - d_points[..., 2:] * (normalised * in_front)[:, None]) \
-            * (focal * inv_depth)[:, None]                                    # (P, 6, 2)
+        d_pixels = projection_jacobian(d_points, normalised, in_front, focal,
+                                       inv_depth)                             # (P, 6, 2)
         irls = weights / (1.0 + (residuals ** 2).sum(-1) / scale_px ** 2)
         weighted = d_pixels * irls[:, None, None]
         hessian = np.einsum('pik,pjk->ij', weighted, d_pixels)
@@ -118,7 +119,7 @@ def _refine(camera: np.ndarray, T_start: np.ndarray, points: np.ndarray, pixels:
         while not improved and damping < 1e9:
             damped = hessian + np.diag(np.diag(hessian) * damping + 1e-12)
             step = -np.linalg.solve(damped, gradient)
-            update = _so3_exp(step[None, :3])[0]
+            update = so3_exp(step[None, :3])[0]
             new_rotation = update @ rotation
             new_translation = update @ translation + step[3:]
             new_residuals, new_points_cam = _residuals(camera, new_rotation, new_translation,

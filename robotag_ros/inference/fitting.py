@@ -74,7 +74,7 @@ class FitResult:
     start_index: torch.Tensor      # (B,) which start won
 
 
-def _skew(vectors: np.ndarray) -> np.ndarray:
+def skew(vectors: np.ndarray) -> np.ndarray:
     """(..., 3) -> (..., 3, 3) cross-product matrices: skew(a) @ b = a x b."""
     x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
     zero = np.zeros_like(x)
@@ -88,13 +88,22 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]), -1)
 
 
-def _so3_exp(rotation_vectors: np.ndarray) -> np.ndarray:
+def projection_jacobian(d_points: np.ndarray, normalised: np.ndarray, in_front: np.ndarray,
+                        focal: np.ndarray, inv_depth: np.ndarray) -> np.ndarray:
+    """d pixel / d unknown from d camera point / d unknown (unknowns on axis 1 of ``d_points``,
+    (..., 3) last); the points' normalised image coordinates, in-front mask, focal lengths and
+    inverse depths lack that axis. No depth derivative where the depth is clamped."""
+    return (d_points[..., :2] - d_points[..., 2:] * (normalised * in_front)[:, None]) \
+        * (focal * inv_depth)[:, None]
+
+
+def so3_exp(rotation_vectors: np.ndarray) -> np.ndarray:
     """Rotation vectors (M, 3) -> matrices (M, 3, 3): I + sin a/a K + (1 - cos a)/a² K²."""
     angle = np.linalg.norm(rotation_vectors, axis=-1)[:, None, None]
-    skew = _skew(rotation_vectors)
+    cross = skew(rotation_vectors)
     # sinc is exact at 0, and (1 - cos a)/a² = sinc(a/2)²/2: no 0/0 at a zero step.
-    return np.eye(3) + np.sinc(angle / np.pi) * skew \
-        + 0.5 * np.sinc(angle / (2.0 * np.pi)) ** 2 * (skew @ skew)
+    return np.eye(3) + np.sinc(angle / np.pi) * cross \
+        + 0.5 * np.sinc(angle / (2.0 * np.pi)) ** 2 * (cross @ cross)
 
 
 class KeypointKinematics:
@@ -140,11 +149,11 @@ class KeypointKinematics:
                             for j in range(n)])                               # (n, 4, 4)
         axes = np.stack([by_index[j].axis for j in range(n)]).astype(np.float64)
         self.axes = axes / np.linalg.norm(axes, axis=-1, keepdims=True)       # (n, 3)
-        skew = np.zeros((n, 4, 4))
-        skew[:, :3, :3] = _skew(self.axes)
+        cross = np.zeros((n, 4, 4))
+        cross[:, :3, :3] = skew(self.axes)
         # C R(q) = C + sin q (C K) + (1 - cos q) (C K²): Rodrigues with C folded in.
         self.offsets, self.offsets_skew, self.offsets_skew_sq = \
-            offsets, offsets @ skew, offsets @ skew @ skew
+            offsets, offsets @ cross, offsets @ cross @ cross
 
         anchors = [anchor(link) for link in robot.keypoint_links]
         self.keypoint_frame = np.array(anchors) + 1                           # 0: the base
@@ -245,12 +254,11 @@ def _linearise(kinematics: KeypointKinematics, problem: _Problem, config: FitCon
     # left-multiplied camera update X <- exp(dω) X + dt, whose rows are dω_i x X and e_i.
     d_joints = kinematics.jacobian(points, axes @ rotation_t,
                                    origins @ rotation_t + translation[:, None])
-    d_rotation = _skew(points).transpose(0, 2, 1, 3)
+    d_rotation = skew(points).transpose(0, 2, 1, 3)
     d_translation = np.broadcast_to(np.eye(3)[None, :, None], (batch, 3, count, 3))
     d_points = np.concatenate((d_joints, d_rotation, d_translation), 1)
     # Through the projection; no depth derivative where the depth is clamped.
-    d_pixels = (d_points[..., :2] - d_points[..., 2:] * (normalised * in_front)[:, None]) \
-        * (problem.focal * inv_depth)[:, None]
+    d_pixels = projection_jacobian(d_points, normalised, in_front, problem.focal, inv_depth)
     d_depth = d_points[..., 2:]
     if config.depth_relative_to_first:
         d_depth = d_depth - d_depth[:, :, :1]
@@ -288,7 +296,7 @@ def _step(problem: _Problem, state: _State, damping: np.ndarray, fit_camera: boo
                                       torch.from_numpy(-state.gradient[:, :size]))
     step = np.zeros_like(state.gradient)
     step[:, :size] = np.nan_to_num(solved.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
-    update = _so3_exp(step[:, n:n + 3])
+    update = so3_exp(step[:, n:n + 3])
     lower, upper = problem.joint_limits[:, 0], problem.joint_limits[:, 1]
     return (step, np.clip(state.joint_angles + step[:, :n], lower, upper),
             update @ state.rotation,

@@ -26,7 +26,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from robotag_ros.bundled import default_model_path
-from robotag_ros.calibration.static_camera import (RunningCamera, StaticCameraTracker,
+from robotag_ros.calibration.static_camera import (STABLE, RunningCamera, StaticCameraTracker,
                                                    camera_from_calib)
 from robotag_ros.finetune.hooks import OnlineHooks, serving_model_path
 from robotag_ros.geometry.camera import intrinsics_to_K, pinhole_problem
@@ -249,10 +249,10 @@ class EstimatorNode(Node):
 
     def _report_static_camera(self, values: dict) -> None:
         """The running estimate's state in the diagnostics; one log line when it froze."""
-        values.update(self._static_camera.summary())
-        if self._static_camera.state == 'stable' and not self._static_camera_announced:
+        summary = self._static_camera.summary()
+        values.update(summary)
+        if self._static_camera.state == STABLE and not self._static_camera_announced:
             self._static_camera_announced = True
-            summary = self._static_camera.summary()
             self.get_logger().info(
                 f'static camera stable after {summary["static_camera_frames"]} frames '
                 f'(standard error {summary["static_camera_translation_sem_mm"]:.1f} mm, '
