@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -51,6 +53,7 @@ def render_recordings(robot, config_path: Path, frames: int, width: int, height:
                    for i, f in enumerate(recorded)]
         write_sample_bag(bag, stamped, robot.joint_names, robot.base_frame, SAMPLE_FRAME_ID,
                          joint_states_topic='/joint_states')
+        np.save(bag.with_name('recording_T_cam_base.npy'), recorded[0].T_cam_base)
         del recorded, stamped
         test = generator.generate_sequence(TEST_SEED, frames)
         write_set_files(heldout, robot, test[0].K, height, width)
@@ -113,6 +116,10 @@ def main(argv=None) -> int:
                    f'time_budget_minutes={args.minutes}', *args.override])
     after = evaluate_artifact(report['artifact'], str(heldout), device=args.device,
                               print_table=False)
+    from robotag_ros.calibration.calib_file import read_calib
+    from robotag_ros.calibration.synthetic import transform_error
+    label_mm, label_deg = transform_error(read_calib(report['labels_calib']).T_cam_reference,
+                                          np.load(work / 'recording_T_cam_base.npy'))
 
     result = {
         'machine': machine_name(), 'device': args.device, 'model': str(args.model),
@@ -129,6 +136,13 @@ def main(argv=None) -> int:
         'self_label_label_minutes': report['label_minutes'],
         'self_label_render_minutes': render_minutes,
         'self_label_steps': report['steps'],
+        'self_label_frames_replayed': report['frames_replayed'],
+        'self_label_labels_camera_error_mm': label_mm,
+        'self_label_labels_camera_error_deg': label_deg,
+        'self_label_generic_label_error_px_before': report.get('generic_label_error_px_before'),
+        'self_label_generic_label_error_px_after': report.get('generic_label_error_px_after'),
+        'self_label_holdout_label_error_px_before': report['holdout_label_error_px_before'],
+        'self_label_holdout_label_error_px_after': report['holdout_label_error_px_after'],
         'self_label_add_auc_before': before['add_auc'],
         'self_label_add_auc_after': after['add_auc'],
         'self_label_joint_error_j1_6_deg_before': before['mean_joint_error_j1_6_deg'],

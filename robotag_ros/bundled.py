@@ -39,6 +39,16 @@ def default_model_path() -> Path:
     return installed if installed and _is_artifact(installed) else checkout
 
 
+def default_dr_config_path() -> Path:
+    """The default domain randomisation the bundled model was trained on
+    (config/synth/dr_default.yaml): the checkout's first, then the share."""
+    relative = Path('config') / 'synth' / 'dr_default.yaml'
+    share = _share_dir()
+    if not (CHECKOUT_ROOT / relative).is_file() and share and (share / relative).is_file():
+        return share / relative
+    return CHECKOUT_ROOT / relative
+
+
 def _is_artifact(path: Path) -> bool:
     return path.with_suffix('.yaml').is_file() and path.with_suffix('.safetensors').is_file()
 

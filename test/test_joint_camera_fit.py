@@ -105,12 +105,13 @@ def test_joint_fit_with_different_intrinsics_per_frame(panda):
 
 def _series(robot, joints, pixels, confidence) -> EstimateSeries:
     """Per-frame estimates as --images gives them: a PnP camera and the detected keypoints."""
+    frames = len(joints)
     per_frame = camera_from_joints_pnp(
         robot, torch.from_numpy(joints), torch.from_numpy(pixels), torch.from_numpy(confidence),
-        torch.from_numpy(np.repeat(K[None], FRAMES, axis=0)), min_weight=0.1).numpy()
+        torch.from_numpy(np.repeat(K[None], frames, axis=0)), min_weight=0.1).numpy()
     keep = np.isfinite(per_frame).all((1, 2))
     return EstimateSeries(
-        np.arange(FRAMES, dtype=np.int64)[keep] * 10**8, per_frame[keep],
+        np.arange(frames, dtype=np.int64)[keep] * 10**8, per_frame[keep],
         np.full(int(keep.sum()), 0.9), joints[keep], list(robot.joint_names),
         keypoints_2d_px=pixels[keep], keypoint_confidence=confidence[keep],
         intrinsics=np.repeat(K[None], int(keep.sum()), axis=0))
@@ -166,3 +167,32 @@ def test_too_few_points_is_one_line():
     with pytest.raises(ValueError, match=r'needs at least 6 keypoints with confidence above '
                                          r'0\.1; 5 of 5 are$'):
         fit_fixed_camera(points, np.zeros((1, 5, 2)), np.ones((1, 5)), K)
+
+
+def test_a_jump_stands_only_when_one_camera_per_side_confirms_it(panda):
+    """A real bump (the camera moved 6 cm halfway): found, and calibrated from the frames after
+    it. A jump the per-frame poses suggest on a camera that held still (as a stretch of similar
+    arm poses can): the one-camera fit each side finds the same camera, so it does not stand."""
+    from robotag_ros.calibration.camera_motion import JUMP, CameraMotion
+    from robotag_ros.calibration.live import _confirm_jump
+
+    T_first = _static_camera()
+    T_second = T_first.copy()
+    T_second[:3, 3] += [0.06, 0.0, 0.0]
+    halves = [_detections(panda, T, seed=5 + i, bias_px=1.0) for i, T in
+              enumerate((T_first, T_second))]
+    joints, _, pixels, confidence = (np.concatenate(parts) for parts in zip(*halves))
+    bumped = _series(panda, joints, pixels, confidence)
+    result, calibration = calibrate_series(bumped, CalibrationSettings(), panda)
+    motion = result.extra['camera_motion']
+    assert motion.moved and motion.kind == JUMP
+    assert abs(motion.translation_mm - 60.0) < 10.0
+    assert transform_error(calibration.T_cam_reference, T_second)[0] < 5.0
+
+    joints, _, pixels, confidence = _detections(panda, T_first, seed=7, bias_px=1.0)
+    still = _series(panda, joints, pixels, confidence)
+    suggested = CameraMotion(True, JUMP, 40.0, 1.0, 9.0, frame_index=40,
+                             stamp_ns=int(still.stamps_ns[40]), frames=len(still))
+    checked = _confirm_jump(suggested, still, np.arange(len(still)), still.stamps_ns,
+                            still.T_cam_base, CalibrationSettings(), panda)
+    assert not checked.moved and checked.kind != JUMP and checked.translation_mm < 10.0

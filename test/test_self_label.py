@@ -76,15 +76,17 @@ def test_a_frame_with_a_wrong_joint_state_is_dropped(panda):
 
 class ScoredEstimator:
     """estimate_batch with a chosen fit residual (the gate's score) and keypoints detected at a
-    chosen distance from the held-out labels."""
+    chosen distance from the held-out labels (a dict: per set, keyed by the set's images)."""
 
     def __init__(self, residual_px, offset_px, labels_2d):
         self.residual_px, self.offset_px, self.labels_2d = residual_px, offset_px, labels_2d
 
     def estimate_batch(self, images, intrinsics, with_points=True, joint_angles_rad=None):
+        offset = self.offset_px[images[0]] if isinstance(self.offset_px, dict) \
+            else self.offset_px
         return [SimpleNamespace(consistency=0.5,
                                 consistency_terms={'fit_residual_px': self.residual_px},
-                                keypoints_2d_detected_px=self.labels_2d[i] + self.offset_px,
+                                keypoints_2d_detected_px=self.labels_2d[i] + offset,
                                 keypoints_2d_px=None) for i in range(len(images))]
 
 
@@ -105,6 +107,38 @@ def test_the_gate_accepts_a_better_candidate_and_rejects_worse_ones():
     assert drifted['swap_gate_accepts'] and not drifted['accepted']
 
 
+def test_the_gate_rejects_a_candidate_that_learned_the_recording_by_heart():
+    """Better on the recording's held-out part, worse on rendered robots in general: rejected;
+    as good on those within the tolerance: accepted."""
+    from robotag_ros.training.self_label import judge
+
+    labels_2d = np.random.default_rng(0).uniform(0, 400, (4, 7, 2))
+    heldout = {'images': ['recording'] * 4, 'intrinsics': [K] * 4,
+               'joints': [np.zeros(7)] * 4, 'keypoints_2d_px': labels_2d}
+    generic = {'images': ['generic'] * 4, 'intrinsics': [K] * 4, 'joints': None,
+               'keypoints_2d_px': labels_2d}
+    current = ScoredEstimator(6.0, {'recording': 8.0, 'generic': 4.0}, labels_2d)
+    by_heart = judge(current, ScoredEstimator(3.0, {'recording': 2.0, 'generic': 9.0},
+                                              labels_2d), heldout, generic)
+    assert by_heart['swap_gate_accepts'] and not by_heart['generic_ok']
+    assert not by_heart['accepted']
+    assert by_heart['generic_label_error_px_after'] == pytest.approx(9.0 * np.sqrt(2))
+    general = judge(current, ScoredEstimator(3.0, {'recording': 2.0, 'generic': 4.3},
+                                             labels_2d), heldout, generic, 0.1)
+    assert general['generic_ok'] and general['accepted']
+
+
+def test_the_held_out_frames_are_the_recordings_last_part_after_a_gap():
+    from robotag_ros.training.self_label import time_block_holdout
+
+    kept = np.array([0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+    train, held = time_block_holdout(kept, 0.2, 3)
+    assert held.tolist() == [17, 18, 19, 20]
+    assert train.tolist() == kept[:13].tolist()     # 14, 15, 16: the gap
+    with pytest.raises(ValueError):
+        time_block_holdout(kept, 1.0, 0)
+
+
 def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsys):
     from inference_fixtures import make_tiny_artifact
 
@@ -120,7 +154,9 @@ def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsy
     out, report_path = tmp_path / 'candidate', tmp_path / 'report.json'
     assert finetune_main(['--self-label', str(tmp_path / 'bag'), '--model', str(model),
                           '--calib', str(tmp_path / 'truth.calib'), '--out', str(out),
-                          '--holdout-every', '3', '--backend', 'torch',
+                          '--holdout-fraction', '0.25', '--holdout-gap', '1',
+                          '--replay-frames', '3', '--generic-check-frames', '2',
+                          '--backend', 'torch',
                           '--report-json', str(report_path),
                           'optim.epochs=1', 'optim.batch_size=2']) == 0, capsys.readouterr().err
     assert out.with_suffix('.safetensors').is_file() and out.with_suffix('.yaml').is_file()
@@ -129,9 +165,11 @@ def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsy
     report = json.loads(report_path.read_text())
     assert report['frames_estimated'] == 12
     assert (report['frames_trained'] + report['frames_held_out']
-            + report['frames_dropped_disagreeing'] + report['frames_dropped_camera_moved']) == 12
+            + report['frames_dropped_holdout_gap'] + report['frames_dropped_disagreeing']
+            + report['frames_dropped_camera_moved']) == 12
     assert report['frames_trained'] >= 2 and report['steps'] >= 1
-    assert report['accepted'] == (report['swap_gate_accepts'] and (
+    assert report['frames_replayed'] == 3 and 'generic_label_error_px_after' in report
+    assert report['accepted'] == (report['swap_gate_accepts'] and report['generic_ok'] and (
         report['holdout_label_error_px_after'] < report['holdout_label_error_px_before']))
     labelled = DreamDataset(tmp_path / 'candidate_run' / 'self_labelled', panda)
     assert len(labelled) == report['frames_trained']

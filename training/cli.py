@@ -153,8 +153,18 @@ def finetune_main(argv: list[str] | None = None) -> int:
     labelling.add_argument('--effector-frame', default='panda_hand')
     labelling.add_argument('--image-topic', default=None)
     labelling.add_argument('--joint-states-topic', default=None)
-    labelling.add_argument('--holdout-every', type=int, default=5,
-                           help='every Nth labelled frame is held out to judge the candidate')
+    labelling.add_argument('--holdout-fraction', type=float, default=0.2,
+                           help="the recording's last part (this share of the labelled frames) "
+                                'is held out to judge the candidate')
+    labelling.add_argument('--holdout-gap', type=int, default=15,
+                           help='frames between the training and held-out parts, used by '
+                                'neither (neighbouring frames look alike)')
+    labelling.add_argument('--replay-frames', type=int, default=300,
+                           help='rendered default-DR frames mixed into the training set, so '
+                                'that the model does not learn one camera by heart (0: none)')
+    labelling.add_argument('--generic-check-frames', type=int, default=40,
+                           help='rendered frames on which the candidate may not get worse '
+                                '(0: no such check)')
     labelling.add_argument('--backend', default='auto', help='estimator backend')
     labelling.add_argument('--report-json', type=Path, help='also write the report as JSON')
     online = parser.add_argument_group('online mode')
@@ -211,7 +221,9 @@ def _finetune_self_label(args, parser) -> int:
     if args.out:
         check_output(model, args.out, args.force)
     options = SelfLabelOptions(
-        calib=args.calib, backend=args.backend, holdout_every=args.holdout_every,
+        calib=args.calib, backend=args.backend, holdout_fraction=args.holdout_fraction,
+        holdout_gap_frames=args.holdout_gap, replay_frames=max(0, args.replay_frames),
+        generic_check_frames=max(0, args.generic_check_frames),
         image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
         joint_states_topic=args.joint_states_topic,
         calibration=CalibrationSettings(calibration_type=args.calibration_type,

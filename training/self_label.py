@@ -5,12 +5,16 @@ The library behind ``robotag-finetune --self-label BAG``. The recording (images,
 is calibrated from it (or read from a given ``.calib``); every frame is labelled by forward
 kinematics and the calibrated camera (robotag_ros.finetune.self_label); frames whose labels the
 network disagrees with beyond a robust bound are dropped, and so are the frames before a camera
-jump. Every ``holdout_every``-th kept frame is held out; the rest become a DREAM-format set that
-the model is fine-tuned on (supervised, training/finetune.py's SELF_LABEL_DEFAULTS recipe). The
+jump. The last part of the recording (in time) is held out, after a gap; the earlier frames become
+a DREAM-format set that the model is fine-tuned on (supervised, training/finetune.py's SELF_LABEL_DEFAULTS recipe). The
 candidate then goes to the swap gate (robotag_ros.finetune.swap): both models are scored on the
 held-out frames (the gate's own label-free score), and the held-out labels give a second figure,
-the median distance (pixels) of the detected keypoints to the labelled ones. The candidate is
-accepted only if both improve; with a model store it then becomes the store's ``candidate``, for
+the median distance (pixels) of the detected keypoints to the labelled ones. One recording is one
+camera and one background, which a network can learn by heart; so rendered frames of the default
+domain randomisation are mixed into the training set (``replay_frames``: it keeps seeing other
+views and rooms) and a few more judge whether the candidate still sees robots in general
+(``generic_check_frames``). The candidate is accepted only if all three hold (the generic
+figure may not get worse by more than ``generic_tolerance``); with a model store it then becomes the store's ``candidate``, for
 the node's gate to judge again on its own frames.
 """
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from robotag_ros.calibration.calib_file import read_calib
+from robotag_ros.calibration.calib_file import read_calib, write_calib
 from robotag_ros.calibration.camera_motion import JUMP
 from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 from robotag_ros.calibration.recording import estimate_recording_file
@@ -42,7 +46,8 @@ class SelfLabelOptions:
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
     mad_k: float = 3.0                       # disagreement bound, robust standard deviations
     floor_px: float = 2.0                    # ... never tighter than this (pixels)
-    holdout_every: int = 5                   # every Nth kept frame judges the candidate
+    holdout_fraction: float = 0.2            # the recording's last part judges the candidate
+    holdout_gap_frames: int = 15             # ... after this many frames used by neither
     backend: str = 'auto'
     device: str = 'cpu'
     estimator_factory: str = ''
@@ -50,6 +55,10 @@ class SelfLabelOptions:
     camera_info_topic: str | None = None
     joint_states_topic: str | None = None
     tolerance_s: float = 0.05
+    replay_frames: int = 300                 # rendered default-DR frames mixed into training
+    generic_check_frames: int = 40           # ... and rendered frames that judge (0: off)
+    generic_tolerance: float = 0.1           # the generic label error may grow this much
+    replay_seed: int = 90210
 
 
 def _calibration(recording, estimator, options: SelfLabelOptions):
@@ -63,6 +72,19 @@ def _calibration(recording, estimator, options: SelfLabelOptions):
     if motion is not None and motion.kind == JUMP:
         usable = series.stamps_ns >= motion.stamp_ns    # labels before the jump would be wrong
     return calibration, usable, {} if motion is None else motion.summary()
+
+
+def time_block_holdout(kept: np.ndarray, fraction: float, gap: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Kept frame indices (time order) -> (train, held out): the last ``fraction`` of them,
+    and ``gap`` frames before those go to neither. Neighbouring frames of a recording are near
+    copies, so frames interleaved with the training ones would judge memory, not whether the
+    candidate still sees the arm in poses it was not trained on."""
+    if not 0.0 < fraction < 1.0 or gap < 0:
+        raise ValueError(f'holdout fraction must be in (0, 1) and the gap >= 0, got {fraction}, '
+                         f'{gap}')
+    held = max(1, int(round(fraction * len(kept))))
+    return kept[:max(0, len(kept) - held - gap)], kept[len(kept) - held:]
 
 
 def _holdout_estimates(estimator, images, intrinsics, joints) -> list:
@@ -88,11 +110,11 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
     keep = usable & agreeing_frames(np.where(usable, disagreement, np.nan), options.mad_k,
                                     options.floor_px)
     kept = np.flatnonzero(keep)
-    if len(kept) < 2 * options.holdout_every:
+    train, holdout = time_block_holdout(kept, options.holdout_fraction,
+                                        options.holdout_gap_frames)
+    if len(train) < 2 or len(holdout) < 2:
         raise ValueError(f'only {len(kept)} of {len(series)} frames have labels the network '
                          'agrees with; too few to fine-tune on and judge the result')
-    holdout = kept[options.holdout_every - 1::options.holdout_every]
-    train = np.setdiff1d(kept, holdout)
     written = write_labelled_set(labelled_dir, estimator.robot, recording.plan,
                                  series.stamps_ns[train], labels.select(train))
     holdout_stamps = {int(series.stamps_ns[i]): i for i in holdout}
@@ -106,6 +128,7 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
         'frames_dropped_disagreeing': int((usable & ~keep).sum()),
         'frames_dropped_camera_moved': int((~usable).sum()),
         'frames_trained': written, 'frames_held_out': len(holdout),
+        'frames_dropped_holdout_gap': len(kept) - len(train) - len(holdout),
         'label_disagreement_median_px': float(np.median(disagreement[usable])),
         'label_disagreement_bound_px': float(disagreement[keep].max()),
         'calibration_source': options.calib or 'calibrated from the recording',
@@ -115,23 +138,58 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
                'intrinsics': [recording.intrinsics[i] for i in holdout],
                'joints': [series.joint_angles_rad[i] for i in holdout],
                'keypoints_2d_px': labels.keypoints_2d_px[holdout]}
-    return {'report': report, 'heldout': heldout, 'estimator': estimator}
+    return {'report': report, 'heldout': heldout, 'estimator': estimator,
+            'calibration': calibration}
 
 
-def judge(current, candidate, heldout: dict) -> dict:
-    """The swap gate on the held-out frames, plus the label error of each model."""
+def render_generic_frames(robot_name: str, folder: Path, count: int, seed: int,
+                          height: int, width: int) -> Path:
+    """``count`` labelled frames of the default domain randomisation in ``folder``."""
+    from robotag_ros.bundled import default_dr_config_path
+    from robotag_ros.data.synthetic.dr_config import load_dr_config
+    from robotag_ros.data.synthetic.set_generator import generate_set
+    generate_set(robot_name, folder, count, seed, load_dr_config(default_dr_config_path()),
+                 height, width, progress=False)
+    return folder
+
+
+def generic_check_set(folder: Path, robot) -> dict:
+    """A rendered folder as judge() reads it (no measured joints: any robot, any camera)."""
+    from robotag_ros.data.dream.dataset import DreamDataset
+    dataset = DreamDataset(folder, robot)
+    frames = [dataset.raw_frame(i) for i in range(len(dataset))]
+    return {'images': [f['image_rgb'] for f in frames], 'intrinsics': [f['K'] for f in frames],
+            'joints': None,
+            'keypoints_2d_px': np.stack([f['ground_truth'].keypoints_2d_px for f in frames])}
+
+
+def _label_error_px(estimator, frames: dict) -> tuple[float, list]:
+    estimates = _holdout_estimates(estimator, frames['images'], frames['intrinsics'],
+                                   frames['joints'])
+    return float(np.median(label_disagreement_px(frames['keypoints_2d_px'], estimates))), \
+        estimates
+
+
+def judge(current, candidate, heldout: dict, generic: dict | None = None,
+          generic_tolerance: float = 0.1) -> dict:
+    """The swap gate on the held-out frames, plus the label error of each model there and,
+    with ``generic`` (rendered labelled frames), on robots in general."""
     judged = {}
     for name, estimator in (('before', current), ('after', candidate)):
-        estimates = _holdout_estimates(estimator, heldout['images'], heldout['intrinsics'],
-                                       heldout['joints'])
+        judged[f'holdout_label_error_px_{name}'], estimates = _label_error_px(estimator,
+                                                                              heldout)
         judged[f'holdout_gate_score_{name}'] = score_of_estimates(estimates)
-        judged[f'holdout_label_error_px_{name}'] = float(np.median(
-            label_disagreement_px(heldout['keypoints_2d_px'], estimates)))
+        if generic is not None:
+            judged[f'generic_label_error_px_{name}'] = _label_error_px(estimator, generic)[0]
     judged['swap_gate_accepts'] = accept_candidate(judged['holdout_gate_score_after'],
                                                    judged['holdout_gate_score_before'])
     # Here the held-out frames carry labels: a candidate must also detect them better, since
-    # the gate's label-free score can improve while the keypoints move off the labels.
-    judged['accepted'] = bool(judged['swap_gate_accepts'] and (
+    # the gate's label-free score can improve while the keypoints move off the labels; and it
+    # must not have traded robots in general for this one recording.
+    judged['generic_ok'] = generic is None or bool(
+        judged['generic_label_error_px_after']
+        <= (1.0 + generic_tolerance) * judged['generic_label_error_px_before'])
+    judged['accepted'] = bool(judged['swap_gate_accepts'] and judged['generic_ok'] and (
         judged['holdout_label_error_px_after'] < judged['holdout_label_error_px_before']))
     return judged
 
@@ -150,8 +208,20 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
     run_dir = out.parent / f'{out.name}_run'
     started = time.perf_counter()
     labelled = self_label(bag, model, run_dir / 'self_labelled', options)
+    calib_path = write_calib(run_dir / 'labels.calib', labelled['calibration'])
+    robot = labelled['estimator'].robot
+    height, width = labelled['heldout']['images'][0].shape[:2]
+    train_dirs, generic = [str(run_dir / 'self_labelled')], None
+    if options.replay_frames > 0:
+        train_dirs.append(str(render_generic_frames(
+            robot.name, run_dir / 'replay', options.replay_frames, options.replay_seed,
+            height, width)))
+    if options.generic_check_frames > 0:
+        generic = generic_check_set(render_generic_frames(
+            robot.name, run_dir / 'generic_check', options.generic_check_frames,
+            options.replay_seed + 1, height, width), robot)
     labelled_minutes = (time.perf_counter() - started) / 60.0
-    config = finetune_config(model, out, labelled_dirs=[str(run_dir / 'self_labelled')],
+    config = finetune_config(model, out, labelled_dirs=train_dirs,
                              config_path=config_path,
                              overrides=[f'run_dir={run_dir}', *overrides])
     started = time.perf_counter()
@@ -159,9 +229,12 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
     finetune_minutes = (time.perf_counter() - started) / 60.0
     candidate = load_estimator(out, backend=options.backend, device=options.device)
     report = {**labelled['report'], 'artifact': str(out), 'run_dir': str(run_dir),
+              'labels_calib': str(calib_path),
               'steps': trained['steps'], 'label_minutes': labelled_minutes,
               'finetune_minutes': finetune_minutes,
-              **judge(labelled['estimator'], candidate, labelled['heldout'])}
+              'frames_replayed': options.replay_frames,
+              **judge(labelled['estimator'], candidate, labelled['heldout'], generic,
+                      options.generic_tolerance)}
     if store is not None and report['accepted']:
         store.set_candidate(out)     # the node's gate judges it again on its own frames
         report['model_store_candidate'] = str(out)

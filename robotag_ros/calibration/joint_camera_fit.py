@@ -197,6 +197,22 @@ def fit_fixed_camera(points_m: np.ndarray, keypoints_2d_px: np.ndarray, weights:
                           inlier_fraction=float(inlier.mean()), start=name, iterations=done)
 
 
+def median_reprojection_error_px(T_cam_reference: np.ndarray, points_m: np.ndarray,
+                                 keypoints_2d_px: np.ndarray, weights: np.ndarray,
+                                 intrinsics: np.ndarray, min_weight: float = 0.1,
+                                 min_depth_m: float = 0.02) -> float:
+    """Median distance (pixels) between the detected keypoints and the points projected by
+    one camera, over the points :func:`fit_fixed_camera` would use (same arguments)."""
+    points_m = np.asarray(points_m, dtype=np.float64)
+    pixels, camera = _common_pixels(np.asarray(keypoints_2d_px, dtype=np.float64), intrinsics)
+    usable = (np.asarray(weights) > min_weight) & np.isfinite(pixels).all(-1) \
+        & np.isfinite(points_m).all(-1)
+    T = np.asarray(T_cam_reference, dtype=np.float64)
+    residuals, _ = _residuals(camera, T[:3, :3], T[:3, 3], points_m[usable], pixels[usable],
+                              min_depth_m)
+    return float(np.median(np.linalg.norm(residuals, axis=-1))) if usable.any() else np.nan
+
+
 def keypoints_in_reference(robot, joint_angles_rad: np.ndarray,
                            effector_link: str | None = None) -> np.ndarray:
     """FK keypoints (N, K, 3) metres of joint angles (N, n) radians in the frame the camera is

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from robotag_ros.calibration.aggregate import AggregateResult, aggregate_transforms
 from robotag_ros.calibration.calib_file import HandEyeCalibration
-from robotag_ros.calibration.camera_motion import JUMP, detect_camera_motion
+from robotag_ros.calibration.camera_motion import (
+    JUMP, NONE, CameraMotion, detect_camera_motion,
+)
 from robotag_ros.calibration.estimates_io import EstimateSeries, _nearest
 from robotag_ros.calibration.hand_eye import (
     CALIBRATION_TYPES, EYE_IN_HAND, hand_camera_transforms, robot_forward_kinematics,
 )
-from robotag_ros.calibration.joint_camera_fit import fit_fixed_camera, keypoints_in_reference
+from robotag_ros.calibration.joint_camera_fit import (
+    fit_fixed_camera, keypoints_in_reference, median_reprojection_error_px,
+)
+from robotag_ros.calibration.synthetic import transform_error
 from robotag_ros.stamps import NS_PER_S
 
 
@@ -44,6 +49,9 @@ class CalibrationSettings:
     # to every frame's keypoints at once (joint_camera_fit.py), not the per-frame average.
     joint_camera_fit: bool = True
     joint_fit_robust_scale_px: float = 4.0
+    # ... and then a jump stands only when each side's keypoints fit the other side's camera
+    # this many times worse than their own (_confirm_jump).
+    jump_residual_ratio: float = 1.5
 
     def __post_init__(self):
         if self.calibration_type not in CALIBRATION_TYPES:
@@ -101,6 +109,8 @@ def calibrate_series(series: EstimateSeries, settings: CalibrationSettings, robo
         motion = detect_camera_motion(stamps_ns[candidates], per_frame[candidates],
                                       settings.camera_motion_threshold_mm,
                                       settings.camera_motion_threshold_deg)
+        if motion.kind == JUMP and settings.joint_camera_fit:
+            motion = _confirm_jump(motion, series, rows, stamps_ns, per_frame, settings, robot)
         if motion.kind == JUMP:
             after = stamps_ns >= motion.stamp_ns
             per_frame, consistency, rows = per_frame[after], consistency[after], rows[after]
@@ -112,14 +122,14 @@ def calibrate_series(series: EstimateSeries, settings: CalibrationSettings, robo
         # Frames below the consistency threshold stay out; outlier frames are left to the
         # fit's robust loss (measured: dropping them first changes the result by < 1 mm).
         try:
-            fit = _joint_camera_fit(series, rows[~result.rejected_consistency], settings,
-                                    robot, result.T)
+            fitted = _joint_camera_fit(series, rows[~result.rejected_consistency], settings,
+                                       robot, result.T)
         except ValueError as err:
             result.extra['joint_fit_skipped'] = str(err)
         else:
-            if fit is not None:
-                result.extra['joint_fit'] = fit
-                T_cam_reference = fit.T
+            if fitted is not None:
+                result.extra['joint_fit'] = fitted[0]
+                T_cam_reference = fitted[0].T
     calibration = HandEyeCalibration(
         name=settings.name, calibration_type=settings.calibration_type,
         T_cam_reference=T_cam_reference,
@@ -130,10 +140,48 @@ def calibrate_series(series: EstimateSeries, settings: CalibrationSettings, robo
     return result, calibration
 
 
+def _confirm_jump(motion: CameraMotion, series: EstimateSeries, rows: np.ndarray,
+                  stamps_ns: np.ndarray, per_frame: np.ndarray, settings: CalibrationSettings,
+                  robot) -> CameraMotion:
+    """A jump found in the per-frame poses, checked by fitting one camera to each side's
+    keypoints. Per-frame poses err with the arm's pose, so a stretch of similar poses can look
+    like a step, and a fit to that stretch alone errs the same way; but its keypoints then fit
+    the other side's camera almost as well as their own. A moved camera does not: each side's
+    keypoints reproject far worse through the other side's camera. The jump stands when the
+    two cameras differ by more than the thresholds and, on both sides, the other camera's
+    median reprojection error exceeds the own one's ``jump_residual_ratio`` times (measured on
+    rendered recordings: moved 30 mm / 1.5 deg, ratios 7.3 and 7.5; two false jumps, 1.11 and
+    1.21). Without keypoints or joints the per-frame finding stands."""
+    sides = []
+    for side in (stamps_ns < motion.stamp_ns, stamps_ns >= motion.stamp_ns):
+        start = aggregate_transforms(per_frame[side]).T
+        try:
+            fitted = _joint_camera_fit(series, rows[side], settings, robot, start)
+        except ValueError:
+            fitted = None
+        if fitted is None:
+            return motion
+        sides.append(fitted)
+    (before, data_before), (after, data_after) = sides
+    translation_mm, rotation_deg = transform_error(after.T, before.T)
+    ratios = [median_reprojection_error_px(other.T, *data)
+              / max(median_reprojection_error_px(own.T, *data), 1e-9)
+              for own, other, data in ((before, after, data_before),
+                                       (after, before, data_after))]
+    confirmed = (translation_mm > settings.camera_motion_threshold_mm
+                 or rotation_deg > settings.camera_motion_threshold_deg) \
+        and min(ratios) > settings.jump_residual_ratio
+    return replace(motion, moved=confirmed, kind=JUMP if confirmed else NONE,
+                   translation_mm=translation_mm, rotation_deg=rotation_deg,
+                   frame_index=motion.frame_index if confirmed else -1,
+                   stamp_ns=motion.stamp_ns if confirmed else -1)
+
+
 def _joint_camera_fit(series: EstimateSeries, rows: np.ndarray, settings: CalibrationSettings,
                       robot, T_start: np.ndarray):
-    """One camera fitted to the keypoints of the series frames ``rows`` (None when the series
-    lacks keypoints or joints, or there is no robot)."""
+    """One camera fitted to the keypoints of the series frames ``rows`` and what it was fitted
+    to, as (fit, (points, keypoints, confidence, intrinsics)); None when the series lacks
+    keypoints or joints, or there is no robot."""
     if (series.keypoints_2d_px is None or series.keypoint_confidence is None
             or series.intrinsics is None or series.joint_angles_rad is None or robot is None):
         return None
@@ -144,9 +192,10 @@ def _joint_camera_fit(series: EstimateSeries, rows: np.ndarray, settings: Calibr
     if points.shape[1] != series.keypoints_2d_px.shape[1]:
         raise ValueError(f'{series.keypoints_2d_px.shape[1]} detected keypoints per frame but '
                          f'the robot has {points.shape[1]}')
-    return fit_fixed_camera(points, series.keypoints_2d_px[rows],
-                            series.keypoint_confidence[rows], series.intrinsics[rows], T_start,
-                            robust_scale_px=settings.joint_fit_robust_scale_px)
+    data = (points, series.keypoints_2d_px[rows], series.keypoint_confidence[rows],
+            series.intrinsics[rows])
+    return fit_fixed_camera(*data, T_start,
+                            robust_scale_px=settings.joint_fit_robust_scale_px), data
 
 
 class LiveCalibrator:
