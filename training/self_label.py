@@ -5,17 +5,18 @@ The library behind ``robotag-finetune --self-label BAG``. The recording (images,
 is calibrated from it (or read from a given ``.calib``); every frame is labelled by forward
 kinematics and the calibrated camera (robotag_ros.finetune.self_label); frames whose labels the
 network disagrees with beyond a robust bound are dropped, and so are the frames before a camera
-jump. The last part of the recording (in time) is held out, after a gap; the earlier frames
-become a DREAM-format set that the model is fine-tuned on (supervised, training/finetune.py's
-SELF_LABEL_DEFAULTS recipe). The candidate then goes to the swap gate
-(robotag_ros.finetune.swap): both models are scored on the held-out frames (the gate's own
-label-free score), and the held-out labels give a second figure, the median distance (pixels) of the detected keypoints to the labelled ones. One recording is one
-camera and one background, which a network can learn by heart; so rendered frames of the default
-domain randomisation are mixed into the training set (``replay_frames``: it keeps seeing other
-views and rooms) and a few more judge whether the candidate still sees robots in general
-(``generic_check_frames``). The candidate is accepted only if all three hold (the generic
-figure may not get worse by more than ``generic_tolerance``); with a model store it then
-becomes the store's ``candidate``, for the node's gate to judge again on its own frames.
+jump. The last part of the recording (in time) is held out, after a gap; the earlier frames become
+a DREAM-format set that the model is fine-tuned on (supervised, training/finetune.py's
+SELF_LABEL_DEFAULTS recipe). The candidate then goes to the swap gate (robotag_ros.finetune.swap):
+both models are scored on the held-out frames (the gate's own label-free score), and the held-out
+labels give a second figure, the median distance (pixels) of the detected keypoints to the labelled
+ones. One recording is one camera and one background, which a network can learn by heart; so
+rendered frames of the default domain randomisation are mixed into the training set
+(``replay_frames``: it keeps seeing other views and rooms) and a few more judge whether the
+candidate still sees robots in general (``generic_check_frames``). The candidate is accepted only
+if all three hold (the generic figure may not get worse by more than ``generic_tolerance``); with a
+model store it then becomes the store's ``candidate``, for the node's gate to judge again on its
+own frames.
 """
 from __future__ import annotations
 
