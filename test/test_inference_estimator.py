@@ -16,6 +16,7 @@ from robotag_ros.inference.backends import Backend, BackendUnavailable, resolve_
 from robotag_ros.inference.decode import ConsistencyScales, consistency_score
 from robotag_ros.inference.estimate import PoseEstimator
 from robotag_ros.inference.estimator import Estimator
+from robotag_ros.inference.loop_closing import close_loops
 from robotag_ros.model.artifact import ArtifactError, artifact_paths, load_model, load_sidecar
 from robotag_ros.model.preprocessing import ImagePreprocessing, backbone_preprocessing
 
@@ -439,7 +440,18 @@ def test_fit_settings_come_from_the_sidecar_and_overrides(tmp_path, panda, frame
     assert estimate.consistency != pytest.approx(
         float(consistency_score(terms, ConsistencyScales())[0]))
     residual = estimate.consistency_terms['fit_residual_px']
-    assert overridden.next_box(estimate) is not None
+    box = overridden.next_box(estimate)
+    assert box is not None
+    # ... and carries this frame's robot, the next frame's fit starts from it
+    np.testing.assert_array_equal(box.joint_angles_rad, estimate.joint_angles_rad)
+    np.testing.assert_array_equal(box.T_cam_base, estimate.T_cam_base)
+    calls = []
+    overridden.loop_closer = lambda *args, previous=None, **kw: calls.append(previous) or \
+        close_loops(*args, previous=previous, **kw)
+    overridden.estimate(frame.image_rgb, frame.K, with_points=False, box=box)
+    overridden.estimate(frame.image_rgb, frame.K, with_points=False)
+    assert torch.equal(calls[0][0][0], torch.as_tensor(estimate.joint_angles_rad).to(
+        calls[0][0])) and calls[1] is None
     strict = Estimator.from_artifact(path, robot=panda,
                                      fit_overrides={'track_max_residual_px': residual / 2})
     assert strict.next_box(estimate) is None

@@ -113,3 +113,31 @@ def test_the_view_prior_ranks_candidates_and_the_depth_term_is_read(panda):
                        LoopClosingConfig(view_weight=0.0, keypoint_depth_weight=1.0e4),
                        view_azimuth_bins=12, keypoint_depths=True)
     assert float(deep['fit_residual_px'].median()) > float(honest['fit_residual_px'].median())
+
+
+def test_a_tracked_frame_starts_from_the_previous_robot(panda, monkeypatch):
+    """Tracking hands the previous frame's robot over: one more start, fewer spread ones, and
+    it finds the arm where the network's direct guesses and the spread would not."""
+    from robotag_ros.inference import loop_closing
+    from robotag_ros.inference.loop_closing import LoopClosingConfig
+
+    joints, T_cam_base, intrinsics, keypoints_px, _ = _scenes(panda, 8, seed=31)
+    states = _states(panda, joints, T_cam_base, keypoints_px, seed=32)
+    folded = torch.zeros_like(states['joint_angles_2d'])
+    folded[:, 3] = -1.5                        # direct heads: one folded pose for every frame
+    states['joint_angles_2d'] = states['joint_angles_3d'] = folded
+    moved = joints.float() + 0.03              # the arm moved ~2 deg per joint since
+    previous = (moved, T_cam_base.float())
+    counts = []
+    screen = loop_closing._screen
+    monkeypatch.setattr(loop_closing, '_screen', lambda states, robot, intrinsics, joints,
+                        *rest: counts.append(joints.shape[1]) or screen(
+                            states, robot, intrinsics, joints, *rest))
+    config = LoopClosingConfig(random_starts=8, tracked_random_starts=0)
+    warm = close_loops(states, panda, intrinsics.float(), config, previous=previous)
+    close_loops(states, panda, intrinsics.float(), config)
+    # p² with the regressed camera, p², p³ (with PnP cameras), and the previous robot; cold:
+    # the 8 spread starts instead of the previous robot
+    assert counts == [4, 11]
+    error_deg = (warm['joint_angles'].double() - joints).abs().rad2deg()
+    assert float(error_deg[:, :6].max()) < 0.5

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import time
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -37,6 +39,17 @@ def _cpu_threads(count: int):
     finally:
         if count and count != previous:
             torch.set_num_threads(previous)
+
+
+def _previous_robots(boxes, like: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The loop closer's ``previous`` when every frame's box carries its predecessor's robot
+    (tracked frames; a batch with one untracked frame fits every frame from scratch)."""
+    if not boxes or any(box is None or box.joint_angles_rad is None or box.T_cam_base is None
+                        for box in boxes):
+        return {}
+    return {'previous': (
+        torch.as_tensor(np.stack([box.joint_angles_rad for box in boxes])).to(like),
+        torch.as_tensor(np.stack([box.T_cam_base for box in boxes])).to(like))}
 
 
 class Estimator:
@@ -73,6 +86,8 @@ class Estimator:
         # What closes the loops: close_loops, or a stand-in with its signature (the fitting
         # ablation's oracles hand the fit each frame's labels to bound what it can reach).
         self.loop_closer = loop_closer
+        # Warm starts from the previous frame go only to a closer that takes them.
+        self._closer_takes_previous = 'previous' in inspect.signature(loop_closer).parameters
 
     @classmethod
     def from_artifact(cls, artifact: str | os.PathLike, backend: str = 'torch',
@@ -199,6 +214,8 @@ class Estimator:
                                    self.joint_source)
             if self.fit:   # what is known is only passed on (a closer need not know it)
                 known = {name: value.to(K_t) for name, value in known.items()}
+                if not known and self._closer_takes_previous:
+                    known.update(_previous_robots(boxes, K_t))
                 states = self.loop_closer(
                     states, self.robot, K_t, self.fit_settings.loop_closing,
                     lifter=self.model.keypoint_lifter,
@@ -265,7 +282,9 @@ class Estimator:
             else estimate.consistency >= 0.3
         if not trusted:
             return None
-        return robot_box(estimate.keypoints_2d_px, None, self.crop_policy)
+        return replace(robot_box(estimate.keypoints_2d_px, None, self.crop_policy),
+                       joint_angles_rad=np.array(estimate.joint_angles_rad, dtype=np.float64),
+                       T_cam_base=np.array(estimate.T_cam_base, dtype=np.float64))
 
     def estimate(self, image_rgb: np.ndarray, K: np.ndarray, with_points: bool = True,
                  box: Optional[RobotBox] = None,

@@ -36,6 +36,9 @@ class LoopClosingConfig:
 
     fit: FitConfig = field(default_factory=FitConfig)
     random_starts: int = 8           # Sobol-spread joint configurations (fixed seed)
+    # ... on a tracked frame, which also starts from the previous frame's robot (the arm moved
+    # little since): fewer spread starts keep the node's frame time down.
+    tracked_random_starts: int = 2
     screening_iterations: int = 4    # iterations every start gets before the ranking
     finalists: int = 3               # starts per frame refined with fit.iterations
     pnp_min_confidence: float = 0.05  # keypoints PnP uses for each start's camera
@@ -205,7 +208,7 @@ def _cues(states: dict[str, torch.Tensor], config: LoopClosingConfig, view_azimu
 def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor,
                 config: LoopClosingConfig = LoopClosingConfig(),
                 lifter=None, starts=None, known_joints=None, known_camera=None,
-                view_azimuth_bins: int = 0, keypoint_depths: bool = False
+                view_azimuth_bins: int = 0, keypoint_depths: bool = False, previous=None
                 ) -> dict[str, torch.Tensor]:
     """Decoded states -> the same with the reported joints, camera and keypoints from the fit,
     plus ``fit_residual_px`` (B,): the confidence-weighted mean reprojection residual.
@@ -217,7 +220,8 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
     already (a calibration, a static camera's running estimate): it is reported as it is and
     only the joints are fitted, from every joint start. ``view_azimuth_bins`` (the model's view
     head; 0: none) and ``keypoint_depths`` (it has a keypoint depth head): the fit reads those
-    outputs too."""
+    outputs too. ``previous``: (joints (B, n), cameras (B, 4, 4)) the robot of each frame's
+    predecessor (tracking): one more start, and ``config.tracked_random_starts`` spread ones."""
     cues, config = _cues(states, config, view_azimuth_bins, keypoint_depths)
     if known_joints is not None and known_camera is not None:
         raise ValueError('known_joints and known_camera together leave nothing to fit')
@@ -232,6 +236,13 @@ def close_loops(states: dict[str, torch.Tensor], robot, intrinsics: torch.Tensor
         starts = _known_joint_starts(states, robot, intrinsics, known_joints, config)
         config = replace(config, fit=replace(config.fit,
                                              joint_prior_weight=config.known_joint_weight))
+    if starts is None and previous is not None and known_joints is None \
+            and known_camera is None:
+        joints, cameras = _starts(states, robot, intrinsics,
+                                  replace(config, random_starts=config.tracked_random_starts),
+                                  lifter)
+        starts = (torch.cat([joints, previous[0].to(joints)[:, None]], 1),
+                  torch.cat([cameras, previous[1].to(cameras)[:, None]], 1))
     joints, cameras = starts if starts is not None else _starts(
         states, robot, intrinsics, config, lifter)
     joints, cameras = _screen(states, robot, intrinsics, joints, cameras, config, cues)

@@ -6,7 +6,7 @@ Robot Pose, RoboPEPP and RoboPose all crop; here the box never comes from ground
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,10 +24,14 @@ class CropPolicy:
 
 @dataclass(frozen=True)
 class RobotBox:
-    """A square region of the source image: centre (u, v) and side, pixels."""
+    """A square region of the source image: centre (u, v) and side, pixels; from a tracked
+    frame also the robot found there (joints, radians; T_cam_base, metres), which the next
+    frame's fit starts from."""
 
     centre_px: tuple[float, float]
     size_px: float
+    joint_angles_rad: np.ndarray | None = field(default=None, compare=False)
+    T_cam_base: np.ndarray | None = field(default=None, compare=False)
 
 
 def robot_box(keypoints_px: np.ndarray, confidence: np.ndarray | None = None,
