@@ -4,6 +4,7 @@ rendered recording with a tiny model (wiring, not accuracy)."""
 import json
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -178,3 +179,24 @@ def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsy
                                                 atol=1e-6)]
     assert len(matches) == 1
     np.testing.assert_allclose(truth.T_cam_base, frames[0].T_cam_base, atol=1e-5)
+    # each labelled frame carries the robot's rendered silhouette, under its keypoints
+    from robotag_ros.data.dream.format import EXTRAS_DIR, MASK_SUFFIX
+    mask_path = tmp_path / 'candidate_run' / 'self_labelled' / EXTRAS_DIR / f'000000{MASK_SUFFIX}'
+    silhouette = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127
+    height, width = silhouette.shape
+    pixels = np.round(truth.keypoints_2d_px).astype(int)
+    inside = [silhouette[v, u] for u, v in pixels if 0 <= u < width and 0 <= v < height]
+    assert len(inside) >= 10 and np.mean(inside) > 0.7
+    assert 0.005 < silhouette.mean() < 0.6
+
+
+def test_the_robot_is_pasted_on_another_background():
+    from robotag_ros.data.dream.dataset import BACKGROUND_MASK_MARGIN_PX, replace_background
+
+    image = np.full((40, 50, 3), 200, np.uint8)
+    robot = np.zeros((40, 50), bool)
+    robot[10:20, 15:30] = True
+    pasted = replace_background(image, robot, np.zeros_like(image))
+    margin = BACKGROUND_MASK_MARGIN_PX
+    assert (pasted[10 - margin:20 + margin, 15 - margin:30 + margin] == 200).all()
+    assert (pasted[:10 - margin - 1] == 0).all() and (pasted[:, 30 + margin + 1:] == 0).all()

@@ -33,6 +33,9 @@ class DataConfig:
     max_frames: int = 0                                  # 0 = all; caps each folder (quick runs)
     # Train on robot-centred crops (and some whole frames), as the estimator's second pass sees.
     robot_crop: bool = False
+    # Paste the robot (where a folder has masks) on a procedural background this often: a
+    # self-labelled recording shows one room, which the network must not learn instead.
+    background_replace_prob: float = 0.0
     # The CPU recipe: freeze the pretrained trunk and run it once per view, caching its outputs
     # (training/feature_cache.py). Needs an EfficientNet backbone and backbone_3d: shared.
     cache_trunk: bool = False

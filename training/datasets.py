@@ -3,6 +3,7 @@ files and image folders (stage 2), and the collate function that batches them.""
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from robotag_ros.data.bags.bag_images import BagImageDataset
 from robotag_ros.data.bags.unlabelled import ImageFolderDataset
 from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
+from robotag_ros.data.synthetic.backgrounds import random_background
+from robotag_ros.data.synthetic.dr_config import BackgroundConfig
 from robotag_ros.finetune.buffer import BufferDataset, FrameBuffer
 from robotag_ros.training.config import TrainConfig
 
@@ -35,7 +38,9 @@ def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dat
     # views are reproducible and a resumed run sees what the killed one would have.
     seed = config.seed if config.data.cache_trunk else None
     return _cap(DreamDataset(folder, robot, image_size=tuple(config.data.image_size),
-                             augment=augment, robot_crop=crop, seed=seed),
+                             augment=augment, robot_crop=crop, seed=seed,
+                             background_replace_prob=config.data.background_replace_prob,
+                             backgrounds=partial(random_background, config=BackgroundConfig())),
                 config.data.max_frames)
 
 

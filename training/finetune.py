@@ -28,6 +28,7 @@ FINETUNE_DEFAULTS = ('optim.lr=1.0e-5', 'optim.epochs=5', 'optim.warmup_steps=0'
 # the estimator's fit reads, on robot-centred crops as the two-pass estimator sees them
 # (config/train/panda_keypoints.yaml's recipe, at a lower rate and for a few epochs).
 SELF_LABEL_DEFAULTS = ('heads=keypoints', 'data.robot_crop=true', 'data.augment=true',
+                       'data.background_replace_prob=0.5',
                        'optim.lr=3.0e-4', 'optim.epochs=3', 'optim.warmup_steps=0',
                        'optim.batch_size=16', 'data.num_workers=0', 'freeze_trunk=true')
 

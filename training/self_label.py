@@ -34,7 +34,7 @@ from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 from robotag_ros.calibration.recording import estimate_recording_file
 from robotag_ros.data.bags.bag_images import iter_bag_images
 from robotag_ros.finetune.self_label import (
-    agreeing_frames, label_disagreement_px, label_frames, write_labelled_set,
+    RobotMasks, agreeing_frames, label_disagreement_px, label_frames, write_labelled_set,
 )
 from robotag_ros.finetune.swap import accept_candidate, score_of_estimates
 
@@ -60,6 +60,7 @@ class SelfLabelOptions:
     generic_check_frames: int = 40           # ... and rendered frames that judge (0: off)
     generic_tolerance: float = 0.1           # the generic label error may grow this much
     replay_seed: int = 90210
+    robot_masks: bool = True                 # render each labelled frame's robot silhouette
 
 
 def _calibration(recording, estimator, options: SelfLabelOptions):
@@ -116,8 +117,13 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
     if len(train) < 2 or len(holdout) < 2:
         raise ValueError(f'only {len(kept)} of {len(series)} frames have labels the network '
                          'agrees with; too few to fine-tune on and judge the result')
-    written = write_labelled_set(labelled_dir, estimator.robot, recording.plan,
-                                 series.stamps_ns[train], labels.select(train))
+    masks = RobotMasks(estimator.robot) if options.robot_masks else None
+    try:
+        written = write_labelled_set(labelled_dir, estimator.robot, recording.plan,
+                                     series.stamps_ns[train], labels.select(train), masks=masks)
+    finally:
+        if masks is not None:
+            masks.close()
     holdout_stamps = {int(series.stamps_ns[i]): i for i in holdout}
     images = {}
     for frame in iter_bag_images(recording.plan.bag_path, recording.plan.topics.image,

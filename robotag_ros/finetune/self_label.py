@@ -89,11 +89,42 @@ def agreeing_frames(disagreement_px: np.ndarray, mad_k: float = 3.0,
         np.nan_to_num(disagreement_px, nan=np.inf), mad_k, floor_px)
 
 
+class RobotMasks:
+    """The robot's silhouette as a labelled frame's camera sees it: its visual meshes posed by
+    forward kinematics, rendered (MuJoCo) with the calibrated camera and the frame's K. One
+    renderer per image size; ``close`` releases its GL context."""
+
+    def __init__(self, robot):
+        self.robot, self._renderer, self._hw = robot, None, None
+
+    def __call__(self, joint_angles_rad: np.ndarray, T_cam_base: np.ndarray, K: np.ndarray,
+                 height: int, width: int) -> np.ndarray:
+        from robotag_ros.data.synthetic.renderer import MujocoRobotRenderer, SceneState
+        if self._hw != (height, width):
+            self.close()
+            self._renderer = MujocoRobotRenderer(self.robot, height, width, max_distractors=0,
+                                                 max_lights=1, render_depth=False)
+            self._hw = (height, width)
+        q = torch.as_tensor(joint_angles_rad, dtype=torch.float64)[None]
+        with torch.no_grad():
+            poses = self.robot.link_poses(q, sorted(set(self._renderer.robot_geom_links)))
+        state = SceneState(link_poses={name: pose[0].numpy() for name, pose in poses.items()},
+                           T_base_cam=np.linalg.inv(T_cam_base), K=np.asarray(K))
+        return self._renderer.render(state).robot_mask
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
 def write_labelled_set(out_dir: str | os.PathLike, robot, plan, stamps_ns: np.ndarray,
-                       labels: FrameLabels, jpeg_quality: int = 95) -> int:
+                       labels: FrameLabels, jpeg_quality: int = 95,
+                       masks: RobotMasks | None = None) -> int:
     """Write the frames stamped ``stamps_ns`` of the recording (``plan``: a RecordingPlan) with
     their labels (same order) as a DREAM-format set in ``out_dir``; returns the frames written.
-    Images are read from the bag again (one at a time, never all in memory)."""
+    Images are read from the bag again (one at a time, never all in memory). With ``masks``
+    each frame also gets the robot's rendered silhouette (its ``_mask.png``)."""
     out_dir = Path(out_dir)
     by_stamp = {int(stamp): index for index, stamp in enumerate(stamps_ns)}
     written = 0
@@ -109,11 +140,13 @@ def write_labelled_set(out_dir: str | os.PathLike, robot, plan, stamps_ns: np.nd
         if not ok:
             raise RuntimeError(f'JPEG encoding failed for the frame at {frame.stamp_ns}')
         T_cam_base = labels.T_cam_base[index]
+        robot_mask = None if masks is None else masks(
+            labels.joint_angles_rad[index], T_cam_base, frame.K, height, width)
         write_frame(out_dir, written, robot, SimpleNamespace(
             rgb=frame.image_rgb, joint_angles_rad=labels.joint_angles_rad[index],
             T_cam_base=T_cam_base, T_base_cam=np.linalg.inv(T_cam_base), K=frame.K,
             keypoints_3d_m=labels.keypoints_3d_m[index],
-            keypoints_2d_px=labels.keypoints_2d_px[index]), jpeg.tobytes(),
-            save_mask=False, save_depth=False)
+            keypoints_2d_px=labels.keypoints_2d_px[index], robot_mask=robot_mask),
+            jpeg.tobytes(), save_mask=robot_mask is not None, save_depth=False)
         written += 1
     return written

@@ -90,6 +90,21 @@ def rigid_keypoint_pairs(robot, samples: int = 256, tolerance: float = 0.02,
     return pairs
 
 
+# Pixels kept around the robot's mask when its background is replaced: a mask rendered from
+# calibrated labels may sit a few pixels off the robot in the image.
+BACKGROUND_MASK_MARGIN_PX = 4
+
+
+def replace_background(image: np.ndarray, robot_mask: np.ndarray,
+                       background: np.ndarray) -> np.ndarray:
+    """The robot (HxW bool mask, widened by BACKGROUND_MASK_MARGIN_PX) pasted on another
+    background (HxWx3): a recording of one room then teaches the robot's look, not the
+    room's."""
+    size = 2 * BACKGROUND_MASK_MARGIN_PX + 1
+    keep = cv2.dilate(robot_mask.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+    return np.where(keep[..., None], image, background)
+
+
 class DreamDataset(Dataset):
     """One DREAM-format folder as a Dataset of unbatched sample dicts (see module docstring).
 
@@ -110,7 +125,8 @@ class DreamDataset(Dataset):
     def __init__(self, root, robot, image_size=None, location_unit: str = 'auto',
                  augment: bool = False, keypoint_name_map: dict | None = None,
                  joint_name_map: dict | None = None, seed: int | None = None,
-                 max_scale_jitter: float = 0.15, robot_crop: 'RobotCrop | None' = None):
+                 max_scale_jitter: float = 0.15, robot_crop: 'RobotCrop | None' = None,
+                 background_replace_prob: float = 0.0, backgrounds=None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f'DREAM folder {self.root} does not exist')
@@ -120,6 +136,14 @@ class DreamDataset(Dataset):
         self.image_size = tuple(image_size) if image_size is not None else None
         self.augment, self.seed, self.max_scale_jitter = augment, seed, max_scale_jitter
         self.robot_crop = robot_crop
+        # backgrounds(rng, height, width) -> HxWx3 uint8: what the robot is pasted on (with
+        # augment, where a frame has a mask) in background_replace_prob of the frames.
+        if not 0.0 <= background_replace_prob <= 1.0:
+            raise ValueError(f'background_replace_prob must be in [0, 1], got '
+                             f'{background_replace_prob}')
+        if background_replace_prob > 0 and backgrounds is None:
+            raise ValueError('background_replace_prob needs backgrounds (a generator)')
+        self.background_replace_prob, self.backgrounds = background_replace_prob, backgrounds
         self.epoch = 0
         self._keypoint_map = {normalise_name(k): normalise_name(v)
                               for k, v in (keypoint_name_map or {}).items()}
@@ -357,6 +381,10 @@ class DreamDataset(Dataset):
         K = torch.as_tensor(record['K'], dtype=torch.float32)
         keypoints_2d = torch.as_tensor(record['keypoints_2d'], dtype=torch.float32)
         rng = self._augmentation_rng(index)
+        if rng is not None and mask is not None and self.background_replace_prob > 0 \
+                and rng.uniform() < self.background_replace_prob:
+            image = replace_background(image, mask > 127, self.backgrounds(
+                rng, image.shape[0], image.shape[1]))
 
         if rng is not None and self.robot_crop is not None and self.image_size is not None \
                 and rng.uniform() >= self.robot_crop.full_frame_prob:
