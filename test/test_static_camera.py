@@ -81,6 +81,21 @@ def test_a_split_vote_is_never_stable():
     assert not any(_feed(camera, estimates))
 
 
+def test_an_unsettled_camera_is_aggregated_every_few_frames(monkeypatch):
+    """Frames 20, 25, 30, ... are aggregated, not every frame: the node's hot path."""
+    from robotag_ros.calibration import static_camera
+
+    calls = []
+    aggregate = static_camera.aggregate_transforms
+    monkeypatch.setattr(static_camera, 'aggregate_transforms',
+                        lambda poses, *args, **kwargs: calls.append(len(poses)) or aggregate(
+                            poses, *args, **kwargs))
+    estimates = list(simulate_estimates(T_TRUE, 40, NOISE, np.random.default_rng(2)).T)
+    estimates = [_mirrored(T) if index % 2 else T for index, T in enumerate(estimates)]
+    assert not any(_feed(RunningCamera(), estimates))
+    assert calls == [20, 25, 30, 35, 40]
+
+
 def test_the_estimate_is_frozen_once_stable_and_reset_starts_over():
     estimates = simulate_estimates(T_TRUE, 40, NOISE, np.random.default_rng(3)).T
     camera = RunningCamera()
