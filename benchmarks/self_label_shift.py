@@ -127,6 +127,9 @@ def main(argv=None) -> int:
         'domain': 'config/synth/dr_shifted.yaml look, static camera per recording, one set of '
                   'intrinsics; trained on one recording, measured on another (never trained on)',
         'image_width_px': width, 'image_height_px': height,
+        'self_label_overrides': ' '.join([f'optim.epochs={args.epochs}',
+                                          f'optim.batch_size={args.batch_size}',
+                                          f'optim.lr={args.lr!r}', *args.override]),
         'self_label_frames_per_recording': args.frames,
         'self_label_frames_used': report['frames_trained'],
         'self_label_frames_held_out': report['frames_held_out'],
