@@ -30,6 +30,7 @@ import numpy as np
 
 from robotag_ros.calibration.calib_file import read_calib, write_calib
 from robotag_ros.calibration.camera_motion import JUMP
+from robotag_ros.calibration.hand_eye import EYE_IN_HAND
 from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 from robotag_ros.calibration.recording import estimate_recording_file
 from robotag_ros.data.bags.bag_images import iter_bag_images
@@ -61,6 +62,7 @@ class SelfLabelOptions:
     generic_tolerance: float = 0.1           # the generic label error may grow this much
     replay_seed: int = 90210
     robot_masks: bool = True                 # render each labelled frame's robot silhouette
+    replay_matches_camera: bool = True       # replay through the recording's K and distance
 
 
 def _calibration(recording, estimator, options: SelfLabelOptions):
@@ -149,14 +151,42 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
             'calibration': calibration}
 
 
+def replay_dr_config(calibration, K: np.ndarray):
+    """The default domain randomisation seen through the user's camera: its intrinsics, and
+    (eye-on-base) its distance and elevation about the base within 15 % and 10 deg, from every
+    side. The replay frames then show robots as large and as steeply seen as the recording does,
+    in rooms and colours it does not have."""
+    from dataclasses import replace
+
+    import torch
+
+    from robotag_ros.bundled import default_dr_config_path
+    from robotag_ros.data.synthetic.dr_config import load_dr_config
+    from robotag_ros.geometry.view import camera_azimuth_elevation
+
+    config = load_dr_config(default_dr_config_path())
+    camera = replace(config.camera, intrinsics_px=[float(K[0, 0]), float(K[1, 1]),
+                                                   float(K[0, 2]), float(K[1, 2])])
+    if calibration.calibration_type != EYE_IN_HAND:
+        T = np.asarray(calibration.T_cam_reference, dtype=np.float64)
+        distance = float(np.linalg.norm(T[:3, :3].T @ T[:3, 3]))
+        _, elevation = camera_azimuth_elevation(torch.from_numpy(T))
+        elevation_deg = float(np.degrees(elevation))
+        camera = replace(camera, distance_m=[0.85 * distance, 1.15 * distance],
+                         elevation_deg=[elevation_deg - 10.0, elevation_deg + 10.0])
+    return replace(config, camera=camera)
+
+
 def render_generic_frames(robot_name: str, folder: Path, count: int, seed: int,
-                          height: int, width: int) -> Path:
-    """``count`` labelled frames of the default domain randomisation in ``folder``."""
+                          height: int, width: int, config=None) -> Path:
+    """``count`` labelled frames of ``config`` (a DRConfig; default: the default domain
+    randomisation) in ``folder``."""
     from robotag_ros.bundled import default_dr_config_path
     from robotag_ros.data.synthetic.dr_config import load_dr_config
     from robotag_ros.data.synthetic.set_generator import generate_set
-    generate_set(robot_name, folder, count, seed, load_dr_config(default_dr_config_path()),
-                 height, width, progress=False)
+    generate_set(robot_name, folder, count, seed,
+                 config or load_dr_config(default_dr_config_path()), height, width,
+                 progress=False)
     return folder
 
 
@@ -220,9 +250,11 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
     height, width = labelled['heldout']['images'][0].shape[:2]
     train_dirs, generic = [str(run_dir / 'self_labelled')], None
     if options.replay_frames > 0:
+        matched = replay_dr_config(labelled['calibration'], labelled['heldout']['intrinsics'][0]) \
+            if options.replay_matches_camera else None
         train_dirs.append(str(render_generic_frames(
             robot.name, run_dir / 'replay', options.replay_frames, options.replay_seed,
-            height, width)))
+            height, width, matched)))
     if options.generic_check_frames > 0:
         generic = generic_check_set(render_generic_frames(
             robot.name, run_dir / 'generic_check', options.generic_check_frames,
