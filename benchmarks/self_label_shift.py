@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--smoke-test', action='store_true',
                         help='tiny sizes: proves the pipeline runs; the numbers mean nothing')
+    parser.add_argument('--replay-matched-camera', action='store_true',
+                        help="replay rendered through the recording's camera (SelfLabelOptions)")
     parser.add_argument('--override', action='append', default=[], metavar='KEY=VALUE')
     parser.add_argument('--json', default=str(RESULT))
     args = parser.parse_args(argv)
@@ -103,14 +105,16 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     bag, heldout = work / 'recording_bag', work / 'heldout_recording'
+    render_minutes = None                   # None: the work dir's recordings were reused
     if not bag.exists():
         render_recordings(robot, fixed_camera_config(work, width, height, args.fov_y_deg),
                           args.frames, width, height, bag, heldout)
-    render_minutes = (time.perf_counter() - started) / 60.0
+        render_minutes = (time.perf_counter() - started) / 60.0
 
     before = evaluate_artifact(args.model, str(heldout), device=args.device, print_table=False)
     report = run_self_label(
-        bag, args.model, work / 'self_labelled', SelfLabelOptions(backend=args.backend),
+        bag, args.model, work / 'self_labelled', SelfLabelOptions(
+            backend=args.backend, replay_matches_camera=args.replay_matched_camera),
         overrides=[f'optim.epochs={args.epochs}', f'optim.batch_size={args.batch_size}',
                    f'optim.lr={args.lr!r}', f'device={args.device}',
                    f'time_budget_minutes={args.minutes}', *args.override])
@@ -140,6 +144,7 @@ def main(argv=None) -> int:
         'self_label_render_minutes': render_minutes,
         'self_label_steps': report['steps'],
         'self_label_frames_replayed': report['frames_replayed'],
+        'self_label_replay_matches_camera': bool(args.replay_matched_camera),
         'self_label_labels_camera_error_mm': label_mm,
         'self_label_labels_camera_error_deg': label_deg,
         'self_label_generic_label_error_px_before': report.get('generic_label_error_px_before'),

@@ -162,6 +162,10 @@ def finetune_main(argv: list[str] | None = None) -> int:
     labelling.add_argument('--replay-frames', type=int, default=300,
                            help='rendered default-DR frames mixed into the training set, so '
                                 'that the model does not learn one camera by heart (0: none)')
+    labelling.add_argument('--replay-matched-camera', action='store_true',
+                           help="render the replayed frames through the recording's camera "
+                                '(its K, distance and elevation; every side) instead of the '
+                                "default DR's")
     labelling.add_argument('--generic-check-frames', type=int, default=40,
                            help='rendered frames on which the candidate may not get worse '
                                 '(0: no such check)')
@@ -223,6 +227,7 @@ def _finetune_self_label(args, parser) -> int:
     options = SelfLabelOptions(
         calib=args.calib, backend=args.backend, holdout_fraction=args.holdout_fraction,
         holdout_gap_frames=args.holdout_gap, replay_frames=max(0, args.replay_frames),
+        replay_matches_camera=args.replay_matched_camera,
         generic_check_frames=max(0, args.generic_check_frames),
         image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
         joint_states_topic=args.joint_states_topic,

@@ -62,7 +62,9 @@ class SelfLabelOptions:
     generic_tolerance: float = 0.1           # the generic label error may grow this much
     replay_seed: int = 90210
     robot_masks: bool = True                 # render each labelled frame's robot silhouette
-    replay_matches_camera: bool = True       # replay through the recording's K and distance
+    # Replay through the recording's K, distance and elevation (every side) rather than the
+    # default DR's cameras: measured worse on another camera (self_label_shift_matched_replay.json).
+    replay_matches_camera: bool = False
 
 
 def _calibration(recording, estimator, options: SelfLabelOptions):
