@@ -2,7 +2,8 @@
 
 Renders two static-camera recordings in config/synth/dr_shifted.yaml's look
 (SyntheticFrameGenerator.generate_sequence: one camera and one scene each, another camera each,
-the arm moving; one set of intrinsics, as one CameraInfo): the first as a rosbag2 the way a
+the arm moving; one set of intrinsics, as one CameraInfo; ``--shared-scene``: one cell seen by
+the two cameras, the user's robot and room with the camera moved): the first as a rosbag2 the way a
 robot records one (JPEG CompressedImage + CameraInfo + /joint_states), the second as a labelled
 DREAM folder that is never trained on. Evaluates the model on the second, runs
 ``robotag-finetune --self-label``'s code path on the first (calibrate from the recording, label
@@ -33,12 +34,15 @@ from benchmarks.machine import machine_name, write_results  # noqa: E402
 
 RESULT = REPO / 'benchmarks' / 'results' / 'self_label_shift.json'
 TRAIN_SEED, TEST_SEED = 3001, 4002          # two recordings, two cameras; no training set's
+SCENE_SEED = 5003                           # --shared-scene: the one cell both cameras see
 START_NS, PERIOD_NS = 1_795_478_400_000_000_000, 66_666_667    # 15 Hz
 
 
 def render_recordings(robot, config_path: Path, frames: int, width: int, height: int,
-                      bag: Path, heldout: Path) -> None:
-    """The first recording as a rosbag2, the second as a labelled DREAM folder."""
+                      bag: Path, heldout: Path, shared_scene: bool = False) -> None:
+    """The first recording as a rosbag2, the second as a labelled DREAM folder; with
+    ``shared_scene`` both show one cell (robot colours, lights, background, clutter, image
+    effects) through their two cameras, else each its own."""
     from robotag_ros.data.bags.sample_bag import write_sample_bag
     from robotag_ros.data.dream.writer import write_frame, write_set_files
     from robotag_ros.data.synthetic.dr_config import load_dr_config
@@ -47,7 +51,8 @@ def render_recordings(robot, config_path: Path, frames: int, width: int, height:
 
     generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), height, width)
     try:
-        recorded = generator.generate_sequence(TRAIN_SEED, frames)
+        scene_seed = SCENE_SEED if shared_scene else None
+        recorded = generator.generate_sequence(TRAIN_SEED, frames, scene_seed=scene_seed)
         stamped = [SimpleNamespace(rgb=f.rgb, K=f.K, joint_angles_rad=f.joint_angles_rad,
                                    T_cam_base=f.T_cam_base, stamp_ns=START_NS + i * PERIOD_NS)
                    for i, f in enumerate(recorded)]
@@ -55,7 +60,7 @@ def render_recordings(robot, config_path: Path, frames: int, width: int, height:
                          joint_states_topic='/joint_states')
         np.save(bag.with_name('recording_T_cam_base.npy'), recorded[0].T_cam_base)
         del recorded, stamped
-        test = generator.generate_sequence(TEST_SEED, frames)
+        test = generator.generate_sequence(TEST_SEED, frames, scene_seed=scene_seed)
         write_set_files(heldout, robot, test[0].K, height, width)
         for index, frame in enumerate(test):
             write_frame(heldout, index, robot, frame, encode_jpeg(frame.rgb, 90),
@@ -81,6 +86,10 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--smoke-test', action='store_true',
                         help='tiny sizes: proves the pipeline runs; the numbers mean nothing')
+    parser.add_argument('--shared-scene', action='store_true',
+                        help='both recordings show one cell (robot, lights, background, '
+                             'clutter) through their two cameras: a user recording their '
+                             'robot, then moving the camera')
     parser.add_argument('--replay-matched-camera', action='store_true',
                         help="replay rendered through the recording's camera (SelfLabelOptions)")
     parser.add_argument('--override', action='append', default=[], metavar='KEY=VALUE')
@@ -108,7 +117,7 @@ def main(argv=None) -> int:
     render_minutes = None                   # None: the work dir's recordings were reused
     if not bag.exists():
         render_recordings(robot, fixed_camera_config(work, width, height, args.fov_y_deg),
-                          args.frames, width, height, bag, heldout)
+                          args.frames, width, height, bag, heldout, args.shared_scene)
         render_minutes = (time.perf_counter() - started) / 60.0
 
     before = evaluate_artifact(args.model, str(heldout), device=args.device, print_table=False)
@@ -129,7 +138,10 @@ def main(argv=None) -> int:
         'machine': machine_name(), 'device': args.device, 'model': str(args.model),
         'smoke_test_numbers_meaningless': bool(args.smoke_test),
         'domain': 'config/synth/dr_shifted.yaml look, static camera per recording, one set of '
-                  'intrinsics; trained on one recording, measured on another (never trained on)',
+                  'intrinsics; trained on one recording, measured on another (never trained on)'
+                  + ('; one scene (cell) seen by both cameras' if args.shared_scene
+                     else '; each recording its own scene'),
+        'self_label_shared_scene': bool(args.shared_scene),
         'image_width_px': width, 'image_height_px': height,
         'self_label_overrides': ' '.join([f'optim.epochs={args.epochs}',
                                           f'optim.batch_size={args.batch_size}',

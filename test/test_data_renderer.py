@@ -136,6 +136,29 @@ def test_a_sequence_is_one_camera_and_scene_with_the_arm_moving(robot):
     assert change.mean() < 1.0 and np.percentile(change, 99) <= 3
 
 
+def test_a_shared_scene_seed_is_one_cell_seen_by_two_cameras(robot):
+    """generate_sequence(scene_seed=...): the camera and motion follow ``seed``, the scene
+    (here the 2D background behind everything) follows ``scene_seed``; without it a recording
+    is its own scene."""
+    config = DRConfig()
+    config.image.noise_prob = 0.0
+    config.image.blur_prob = 0.0
+    config.distractors.count = [0, 0]
+    generator = SyntheticFrameGenerator(robot, config, HEIGHT, WIDTH)
+    try:
+        first = generator.generate_sequence(seed=5, num_frames=2, scene_seed=77)[0]
+        second = generator.generate_sequence(seed=6, num_frames=2, scene_seed=77)[0]
+        own = generator.generate_sequence(seed=6, num_frames=2)[0]
+    finally:
+        generator.close()
+    assert not np.allclose(first.T_cam_base, second.T_cam_base)
+    np.testing.assert_array_equal(second.T_cam_base, own.T_cam_base)
+    empty = ~(first.robot_mask | second.robot_mask | own.robot_mask)
+    same_cell = np.abs(first.rgb[empty].astype(int) - second.rgb[empty]).mean()
+    other_cell = np.abs(first.rgb[empty].astype(int) - own.rgb[empty]).mean()
+    assert same_cell < 3.0 < other_cell
+
+
 def test_rooms_keep_the_arm_above_its_support_and_the_camera_above_the_floor(robot):
     """Frames with a room: every keypoint off the base above the table top or floor, the camera
     above the floor, the room drawn around the robot; a config without rooms draws none."""

@@ -270,16 +270,23 @@ class SyntheticFrameGenerator:
         return best[:2] if best is not None and best[2] >= cam.min_keypoints_in_image else None
 
     def generate_sequence(self, seed: int, num_frames: int, waypoints: int = 4,
-                          joint_range_used: float = 0.6) -> list[SynthFrame]:
+                          joint_range_used: float = 0.6,
+                          scene_seed: int | None = None) -> list[SynthFrame]:
         """A static-camera recording in this config's look: one camera (pose and K) and one
         scene (robot colours, lights, distractors, background, photometric effects) drawn from
         ``seed``, the arm moving smoothly through ``waypoints`` random configurations within the
         middle ``joint_range_used`` of each joint's range (sample_sequence.joint_trajectory);
-        with rooms, one room, the arm staying above its support all along."""
+        with rooms, one room, the arm staying above its support all along.
+
+        ``scene_seed`` draws the scene (and room) from another seed than the camera and the
+        motion: two recordings with one ``scene_seed`` are one robot cell seen by two cameras."""
         from robotag_ros.data.synthetic.sample_sequence import joint_trajectory
 
         rng = frame_rng(seed, 0)
-        room_rng = frame_rng(seed, 0, stream=1) if self.rooms else None
+        # Stream 2 keeps a shared scene's draws apart from the camera seed's own stream 0.
+        scene_rng = rng if scene_seed is None else frame_rng(scene_seed, 0, stream=2)
+        room_seed = seed if scene_seed is None else scene_seed
+        room_rng = frame_rng(room_seed, 0, stream=1) if self.rooms else None
         layout = sample_layout(room_rng, self.config.room) if self.rooms else RoomLayout('none')
         middle = (self.joint_lower + self.joint_upper) / 2.0
         half_range = (self.joint_upper - self.joint_lower) / 2.0 * joint_range_used
@@ -300,12 +307,13 @@ class SyntheticFrameGenerator:
             raise RuntimeError(f'seed {seed}: no camera of this config sees the whole motion')
         K, T_base_cam = camera
         T_cam_base = np.linalg.inv(T_base_cam)
-        robot_rgba, specular, shininess = self._sample_robot_colours(rng)
-        distractors = self._sample_distractors(rng, T_base_cam, keypoints_base[0], layout)
-        lights = self._sample_lights(rng, layout)
-        headlight = float(rng.uniform(*self.config.lights.ambient))
-        background = random_background(rng, self.height, self.width, self.config.background)
-        photometric_seed = int(rng.integers(2 ** 31))
+        robot_rgba, specular, shininess = self._sample_robot_colours(scene_rng)
+        distractors = self._sample_distractors(scene_rng, T_base_cam, keypoints_base[0], layout)
+        lights = self._sample_lights(scene_rng, layout)
+        headlight = float(scene_rng.uniform(*self.config.lights.ambient))
+        background = random_background(scene_rng, self.height, self.width,
+                                       self.config.background)
+        photometric_seed = int(scene_rng.integers(2 ** 31))
         scenery = sample_scenery(room_rng, self.config.room, layout, T_base_cam[:3, 3]) \
             if self.rooms else []
         frames = []
