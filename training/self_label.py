@@ -63,7 +63,8 @@ class SelfLabelOptions:
     replay_seed: int = 90210
     robot_masks: bool = True                 # render each labelled frame's robot silhouette
     # Replay through the recording's K, distance and elevation (every side) rather than the
-    # default DR's cameras: measured worse on another camera (self_label_shift_matched_replay.json).
+    # default DR's cameras: measured worse on another camera
+    # (self_label_shift_matched_replay.json).
     replay_matches_camera: bool = False
 
 
