@@ -228,3 +228,14 @@ def test_keypoint_phase_on_the_cache_moves_the_last_trunk_stage_only(synth_set, 
     assert changed and all(k.startswith(last) for k in changed), changed
     # BatchNorm statistics stay ImageNet's, in the trained stage too.
     assert not any(k.endswith(('running_mean', 'running_var')) for k in changed)
+
+
+def test_a_single_camera_folder_gives_no_view_labels(panda, synth_set):
+    """data.single_camera: the folder's frames keep their pose but do not train the view head."""
+    from robotag_ros.training.config import load_config
+    from robotag_ros.training.datasets import dream_dataset
+    config = load_config(None, ['data.image_size=[64,64]'])
+    assert bool(dream_dataset(str(synth_set), panda, config, augment=False)[0]['has_view'])
+    config.data.single_camera = [str(synth_set) + '/']
+    sample = dream_dataset(str(synth_set), panda, config, augment=False)[0]
+    assert bool(sample['has_T_cam_base']) and not bool(sample['has_view'])

@@ -121,3 +121,34 @@ def test_a_model_without_the_heads_reports_no_information(panda):
     assert model.view_head is None and model.keypoint_depth_head is None
     assert torch.count_nonzero(network['view_logits']) == 0     # uniform
     assert torch.count_nonzero(network['keypoint_relative_depth']) == 0
+
+
+def test_a_fixed_camera_teaches_the_arm_azimuth_but_not_the_camera_pose(panda):
+    """A self-labelled static recording shows the base from one side only: for its frames
+    (has_view False) the view loss ignores the camera terms (base azimuth, elevation) but keeps
+    the arm azimuth, which joint 1 turns under the fixed camera."""
+    from robotag_ros.losses.supervised import keypoint_head_losses
+    bins = 12
+    T = torch.stack([camera_at(0.0, 30.0), camera_at(180.0, 30.0)]).float()
+    outputs = {'keypoints_2d_heatmaps': torch.zeros(2, panda.num_keypoints, 8, 8),
+               'view_logits': torch.zeros(2, 2 * bins + 6)}
+    batch = {'keypoints_2d': torch.full((2, panda.num_keypoints, 2), 16.0), 'T_cam_base': T,
+             'joint_angles': torch.zeros(2, panda.num_joints),
+             'has_joint_angles': torch.ones(2, dtype=torch.bool),
+             'has_keypoints_2d': torch.ones(2, dtype=torch.bool),
+             'has_T_cam_base': torch.ones(2, dtype=torch.bool)}
+
+    def view_term(logits, has_view):
+        return float(keypoint_head_losses(
+            dict(outputs, view_logits=logits), dict(batch, has_view=torch.tensor(has_view)),
+            panda, {'view': 1.0, 'keypoint_depth': 0.0}, (32, 32),
+            view_azimuth_bins=bins)['extra_view'])
+
+    plain = outputs['view_logits']
+    camera_part, arm_part = plain.clone(), plain.clone()
+    camera_part[1, 0] = camera_part[1, 2 * bins] = 6.0    # frame 1's base azimuth, elevation
+    arm_part[1, bins] = 6.0                               # frame 1's arm azimuth
+    for has_view, camera_counts in (([True, True], True), ([True, False], False)):
+        assert (abs(view_term(camera_part, has_view) - view_term(plain, has_view)) > 0.1) \
+            == camera_counts
+        assert abs(view_term(arm_part, has_view) - view_term(plain, has_view)) > 0.1

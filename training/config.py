@@ -33,6 +33,9 @@ class DataConfig:
     max_frames: int = 0                                  # 0 = all; caps each folder (quick runs)
     # Train on robot-centred crops (and some whole frames), as the estimator's second pass sees.
     robot_crop: bool = False
+    # Folders of ``train`` seen by one fixed camera (a self-labelled static recording): their
+    # frames do not train the view head, which would learn that every camera is on that side.
+    single_camera: list[str] = field(default_factory=list)
     # Paste the robot (where a folder has masks) on a procedural background this often: a
     # self-labelled recording shows one room, which the network must not learn instead.
     background_replace_prob: float = 0.0

@@ -37,10 +37,12 @@ def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dat
     # A seeded dataset draws the same views for the same (epoch, index): the trunk cache's
     # views are reproducible and a resumed run sees what the killed one would have.
     seed = config.seed if config.data.cache_trunk else None
+    single_camera = {Path(path).resolve() for path in config.data.single_camera}
     return _cap(DreamDataset(folder, robot, image_size=tuple(config.data.image_size),
                              augment=augment, robot_crop=crop, seed=seed,
                              background_replace_prob=config.data.background_replace_prob,
-                             backgrounds=partial(random_background, config=BackgroundConfig())),
+                             backgrounds=partial(random_background, config=BackgroundConfig()),
+                             view_labels=Path(folder).resolve() not in single_camera),
                 config.data.max_frames)
 
 

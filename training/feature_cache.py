@@ -26,7 +26,7 @@ from robotag_ros.training.datasets import collate
 # Labels a cached view keeps (the sample keys of DreamDataset, minus the image).
 LABEL_KEYS = ('K', 'keypoints_2d', 'keypoints_valid', 'keypoints_3d', 'joint_angles',
               'T_cam_base', 'has_keypoints_2d', 'has_keypoints_3d', 'has_joint_angles',
-              'has_T_cam_base', 'has_mask', 'has_depth')
+              'has_T_cam_base', 'has_view', 'has_mask', 'has_depth')
 DONE_FILE = 'cache.json'
 
 

@@ -20,6 +20,7 @@ own frames.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -263,9 +264,14 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
             robot.name, run_dir / 'generic_check', options.generic_check_frames,
             options.replay_seed + 1, height, width), robot)
     labelled_minutes = (time.perf_counter() - started) / 60.0
+    # Eye-on-base, every labelled frame shows the robot from the one calibrated camera.
+    single_camera = [] if labelled['calibration'].calibration_type == EYE_IN_HAND \
+        else [str(run_dir / 'self_labelled')]
     config = finetune_config(model, out, labelled_dirs=train_dirs,
                              config_path=config_path,
-                             overrides=[f'run_dir={run_dir}', *overrides])
+                             overrides=[f'run_dir={run_dir}',
+                                        f'data.single_camera={json.dumps(single_camera)}',
+                                        *overrides])
     started = time.perf_counter()
     trained = run_finetune(config)
     finetune_minutes = (time.perf_counter() - started) / 60.0

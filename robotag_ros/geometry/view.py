@@ -80,13 +80,19 @@ def split_view_logits(logits: torch.Tensor, azimuth_bins: int
 
 
 def view_cross_entropy(logits: torch.Tensor, T_cam_base: torch.Tensor, azimuth_bins: int,
-                       first_joint: torch.Tensor | None = None) -> torch.Tensor:
+                       first_joint: torch.Tensor | None = None,
+                       camera_varies: torch.Tensor | None = None) -> torch.Tensor:
     """Soft-target cross-entropy of the view logits against labels, summed over the base
-    azimuth, the arm azimuth (where joint 1 is given) and the elevation, (B,)."""
+    azimuth, the arm azimuth (where joint 1 is given) and the elevation, (B,).
+    ``camera_varies`` (B,) bool: False for a frame of a set seen by one fixed camera, whose
+    camera terms (base azimuth, elevation) would teach that one pose; its arm term stays, as
+    joint 1 turns the arm under the camera."""
     log_base, log_arm, log_elevation = split_view_logits(logits, azimuth_bins)
     base, arm, elevation = soft_view_targets(T_cam_base, azimuth_bins, log_elevation.shape[-1],
                                              first_joint)
     loss = -(base * log_base).sum(-1) - (elevation * log_elevation).sum(-1)
+    if camera_varies is not None:
+        loss = loss * camera_varies.to(loss.dtype)
     return loss if arm is None else loss - (arm * log_arm).sum(-1)
 
 

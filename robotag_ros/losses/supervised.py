@@ -152,14 +152,17 @@ def keypoint_head_losses(outputs: dict[str, torch.Tensor], batch: dict,
 def view_loss(logits: torch.Tensor, batch: dict, robot: Optional[RobotModel],
               azimuth_bins: int) -> torch.Tensor:
     """The view head's cross-entropy (B,); the arm azimuth's term where the robot's first joint
-    turns about the base's z axis and every frame of the batch has joint labels."""
+    turns about the base's z axis and every frame of the batch has joint labels; the camera's
+    terms only where ``has_view`` (a frame of a fixed camera's set has it False)."""
     first_joint = None
     sign = robot.first_joint_turns_base if robot is not None else None
     has_joints = batch.get('has_joint_angles')
     if sign is not None and has_joints is not None and bool(has_joints.all()):
         first_joint = sign * batch['joint_angles'][:, 0].to(logits.device)
+    camera_varies = batch.get('has_view')
     return view_cross_entropy(logits, batch['T_cam_base'].to(logits.device), azimuth_bins,
-                              first_joint)
+                              first_joint, None if camera_varies is None else
+                              camera_varies.to(logits.device).reshape(-1))
 
 
 def relative_depth_l1(predicted: torch.Tensor, keypoints_3d: torch.Tensor,

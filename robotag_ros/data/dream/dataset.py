@@ -126,8 +126,12 @@ class DreamDataset(Dataset):
                  augment: bool = False, keypoint_name_map: dict | None = None,
                  joint_name_map: dict | None = None, seed: int | None = None,
                  max_scale_jitter: float = 0.15, robot_crop: 'RobotCrop | None' = None,
-                 background_replace_prob: float = 0.0, backgrounds=None):
+                 background_replace_prob: float = 0.0, backgrounds=None,
+                 view_labels: bool = True):
         self.root = Path(root)
+        # False for a set seen by one fixed camera: its poses are true, but all show one side
+        # (``has_view``; the view head's loss skips such frames).
+        self.view_labels = bool(view_labels)
         if not self.root.is_dir():
             raise FileNotFoundError(f'DREAM folder {self.root} does not exist')
         if location_unit not in ('auto', 'cm', 'm'):
@@ -453,6 +457,7 @@ class DreamDataset(Dataset):
             'has_keypoints_2d': torch.tensor(True), 'has_keypoints_3d': torch.tensor(True),
             'has_joint_angles': torch.tensor('joint_angles' in record),
             'has_T_cam_base': torch.tensor('R_cam_base' in record),
+            'has_view': torch.tensor(self.view_labels and 'R_cam_base' in record),
             'has_mask': torch.tensor(mask is not None),
             'has_depth': torch.tensor(depth_mm is not None),
             'frame': record['json_path'].name,
