@@ -10,9 +10,15 @@ cross-entropy on the camera's azimuth (8 sectors) for a fixed number of epochs: 
 side a mirrored fit gets wrong).
 Reported on held-out frames of the same variant: front/back accuracy (chance 50 %), sector
 accuracy (chance 12.5 %) and the share of sector guesses >= 135 deg off (mirrors).
-Prints a table and writes benchmarks/results/view_probe.json.
+``--model ARTIFACT`` probes a trained model's own features instead (the neck's output f, which
+its view head reads, on crops at its input size; keys ``<variant>_model_features_about_*``) and
+scores that model's view head on the same held-out frames (``<variant>_model_view_head_*``):
+whether the trained features hold the side that a better head could read, or not.
+Prints a table and writes benchmarks/results/view_probe.json (``--model``:
+view_probe_model.json).
 
     PYTHONPATH=. python benchmarks/view_probe.py [--frames 1000] [--variants collage default]
+    PYTHONPATH=. python benchmarks/view_probe.py --variants default --model models/panda_default
 """
 from __future__ import annotations
 
@@ -116,6 +122,50 @@ def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.T
     return result
 
 
+@torch.no_grad()
+def model_features(folder: Path, robot, artifact: str) -> tuple[torch.Tensor, ...]:
+    """A trained model's neck output f (2x2-pooled) on label-centred crops at its input size,
+    its view head's logits, and the azimuths as :func:`trunk_features`. Not cached (the model
+    changes)."""
+    from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
+    from robotag_ros.geometry.view import camera_azimuth_elevation
+    from robotag_ros.model.artifact import load_model
+    model, sidecar = load_model(artifact, robot)
+    if model.view_head is None:
+        raise SystemExit(f'{artifact}: the model has no view head to compare with')
+    dataset = DreamDataset(folder, robot, image_size=tuple(sidecar.input_size), augment=False,
+                           seed=0, robot_crop=RobotCrop(shift=0.0, full_frame_prob=0.0))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=1)
+    features, logits, azimuths, first_joints = [], [], [], []
+    for batch in loader:
+        f, pooled = model._image_features(model.normalise(batch['image']))
+        features.append(nn.functional.avg_pool2d(f, 2))
+        logits.append(model.view_head(f, pooled))
+        azimuths.append(camera_azimuth_elevation(batch['T_cam_base'].double())[0].float())
+        first_joints.append(batch['joint_angles'][:, 0].float())
+    azimuth = torch.cat(azimuths)
+    about_arm = torch.remainder(azimuth - torch.cat(first_joints) + np.pi, 2 * np.pi) - np.pi
+    return (torch.cat(features), torch.cat(logits), azimuth, about_arm,
+            model.view_bins[0])
+
+
+def view_head_scores(logits: torch.Tensor, azimuth_bins: int, about_base: torch.Tensor,
+                     about_arm: torch.Tensor) -> dict:
+    """The model's own view head on frames: front/back accuracy and opposite guesses (>= 135
+    deg off) of its likeliest sector's centre, about the base and about the arm."""
+    from robotag_ros.geometry.view import azimuth_bin_centres, split_view_logits
+    log_base, log_arm, _ = split_view_logits(logits, azimuth_bins)
+    scores = {}
+    for frame, log_probs, truth in (('base', log_base, about_base), ('arm', log_arm, about_arm)):
+        guess = azimuth_bin_centres(azimuth_bins, truth)[log_probs.argmax(1)]
+        offset = torch.remainder(guess - truth + np.pi, 2 * np.pi) - np.pi
+        scores[f'about_{frame}_front_back_accuracy_percent'] = 100.0 * float(
+            ((guess.abs() < np.pi / 2) == (truth.abs() < np.pi / 2)).float().mean())
+        scores[f'about_{frame}_opposite_sector_percent'] = 100.0 * float(
+            (offset.abs() >= np.deg2rad(135)).float().mean())
+    return scores
+
+
 def probe_head(channels: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(channels, 128, 1), nn.BatchNorm2d(128), nn.ReLU(),
                          nn.Conv2d(128, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
@@ -166,8 +216,13 @@ def main(argv=None) -> int:
     parser.add_argument('--seed', type=int, default=3001)
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--data', default=str(ROOT / 'data' / 'view_probe'))
-    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'view_probe.json'))
+    parser.add_argument('--model', default=None,
+                        help="probe this artifact's own features (and score its view head)")
+    parser.add_argument('--out', default=None, help='default: benchmarks/results/'
+                        'view_probe.json, with --model view_probe_model.json')
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / 'benchmarks' / 'results' / (
+        'view_probe_model.json' if args.model else 'view_probe.json'))
     if not 0 < args.test_frames < args.frames:
         parser.error('--test-frames must be between 0 and --frames')
     from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
@@ -176,6 +231,7 @@ def main(argv=None) -> int:
     robot = load_robot('panda')
     backbone = EfficientNetLiteBackbone('efficientnet_lite0', width=32).eval()
     results = {'machine': machine_name(), 'frames_per_variant': args.frames,
+               **({'model': args.model} if args.model else {}),
                'test_frames_per_variant': args.test_frames, 'epochs': args.epochs,
                'chance_front_back_percent': 50.0, 'chance_sector_percent': 100.0 / SECTORS}
     rows = []
@@ -185,15 +241,26 @@ def main(argv=None) -> int:
             folder = Path(args.data) / name
             render(folder, variant_config(name, Path(scratch)), args.frames, args.seed,
                    args.workers)
-            features, about_base, about_arm = trunk_features(folder, robot, backbone)
+            train_count = args.frames - args.test_frames
+            source = name
+            if args.model:
+                features, logits, about_base, about_arm, bins = model_features(
+                    folder, robot, args.model)
+                source = f'{name}_model_features'
+                head = view_head_scores(logits[train_count:], bins, about_base[train_count:],
+                                        about_arm[train_count:])
+                results.update({f'{name}_model_view_head_{key}': value
+                                for key, value in head.items()})
+                print(f'{name}: the model\'s own view head: {head}', flush=True)
+            else:
+                features, about_base, about_arm = trunk_features(folder, robot, backbone)
             for frame, azimuths in (('base', about_base), ('arm', about_arm)):
-                scores = train_and_test(features, azimuths, args.frames - args.test_frames,
-                                        args.epochs)
+                scores = train_and_test(features, azimuths, train_count, args.epochs)
                 scores['cpu_minutes'] = (time.perf_counter() - started) / 60.0
-                results.update({f'{name}_about_{frame}_{key}': value
+                results.update({f'{source}_about_{frame}_{key}': value
                                 for key, value in scores.items()})
-                rows.append((name, frame, scores))
-                print(f'{name} about the {frame}: {scores}', flush=True)
+                rows.append((source, frame, scores))
+                print(f'{source} about the {frame}: {scores}', flush=True)
     print('\n| variant | azimuth about | front/back % | 8 sectors % | opposite sector % | '
           'minutes |')
     print('|---|---|---|---|---|---|')
