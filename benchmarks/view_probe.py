@@ -90,79 +90,86 @@ def sector_of(azimuth_rad: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.Tensor,
-                                                           torch.Tensor]:
-    """Frozen stride-16 and stride-32 outputs of label-centred crops, the camera azimuths about
-    the base, and the same about the arm (minus joint 1: the side of the arm it sees). Cached
-    next to the folder."""
-    cached = folder.with_name(folder.name + '_probe_features.pt')
-    if cached.is_file():
-        return tuple(torch.load(cached, weights_only=True))
+def crop_features(folder: Path, robot, image_size: tuple[int, int], features_of
+                  ) -> tuple[list, torch.Tensor, torch.Tensor]:
+    """``features_of(image batch in [0, 1])`` on label-centred crops of every frame, in order,
+    with the camera azimuths about the base and about the arm (minus joint 1: the side of the
+    arm it sees)."""
     from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
     from robotag_ros.geometry.view import camera_azimuth_elevation
-    dataset = DreamDataset(folder, robot, image_size=(256, 256), augment=False, seed=0,
+    dataset = DreamDataset(folder, robot, image_size=image_size, augment=False, seed=0,
                            robot_crop=RobotCrop(shift=0.0, full_frame_prob=0.0))
     loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=1)
-    features, azimuths, first_joints = [], [], []
-    from robotag_ros.model.preprocessing import backbone_preprocessing
-    preprocessing = backbone_preprocessing('efficientnet_lite0')
-    mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+    outputs, azimuths, first_joints = [], [], []
     for batch in loader:
-        image = (batch['image'] - mean) / std
-        taps = backbone.trunk_features(image)
-        s16 = nn.functional.avg_pool2d(taps[2], 2)
-        features.append(torch.cat([s16, taps[3]], dim=1))
+        outputs.append(features_of(batch['image']))
         azimuths.append(camera_azimuth_elevation(batch['T_cam_base'].double())[0].float())
         first_joints.append(batch['joint_angles'][:, 0].float())
     azimuth = torch.cat(azimuths)
     about_arm = torch.remainder(azimuth - torch.cat(first_joints) + np.pi, 2 * np.pi) - np.pi
+    return outputs, azimuth, about_arm
+
+
+def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.Tensor,
+                                                           torch.Tensor]:
+    """Frozen stride-16 and stride-32 outputs of label-centred crops (256x256) and the azimuths
+    of :func:`crop_features`. Cached next to the folder."""
+    cached = folder.with_name(folder.name + '_probe_features.pt')
+    if cached.is_file():
+        return tuple(torch.load(cached, weights_only=True))
+    from robotag_ros.model.preprocessing import backbone_preprocessing
+    preprocessing = backbone_preprocessing('efficientnet_lite0')
+    mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+
+    def features_of(image):
+        taps = backbone.trunk_features((image - mean) / std)
+        return torch.cat([nn.functional.avg_pool2d(taps[2], 2), taps[3]], dim=1)
+    features, azimuth, about_arm = crop_features(folder, robot, (256, 256), features_of)
     result = (torch.cat(features), azimuth, about_arm)
     torch.save(result, cached)
     return result
 
 
-@torch.no_grad()
 def model_features(folder: Path, robot, artifact: str) -> tuple[torch.Tensor, ...]:
     """A trained model's neck output f (2x2-pooled) on label-centred crops at its input size,
-    its view head's logits, and the azimuths as :func:`trunk_features`. Not cached (the model
-    changes)."""
-    from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
-    from robotag_ros.geometry.view import camera_azimuth_elevation
+    its view head's logits, the azimuths of :func:`crop_features` and its azimuth bin count.
+    Not cached (the model changes)."""
     from robotag_ros.model.artifact import load_model
     model, sidecar = load_model(artifact, robot)
     if model.view_head is None:
         raise SystemExit(f'{artifact}: the model has no view head to compare with')
-    dataset = DreamDataset(folder, robot, image_size=tuple(sidecar.input_size), augment=False,
-                           seed=0, robot_crop=RobotCrop(shift=0.0, full_frame_prob=0.0))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=1)
-    features, logits, azimuths, first_joints = [], [], [], []
-    for batch in loader:
-        f, pooled = model._image_features(model.normalise(batch['image']))
-        features.append(nn.functional.avg_pool2d(f, 2))
-        logits.append(model.view_head(f, pooled))
-        azimuths.append(camera_azimuth_elevation(batch['T_cam_base'].double())[0].float())
-        first_joints.append(batch['joint_angles'][:, 0].float())
-    azimuth = torch.cat(azimuths)
-    about_arm = torch.remainder(azimuth - torch.cat(first_joints) + np.pi, 2 * np.pi) - np.pi
-    return (torch.cat(features), torch.cat(logits), azimuth, about_arm,
-            model.view_bins[0])
+
+    def features_of(image):
+        f, pooled = model._image_features(model.normalise(image))
+        return nn.functional.avg_pool2d(f, 2), model.view_head(f, pooled)
+    outputs, azimuth, about_arm = crop_features(folder, robot, tuple(sidecar.input_size),
+                                                features_of)
+    features, logits = (torch.cat(part) for part in zip(*outputs))
+    return features, logits, azimuth, about_arm, model.view_bins[0]
+
+
+def side_scores(guess: torch.Tensor, truth: torch.Tensor) -> dict:
+    """Azimuth guesses against the truth (radians): front/back accuracy and the share of
+    guesses >= 135 deg off (the mirror), in percent."""
+    offset = torch.remainder(guess - truth + np.pi, 2 * np.pi) - np.pi
+    return {'front_back_accuracy_percent': 100.0 * float(
+                ((guess.abs() < np.pi / 2) == (truth.abs() < np.pi / 2)).float().mean()),
+            'opposite_sector_percent': 100.0 * float(
+                (offset.abs() >= np.deg2rad(135)).float().mean())}
 
 
 def view_head_scores(logits: torch.Tensor, azimuth_bins: int, about_base: torch.Tensor,
                      about_arm: torch.Tensor) -> dict:
-    """The model's own view head on frames: front/back accuracy and opposite guesses (>= 135
-    deg off) of its likeliest sector's centre, about the base and about the arm."""
+    """The model's own view head on frames: :func:`side_scores` of its likeliest sector's
+    centre, about the base and about the arm."""
     from robotag_ros.geometry.view import azimuth_bin_centres, split_view_logits
     log_base, log_arm, _ = split_view_logits(logits, azimuth_bins)
     scores = {}
     for frame, log_probs, truth in (('base', log_base, about_base), ('arm', log_arm, about_arm)):
         guess = azimuth_bin_centres(azimuth_bins, truth)[log_probs.argmax(1)]
-        offset = torch.remainder(guess - truth + np.pi, 2 * np.pi) - np.pi
-        scores[f'about_{frame}_front_back_accuracy_percent'] = 100.0 * float(
-            ((guess.abs() < np.pi / 2) == (truth.abs() < np.pi / 2)).float().mean())
-        scores[f'about_{frame}_opposite_sector_percent'] = 100.0 * float(
-            (offset.abs() >= np.deg2rad(135)).float().mean())
+        scores.update({f'about_{frame}_{key}': value
+                       for key, value in side_scores(guess, truth).items()})
     return scores
 
 
@@ -191,18 +198,11 @@ def train_and_test(features, azimuths, train_count: int, epochs: int) -> dict:
         predicted = head(features[train_count:]).argmax(1)
     truth = labels[train_count:]
     centre = lambda sector: (sector.float() + 0.5) * 2 * np.pi / SECTORS - np.pi  # noqa: E731
-    offset = torch.remainder(centre(predicted) - azimuths[train_count:] + np.pi,
-                             2 * np.pi) - np.pi
-    front = lambda azimuth: azimuth.abs() < np.pi / 2  # noqa: E731
     return {
-        'front_back_accuracy_percent':
-            100.0 * float((front(centre(predicted)) == front(azimuths[train_count:])).float()
-                          .mean()),
+        **side_scores(centre(predicted), azimuths[train_count:]),
         'sector_accuracy_percent': 100.0 * float((predicted == truth).float().mean()),
         # on the frames it trained on: near 100 % with chance on the others is memorising
         'train_sector_accuracy_percent': 100.0 * float((fitted == y_train).float().mean()),
-        'opposite_sector_percent': 100.0 * float((offset.abs() >= np.deg2rad(135)).float()
-                                                 .mean()),
     }
 
 

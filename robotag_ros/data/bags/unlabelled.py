@@ -35,8 +35,8 @@ def unlabelled_sample(image_rgb: np.ndarray, K: np.ndarray, num_joints: int,
         'keypoints_2d': torch.zeros(num_keypoints, 2),
         'mask': torch.zeros(1, height, width), 'depth': torch.zeros(1, height, width),
         'has_joint_angles': absent, 'has_T_cam_base': absent, 'has_view': absent,
-        'has_keypoints_3d': absent,
-        'has_keypoints_2d': absent, 'has_mask': absent, 'has_depth': absent,
+        'has_keypoints_3d': absent, 'has_keypoints_2d': absent, 'has_mask': absent,
+        'has_depth': absent,
     }
 
 
