@@ -103,6 +103,10 @@ class Trainer:
 
         if config.freeze_trunk and hasattr(self.model.backbone_2d, 'freeze_trunk'):
             self.model.backbone_2d.freeze_trunk(config.trained_trunk_stages)
+        if self.info.device.type == 'cpu':
+            # oneDNN's depthwise convolutions want NHWC weights: a whole-trunk keypoint step
+            # (256x256, batch 32) takes 3.4 s instead of 6.1 on 2 cores (docs/model-history.md).
+            self.model.to(memory_format=torch.channels_last)
         self.train_set, fingerprint = build_train_dataset(config, self.robot)
         self.image_hw = tuple(config.data.image_size)
         if config.data.cache_trunk:
