@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import machine_name, write_results  # noqa: E402
-from benchmarks.view_probe import (SECTORS, probe_head, render, sector_of,  # noqa: E402
-                                   side_scores)
+from benchmarks.view_probe import (SECTORS, camera_azimuths, crop_features,  # noqa: E402
+                                   lite0_normalisation, probe_head, render, sector_centres,
+                                   sector_of, side_scores)
 
 FRAMES = ('base', 'arm')
 
@@ -42,11 +43,10 @@ class SideNet(nn.Module):
     def __init__(self):
         super().__init__()
         from robotag_ros.model.efficientnet_backbone import EfficientNetLiteBackbone
-        from robotag_ros.model.preprocessing import backbone_preprocessing
         self.backbone = EfficientNetLiteBackbone('efficientnet_lite0', width=32)
-        preprocessing = backbone_preprocessing('efficientnet_lite0')
-        self.register_buffer('mean', torch.tensor(preprocessing.mean).view(1, 3, 1, 1))
-        self.register_buffer('std', torch.tensor(preprocessing.std).view(1, 3, 1, 1))
+        mean, std = lite0_normalisation()
+        self.register_buffer('mean', mean)
+        self.register_buffer('std', std)
         taps = self.backbone.trunk_features(torch.zeros(1, 3, 64, 64))
         self.head = probe_head(taps[2].shape[1] + taps[3].shape[1])
         self.head[-1] = nn.Linear(128, SECTORS * len(FRAMES))
@@ -59,30 +59,19 @@ class SideNet(nn.Module):
         return self.head(torch.cat([pooled, taps[3]], dim=1)).view(-1, len(FRAMES), SECTORS)
 
 
-def azimuths_of(batch: dict) -> torch.Tensor:
-    """(B, 2): the camera's azimuth about the base and about the arm (minus joint 1)."""
-    from robotag_ros.geometry.view import camera_azimuth_elevation
-    about_base = camera_azimuth_elevation(batch['T_cam_base'].double())[0].float()
-    about_arm = torch.remainder(about_base - batch['joint_angles'][:, 0].float() + np.pi,
-                                2 * np.pi) - np.pi
-    return torch.stack([about_base, about_arm], dim=1)
-
-
-def dataset(folder: Path, robot, size: int, train: bool):
+def train_set(folders: list[Path], robot, size: int):
+    """Augmented label-centred crops of every folder, as training draws them."""
     from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
-    crop = RobotCrop(full_frame_prob=0.0) if train else RobotCrop(shift=0.0, full_frame_prob=0.0)
-    return DreamDataset(folder, robot, image_size=(size, size), augment=train,
-                        seed=None if train else 0, robot_crop=crop)
+    return torch.utils.data.ConcatDataset([
+        DreamDataset(folder, robot, image_size=(size, size), augment=True,
+                     robot_crop=RobotCrop(full_frame_prob=0.0)) for folder in folders])
 
 
-@torch.no_grad()
 def test_crops(folder: Path, robot, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    images, azimuths = [], []
-    for batch in torch.utils.data.DataLoader(dataset(folder, robot, size, False),
-                                             batch_size=50, num_workers=1):
-        images.append((batch['image'] * 255).round().to(torch.uint8))
-        azimuths.append(azimuths_of(batch))
-    return torch.cat(images), torch.cat(azimuths)
+    """Every frame's label-centred crop (uint8) and its (base, arm) azimuths."""
+    images, about_base, about_arm = crop_features(
+        folder, robot, (size, size), lambda image: (image * 255).round().to(torch.uint8))
+    return torch.cat(images), torch.stack([about_base, about_arm], dim=1)
 
 
 @torch.no_grad()
@@ -90,7 +79,7 @@ def evaluate(net: SideNet, images: torch.Tensor, azimuths: torch.Tensor) -> dict
     net.eval()
     logits = torch.cat([net(chunk.float() / 255) for chunk in images.split(50)])
     net.train()
-    centres = (torch.arange(SECTORS).float() + 0.5) * 2 * np.pi / SECTORS - np.pi
+    centres = sector_centres()
     scores = {}
     for index, frame in enumerate(FRAMES):
         predicted = logits[:, index].argmax(1)
@@ -152,9 +141,7 @@ def main(argv=None) -> int:
         for key, value in evaluate(net, images, azimuths).items():
             curve.setdefault(key, []).append(value)
 
-    train_set = torch.utils.data.ConcatDataset(
-        [dataset(folder, robot, args.size, True) for folder in train_folders])
-    loader = torch.utils.data.DataLoader(train_set,
+    loader = torch.utils.data.DataLoader(train_set(train_folders, robot, args.size),
                                          batch_size=args.batch_size, shuffle=True,
                                          num_workers=1, drop_last=True, persistent_workers=True)
     started, next_eval = time.perf_counter() - spent_minutes * 60, spent_minutes
@@ -162,7 +149,7 @@ def main(argv=None) -> int:
     while spent_minutes < args.minutes:
         for batch in loader:
             logits = net(batch['image'])
-            labels = sector_of(azimuths_of(batch))
+            labels = sector_of(camera_azimuths(batch))
             loss = sum(nn.functional.cross_entropy(logits[:, index], labels[:, index])
                        for index in range(len(FRAMES)))
             optimiser.zero_grad()

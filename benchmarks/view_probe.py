@@ -96,18 +96,37 @@ def crop_features(folder: Path, robot, image_size: tuple[int, int], features_of
     with the camera azimuths about the base and about the arm (minus joint 1: the side of the
     arm it sees)."""
     from robotag_ros.data.dream.dataset import DreamDataset, RobotCrop
-    from robotag_ros.geometry.view import camera_azimuth_elevation
     dataset = DreamDataset(folder, robot, image_size=image_size, augment=False, seed=0,
                            robot_crop=RobotCrop(shift=0.0, full_frame_prob=0.0))
     loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=1)
-    outputs, azimuths, first_joints = [], [], []
+    outputs, azimuths = [], []
     for batch in loader:
         outputs.append(features_of(batch['image']))
-        azimuths.append(camera_azimuth_elevation(batch['T_cam_base'].double())[0].float())
-        first_joints.append(batch['joint_angles'][:, 0].float())
-    azimuth = torch.cat(azimuths)
-    about_arm = torch.remainder(azimuth - torch.cat(first_joints) + np.pi, 2 * np.pi) - np.pi
-    return outputs, azimuth, about_arm
+        azimuths.append(camera_azimuths(batch))
+    about_base, about_arm = torch.cat(azimuths).unbind(1)
+    return outputs, about_base, about_arm
+
+
+def camera_azimuths(batch: dict) -> torch.Tensor:
+    """(B, 2): the camera's azimuth about the base and about the arm (minus joint 1)."""
+    from robotag_ros.geometry.view import camera_azimuth_elevation
+    about_base = camera_azimuth_elevation(batch['T_cam_base'].double())[0].float()
+    about_arm = torch.remainder(about_base - batch['joint_angles'][:, 0].float() + np.pi,
+                                2 * np.pi) - np.pi
+    return torch.stack([about_base, about_arm], dim=1)
+
+
+def lite0_normalisation() -> tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet trunk's input mean and std, (1, 3, 1, 1) each."""
+    from robotag_ros.model.preprocessing import backbone_preprocessing
+    preprocessing = backbone_preprocessing('efficientnet_lite0')
+    return (torch.tensor(preprocessing.mean).view(1, 3, 1, 1),
+            torch.tensor(preprocessing.std).view(1, 3, 1, 1))
+
+
+def sector_centres() -> torch.Tensor:
+    from robotag_ros.geometry.view import azimuth_bin_centres
+    return azimuth_bin_centres(SECTORS, torch.zeros(()))
 
 
 def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.Tensor,
@@ -117,10 +136,7 @@ def trunk_features(folder: Path, robot, backbone) -> tuple[torch.Tensor, torch.T
     cached = folder.with_name(folder.name + '_probe_features.pt')
     if cached.is_file():
         return tuple(torch.load(cached, weights_only=True))
-    from robotag_ros.model.preprocessing import backbone_preprocessing
-    preprocessing = backbone_preprocessing('efficientnet_lite0')
-    mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+    mean, std = lite0_normalisation()
 
     def features_of(image):
         taps = backbone.trunk_features((image - mean) / std)
@@ -197,9 +213,8 @@ def train_and_test(features, azimuths, train_count: int, epochs: int) -> dict:
         fitted = head(features[:train_count]).argmax(1)
         predicted = head(features[train_count:]).argmax(1)
     truth = labels[train_count:]
-    centre = lambda sector: (sector.float() + 0.5) * 2 * np.pi / SECTORS - np.pi  # noqa: E731
     return {
-        **side_scores(centre(predicted), azimuths[train_count:]),
+        **side_scores(sector_centres()[predicted], azimuths[train_count:]),
         'sector_accuracy_percent': 100.0 * float((predicted == truth).float().mean()),
         # on the frames it trained on: near 100 % with chance on the others is memorising
         'train_sector_accuracy_percent': 100.0 * float((fitted == y_train).float().mean()),
