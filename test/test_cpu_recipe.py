@@ -100,6 +100,25 @@ def test_a_fully_frozen_trunk_uses_its_cached_taps_as_they_are():
         plain.freeze_trunk(4)
 
 
+def test_a_trunk_with_fixed_batchnorm_learns_every_weight_and_keeps_its_statistics():
+    torch.manual_seed(0)
+    backbone = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None)
+    backbone.fix_trunk_batchnorm()
+    backbone.train()
+    assert backbone.lateral.training and not backbone.trunk.training
+    means = {name: buffer.clone() for name, buffer in backbone.trunk.named_buffers()
+             if name.endswith('running_mean')}
+    features, _ = backbone(torch.rand(2, 3, 64, 64) * 5)
+    features.square().mean().backward()
+    assert all(torch.equal(means[name], buffer) for name, buffer in
+               backbone.trunk.named_buffers() if name in means)
+    assert all(p.requires_grad for p in backbone.trunk.parameters())
+    stem = backbone.trunk._conv_stem.weight.grad
+    assert stem is not None and stem.abs().sum() > 0
+    plain = EfficientNetLiteBackbone('efficientnet_lite0', 16, pretrained=None).train()
+    assert plain.trunk.training   # without the switch the trunk uses batch statistics
+
+
 def test_inference_copy_gives_the_same_trunk_outputs():
     backbone = EfficientNetLiteBackbone('efficientnet_lite0', 16).eval()
     image = torch.rand(2, 3, 64, 64)

@@ -90,6 +90,10 @@ class TrainConfig:
     # is which; on cached outputs they rerun on the cached tap below them (on a CPU ~1/4 more
     # per step for one stage).
     trained_trunk_stages: int = 0
+    # Keep the EfficientNet trunk's BatchNorm statistics fixed while all its weights learn
+    # (freeze_trunk implies it): a whole-trunk phase from a trained model without the jump
+    # from running to batch statistics.
+    fix_trunk_batchnorm: bool = False
     # Stage 2: the heatmaps' cross-entropy toward the robot prior fitted to the network's own
     # keypoints (the inference-time loop as a target), on frames whose fit leaves a mean
     # residual under fit_keypoints_max_residual_px (network pixels); 0 = alignment losses only.

@@ -103,6 +103,9 @@ class Trainer:
 
         if config.freeze_trunk and hasattr(self.model.backbone_2d, 'freeze_trunk'):
             self.model.backbone_2d.freeze_trunk(config.trained_trunk_stages)
+        elif config.fix_trunk_batchnorm and hasattr(self.model.backbone_2d,
+                                                    'fix_trunk_batchnorm'):
+            self.model.backbone_2d.fix_trunk_batchnorm()
         if self.info.device.type == 'cpu':
             # oneDNN's depthwise convolutions want NHWC weights: a whole-trunk keypoint step
             # (256x256, batch 32) takes 3.4 s instead of 6.1 on 2 cores (docs/model-history.md).

@@ -112,10 +112,10 @@ class EfficientNetLiteBackbone(nn.Module):
         self.out_channels = width
         self.pooled_channels = tap_channels[-1] + width
         self.tap_channels = tap_channels
-        # Set by freeze_trunk: a frozen trunk keeps its BatchNorm statistics in train(); the
-        # taps of its trained stages are stale in a cache, so those stages run again on the
-        # cached tap below them (neck_from_cache).
-        self.trunk_frozen = False
+        # Set by freeze_trunk / fix_trunk_batchnorm: the trunk keeps its BatchNorm statistics
+        # in train(). The taps of a frozen trunk's trained stages are stale in a cache, so
+        # those stages run again on the cached tap below them (neck_from_cache).
+        self.trunk_batchnorm_fixed = False
         self.trained_stages = 0
 
     def stage_blocks(self, count: int) -> list[nn.Module]:
@@ -196,13 +196,20 @@ class EfficientNetLiteBackbone(nn.Module):
             for parameter in block.parameters():
                 parameter.requires_grad_(True)
         self.trained_stages = trained_stages
-        self.trunk_frozen = True
+        self.fix_trunk_batchnorm()
+
+    def fix_trunk_batchnorm(self) -> None:
+        """Keep the trunk's BatchNorm running statistics (ImageNet's, or what the model was
+        trained with) in train(); its weights, the BatchNorm scales and shifts included, still
+        learn unless frozen. Batch statistics of 32 crops of one robot differ from ImageNet's:
+        switching to them moves every layer's input at once."""
+        self.trunk_batchnorm_fixed = True
         self.trunk.eval()
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if mode and self.trunk_frozen:
-            self.trunk.eval()  # a frozen trunk keeps its ImageNet BatchNorm statistics
+        if mode and self.trunk_batchnorm_fixed:
+            self.trunk.eval()
         return self
 
 
