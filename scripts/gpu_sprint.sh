@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The recipe's last phase (config/recipe/panda_default.yaml, `room`) as one time-boxed GPU run:
-# the same training config, frames and runner as the CPU recipe, with the phase's
+# The recipe's last phase (config/recipe/panda_default.yaml, `whole_trunk`) as one time-boxed GPU
+# run: the same training config, frames and runner as the CPU recipe, with the phase's
 # cuda_overrides (the whole trunk trained end to end, no trunk cache, batch 64) and as many
 # room frames as the GPU machine's CPU cores render before RENDER_END s. It starts from INIT
-# (the bundled CPU-trained model) and leaves the artifact at $RUNS/room/model; measure it with
+# (the bundled CPU-trained model) and leaves the artifact at $RUNS/whole_trunk/model; measure it with
 # benchmarks/default_model.py like any other.
 #
 #   bash scripts/gpu_sprint.sh                # END_S=520 s in all, rendering until RENDER_END=150
 #
-# Frames: the recipe's own room folders first (seeds 25, 26, 29, 30), then fresh seeds
-# (27, 28, 31, 32, ...), FRAMES_PER_FOLDER each; the benchmarks' held-out seeds (1001+, 2002+)
+# Frames: the recipe's own room folders first (seeds 25, 26, 29, 30, 27, 31), then fresh seeds
+# (28, 32, 33, ...), FRAMES_PER_FOLDER each; the benchmarks' held-out seeds (1001+, 2002+)
 # are never rendered here. The keypoint lifter is kept from INIT (it learns from forward
 # kinematics alone: the images change nothing for it). A machine without a package registry
 # (the lent GPUs) sources BOOTSTRAP=file first, which puts the wheels its image lacks on
@@ -36,9 +36,9 @@ synth() {   # $1 folder, $2 frames, $3 seed
   "$PY" -m robotag_ros.data.cli --robot panda --out "$1" --num "$2" --seed "$3" \
       --size 640x480 --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
 }
-recipe() {   # the recipe runner on the room phase; extra arguments are training overrides
+recipe() {   # the recipe runner on the last phase; extra arguments are training overrides
   "$PY" -m robotag_ros.training.recipe config/recipe/panda_default.yaml --device "$DEVICE" \
-      --workers "$WORKERS" --from-phase room --init "$INIT" --runs-dir "$RUNS" --no-install --no-lifter \
+      --workers "$WORKERS" --from-phase whole_trunk --init "$INIT" --runs-dir "$RUNS" --no-install --no-lifter \
       "data.num_workers=$((WORKERS - 2))" "model_overrides.pretrained_2d=null" "$@"
 }
 
@@ -53,8 +53,8 @@ if [ "${SMOKE:-0}" = 1 ]; then
   log "smoke passed"; exit 0
 fi
 
-# The room phase's seeds in the recipe's order, then fresh ones; folder = prefix_{seed - 25}.
-seeds=(25 26 29 30 27 28 $(seq 31 60))
+# The last phase's seeds, then fresh ones; folder = prefix_{seed - 25}.
+seeds=(25 26 29 30 27 31 28 $(seq 32 60))
 folders=()
 for seed in "${seeds[@]}"; do
   [ "$(elapsed)" -ge "$RENDER_END" ] && break
@@ -64,7 +64,7 @@ for seed in "${seeds[@]}"; do
   log "rendered $folder"
 done
 if [ "${#folders[@]}" -lt 4 ]; then log "only ${#folders[@]} folders by RENDER_END"; exit 6; fi
-# The runner renders the room phase's folders itself when they are incomplete: they are
+# The runner renders the phase's folders itself when they are incomplete: they are
 # complete only when FRAMES_PER_FOLDER matches the recipe's 1,000 per folder.
 minutes=$("$PY" -c "print(round(max($END_S - $(elapsed) - 60, 60) / 60.0, 2))")
 log "training on ${#folders[@]} folders for ~$minutes min"
