@@ -3,8 +3,8 @@
 # run: the same training config, frames and runner as the CPU recipe, with the phase's
 # cuda_overrides (the whole trunk trained end to end, no trunk cache, batch 64) and as many
 # room frames as the GPU machine's CPU cores render before RENDER_END s. It starts from INIT
-# (the bundled CPU-trained model) and leaves the artifact at $RUNS/whole_trunk/model; measure it with
-# benchmarks/default_model.py like any other.
+# (the bundled CPU-trained model) and leaves the artifact at $RUNS/whole_trunk/model; measure
+# it with benchmarks/default_model.py like any other.
 #
 #   bash scripts/gpu_sprint.sh                # END_S=520 s in all, rendering until RENDER_END=150
 #
