@@ -8,8 +8,8 @@
 #
 #   bash scripts/gpu_sprint.sh                # END_S=520 s in all, rendering until RENDER_END=150
 #
-# Frames: the recipe's own room folders first (seeds 25, 26, 29, 30, 27, 31), then fresh seeds
-# (28, 32, 33, ...), FRAMES_PER_FOLDER each; the benchmarks' held-out seeds (1001+, 2002+)
+# Frames: the phase's own room folders first (its `seeds:` in the recipe), then fresh seeds
+# after its first seed (28, 32, 33, ...), FRAMES_PER_FOLDER each; the benchmarks' held-out seeds (1001+, 2002+)
 # are never rendered here. The keypoint lifter is kept from INIT (it learns from forward
 # kinematics alone: the images change nothing for it). A machine without a package registry
 # (the lent GPUs) sources BOOTSTRAP=file first, which puts the wheels its image lacks on
@@ -32,9 +32,19 @@ BOOTSTRAP=${BOOTSTRAP:-}
 if [ -n "$BOOTSTRAP" ]; then source "$BOOTSTRAP" || exit 3; fi
 PY=${PYTHON:-.venv/bin/python}
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
+# The phase's render spec from the recipe: folder prefix, first seed, DR config, and the seeds
+# to render in order (the phase's, then 30 fresh ones past them).
+read -r PREFIX FIRST_SEED SYNTH_CONFIG SEEDS < <("$PY" -c "
+from robotag_ros.training.recipe import load_recipe
+phases = load_recipe('config/recipe/panda_default.yaml').phases
+spec = {phase.name: phase for phase in phases}['whole_trunk'].render
+own = spec.folder_seeds()
+fresh = [s for s in range(spec.first_seed, spec.first_seed + len(own) + 30) if s not in own]
+print(spec.prefix, spec.first_seed, spec.config, ','.join(map(str, own + fresh)))") \
+  || { echo "[gpu_sprint] cannot read the recipe's whole_trunk phase"; exit 3; }
 synth() {   # $1 folder, $2 frames, $3 seed
   "$PY" -m robotag_ros.data.cli --robot panda --out "$1" --num "$2" --seed "$3" \
-      --size 640x480 --config config/synth/dr_default.yaml --workers "$WORKERS" --no-progress
+      --size 640x480 --config "$SYNTH_CONFIG" --workers "$WORKERS" --no-progress
 }
 recipe() {   # the recipe runner on the last phase; extra arguments are training overrides
   "$PY" -m robotag_ros.training.recipe config/recipe/panda_default.yaml --device "$DEVICE" \
@@ -53,12 +63,12 @@ if [ "${SMOKE:-0}" = 1 ]; then
   log "smoke passed"; exit 0
 fi
 
-# The last phase's seeds, then fresh ones; folder = prefix_{seed - 25}.
-seeds=(25 26 29 30 27 31 28 $(seq 32 60))
+# folder = prefix_{seed - first seed}, as the recipe names them.
+IFS=, read -r -a seeds <<< "$SEEDS"
 folders=()
 for seed in "${seeds[@]}"; do
   [ "$(elapsed)" -ge "$RENDER_END" ] && break
-  folder="$DATA/room_train_$((seed - 25))"
+  folder="$DATA/${PREFIX}_$((seed - FIRST_SEED))"
   synth "$folder" "$FRAMES_PER_FOLDER" "$seed" || { log "rendering seed $seed failed"; break; }
   folders+=("$folder")
   log "rendered $folder"

@@ -12,7 +12,7 @@ from robotag_ros.calibration.joint_camera_fit import fit_fixed_camera, keypoints
 from robotag_ros.calibration.live import CalibrationSettings, calibrate_series
 from robotag_ros.calibration.synthetic import transform_error
 from robotag_ros.data.synthetic.camera_sampling import look_at
-from robotag_ros.inference.fitting import camera_from_joints_pnp
+from robotag_ros.inference.fitting import camera_from_joints_pnp, interchangeable_order
 
 K = np.array([[615.0, 0.0, 320.0], [0.0, 615.0, 240.0], [0.0, 0.0, 1.0]])
 FRAMES = 80
@@ -89,6 +89,36 @@ def test_joint_fit_tolerates_outliers_and_a_bad_start(panda):
     fit_mm, fit_deg = transform_error(fit.T, T_true)
     assert fit_mm < 5.0 and fit_deg < 0.3
     assert 0.7 < fit.inlier_fraction < 0.9    # the 20 % outliers are found as such
+
+
+def test_joint_fit_matches_look_alike_keypoints(panda):
+    """Fingertip detections swapped on half the frames (the heatmaps do not tell the fingers
+    apart): matched to the nearer projection, they fit as well as unswapped ones; taken as
+    labelled, they pull the camera off."""
+    T_true = _static_camera()
+    joints, points, pixels, confidence = _detections(panda, T_true, seed=3, bias_px=0.0)
+    pairs = panda.description.interchangeable_keypoints
+    assert pairs
+    i, j = pairs[0]
+    confidence[:, [i, j]] = 1.0               # sure of both, as the detector is
+    swapped = pixels.copy()
+    swapped[::2, [i, j]] = pixels[::2, [j, i]]
+    clean_mm, _ = transform_error(fit_fixed_camera(points, pixels, confidence, K).T, T_true)
+    labelled = fit_fixed_camera(points, swapped, confidence, K)
+    matched = fit_fixed_camera(points, swapped, confidence, K, interchangeable=pairs)
+    matched_mm, matched_deg = transform_error(matched.T, T_true)
+    assert matched_mm < clean_mm + 0.5 and matched_deg < 0.2
+    assert matched.rms_px < 0.8 * labelled.rms_px
+
+
+def test_interchangeable_order_takes_the_cheaper_match():
+    detected = np.array([[[0.0, 0.0], [10.0, 0.0], [50.0, 0.0]]])
+    projected = np.array([[[0.0, 0.0], [50.0, 1.0], [10.0, 1.0]]])   # 1 and 2 crossed
+    weights = np.ones((1, 3))
+    order = interchangeable_order(detected, projected, weights, [(1, 2)], 8.0)
+    assert order.tolist() == [[0, 2, 1]]
+    assert interchangeable_order(projected, projected, weights, [(1, 2)], 8.0).tolist() \
+        == [[0, 1, 2]]
 
 
 def test_joint_fit_with_different_intrinsics_per_frame(panda):

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from robotag_ros.calibration.hand_eye import robot_forward_kinematics
-from robotag_ros.inference.fitting import (keypoint_kinematics, projection_jacobian, skew,
-                                           so3_exp)
+from robotag_ros.inference.fitting import (interchangeable_order, keypoint_kinematics,
+                                           projection_jacobian, skew, so3_exp)
 
 # Below this many usable points the six unknowns are not worth solving for.
 MIN_POINTS = 6
@@ -143,7 +143,8 @@ def fit_fixed_camera(points_m: np.ndarray, keypoints_2d_px: np.ndarray, weights:
                      intrinsics: np.ndarray, T_start: np.ndarray | None = None,
                      robust_scale_px: float = 8.0, min_weight: float = 0.1,
                      iterations: int = 100, min_depth_m: float = 0.02,
-                     min_points: int = MIN_POINTS) -> JointCameraFit:
+                     min_points: int = MIN_POINTS, interchangeable=(),
+                     matching_rounds: int = 3) -> JointCameraFit:
     """The one camera that sees every frame's keypoints: T_cam_reference (see the module doc).
 
     points_m (N, K, 3): each frame's keypoints in the reference frame (metres, from the FK of
@@ -151,21 +152,31 @@ def fit_fixed_camera(points_m: np.ndarray, keypoints_2d_px: np.ndarray, weights:
     (N, K): their confidence in 0..1 (points at or below ``min_weight``, or not finite, are
     left out); intrinsics (3, 3) or (N, 3, 3); T_start (4, 4): an optional start (e.g. the
     per-frame aggregate). ``robust_scale_px``: the Cauchy scale of the reprojection error.
+    ``interchangeable``: (i, j) pairs of look-alike keypoints (two fingertips) whose detections
+    are matched, frame by frame, to whichever of the pair's projections is nearer, then the
+    camera refined again (up to ``matching_rounds`` times, until no match changes).
     Raises ValueError when fewer than ``min_points`` points are usable.
     """
     points_m = np.asarray(points_m, dtype=np.float64)
-    pixels_all, camera = _common_pixels(np.asarray(keypoints_2d_px, dtype=np.float64),
-                                        intrinsics)
-    weights = np.asarray(weights, dtype=np.float64)
-    usable = (weights > min_weight) & np.isfinite(pixels_all).all(-1) \
+    detected, camera = _common_pixels(np.asarray(keypoints_2d_px, dtype=np.float64), intrinsics)
+    detected_weights = np.asarray(weights, dtype=np.float64)
+    usable = (detected_weights > min_weight) & np.isfinite(detected).all(-1) \
         & np.isfinite(points_m).all(-1)
     if usable.sum() < min_points:
         raise ValueError(f'the joint camera fit needs at least {min_points} keypoints with '
                          f'confidence above {min_weight}; {int(usable.sum())} of '
                          f'{usable.size} are')
-    points, pixels = points_m[usable], pixels_all[usable]
-    point_weights = np.clip(weights[usable], 0.0, 1.0)
 
+    def matched(order: np.ndarray):
+        """(points, pixels, weights) of the usable points with the detections in ``order``."""
+        pixels_all = np.take_along_axis(detected, order[..., None], 1)
+        weights_all = np.take_along_axis(detected_weights, order, 1)
+        use = (weights_all > min_weight) & np.isfinite(pixels_all).all(-1) \
+            & np.isfinite(points_m).all(-1)
+        return points_m[use], pixels_all[use], np.clip(weights_all[use], 0.0, 1.0)
+
+    identity = np.broadcast_to(np.arange(points_m.shape[1]), points_m.shape[:2])
+    points, pixels, point_weights = matched(identity)
     starts = {}
     if T_start is not None and np.isfinite(T_start).all():
         starts['given'] = np.asarray(T_start, dtype=np.float64)
@@ -181,11 +192,25 @@ def fit_fixed_camera(points_m: np.ndarray, keypoints_2d_px: np.ndarray, weights:
         raise ValueError('the joint camera fit found no start: SQPnP failed and none was given')
     best = None
     for name, T in starts.items():
-        T_fit, cost, done = _refine(camera, T, points, pixels, point_weights, robust_scale_px,
-                                    iterations, min_depth_m)
+        order = identity
+        T, cost, done = _refine(camera, T, *matched(order), robust_scale_px, iterations,
+                                min_depth_m)
+        for _ in range(matching_rounds if interchangeable else 0):
+            points_cam = points_m @ T[:3, :3].T + T[:3, 3]
+            projected = points_cam[..., :2] / np.maximum(points_cam[..., 2:], min_depth_m) \
+                * camera[(0, 1), (0, 1)] + camera[(0, 1), (2, 2)]
+            new_order = interchangeable_order(detected, projected, detected_weights,
+                                              interchangeable, robust_scale_px)
+            if (new_order == order).all():
+                break
+            order = new_order
+            T, cost, steps = _refine(camera, T, *matched(order), robust_scale_px, iterations,
+                                     min_depth_m)
+            done += steps
         if best is None or cost < best[2]:
-            best = (name, T_fit, cost, done)
-    name, T, _, done = best
+            best = (name, T, cost, done, order)
+    name, T, _, done, order = best
+    points, pixels, point_weights = matched(order)
     residuals, _ = _residuals(camera, T[:3, :3], T[:3, 3], points, pixels, min_depth_m)
     error_px = np.linalg.norm(residuals, axis=-1)
     inlier = error_px <= 3.0 * robust_scale_px

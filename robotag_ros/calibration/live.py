@@ -194,8 +194,8 @@ def _joint_camera_fit(series: EstimateSeries, rows: np.ndarray, settings: Calibr
                          f'the robot has {points.shape[1]}')
     data = (points, series.keypoints_2d_px[rows], series.keypoint_confidence[rows],
             series.intrinsics[rows])
-    return fit_fixed_camera(*data, T_start,
-                            robust_scale_px=settings.joint_fit_robust_scale_px), data
+    return fit_fixed_camera(*data, T_start, robust_scale_px=settings.joint_fit_robust_scale_px,
+                            interchangeable=robot.description.interchangeable_keypoints), data
 
 
 class LiveCalibrator:
