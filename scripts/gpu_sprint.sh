@@ -9,11 +9,12 @@
 #   bash scripts/gpu_sprint.sh                # END_S=520 s in all, rendering until RENDER_END=150
 #
 # Frames: the phase's own room folders first (its `seeds:` in the recipe), then fresh seeds
-# after its first seed (28, 32, 33, ...), FRAMES_PER_FOLDER each; the benchmarks' held-out seeds (1001+, 2002+)
-# are never rendered here. The keypoint lifter is kept from INIT (it learns from forward
-# kinematics alone: the images change nothing for it). A machine without a package registry
-# (the lent GPUs) sources BOOTSTRAP=file first, which puts the wheels its image lacks on
-# PYTHONPATH and sets PYTHON. SMOKE=1 renders and trains a few steps only (checks the set-up).
+# after its first seed (28, 32, 33, ...), FRAMES_PER_FOLDER each; the benchmarks' held-out
+# seeds (1001+, 2002+) are never rendered here. The keypoint lifter is kept from INIT (it
+# learns from forward kinematics alone: the images change nothing for it). A machine without
+# a package registry (the lent GPUs) sources BOOTSTRAP=file first, which puts the wheels its
+# image lacks on PYTHONPATH and sets PYTHON. SMOKE=1 renders and trains a few steps only
+# (checks the set-up).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 T0=$(date +%s)
@@ -48,7 +49,8 @@ synth() {   # $1 folder, $2 frames, $3 seed
 }
 recipe() {   # the recipe runner on the last phase; extra arguments are training overrides
   "$PY" -m robotag_ros.training.recipe config/recipe/panda_default.yaml --device "$DEVICE" \
-      --workers "$WORKERS" --from-phase whole_trunk --init "$INIT" --runs-dir "$RUNS" --no-install --no-lifter \
+      --workers "$WORKERS" --from-phase whole_trunk --init "$INIT" --runs-dir "$RUNS" \
+      --no-install --no-lifter \
       "data.num_workers=$((WORKERS - 2))" "model_overrides.pretrained_2d=null" "$@"
 }
 
