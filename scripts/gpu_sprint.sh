@@ -50,7 +50,7 @@ synth() {   # $1 folder, $2 frames, $3 seed
 recipe() {   # the recipe runner on the last phase; extra arguments are training overrides
   "$PY" -m robotag_ros.training.recipe config/recipe/panda_default.yaml --device "$DEVICE" \
       --workers "$WORKERS" --from-phase whole_trunk --init "$INIT" --runs-dir "$RUNS" \
-      --no-install --no-lifter \
+      --data-dir "$DATA" --no-train-render --no-install --no-lifter \
       "data.num_workers=$((WORKERS - 2))" "model_overrides.pretrained_2d=null" "$@"
 }
 
@@ -76,8 +76,8 @@ for seed in "${seeds[@]}"; do
   log "rendered $folder"
 done
 if [ "${#folders[@]}" -lt 4 ]; then log "only ${#folders[@]} folders by RENDER_END"; exit 6; fi
-# The runner renders the phase's folders itself when they are incomplete: they are
-# complete only when FRAMES_PER_FOLDER matches the recipe's 1,000 per folder.
+# The runner renders only the phase's validation set (into $DATA): the training frames are
+# the folders above, however many were rendered by RENDER_END.
 minutes=$("$PY" -c "print(round(max($END_S - $(elapsed) - 60, 60) / 60.0, 2))")
 log "training on ${#folders[@]} folders for ~$minutes min"
 recipe "data.train=[$(IFS=,; echo "${folders[*]}")]" "time_budget_minutes=$minutes" \

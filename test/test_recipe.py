@@ -48,6 +48,12 @@ def test_the_runner_keeps_the_lifter_and_takes_overrides_after_its_options(tmp_p
     printed = capsys.readouterr().out
     assert f'run_dir={tmp_path / "sprint"}/room' in printed and 'optim.lr=1e-4' in printed
     assert 'lifter' not in printed
+    # The sprint's frames are its own: no training frames rendered, the val set in its folder.
+    assert main([str(RECIPE), '--from-phase', 'whole_trunk', '--init', 'models/panda_default',
+                 '--data-dir', str(tmp_path / 'frames'), '--no-train-render', '--dry-run']) == 0
+    renders = [line for line in capsys.readouterr().out.splitlines() if ': render:' in line]
+    assert renders and all('room_val_0' in line and str(tmp_path / 'frames') in line
+                           for line in renders)
 
 
 def test_the_candidate_recipe_continues_from_the_bundled_phase():

@@ -138,17 +138,18 @@ def train_command(recipe: Recipe, phase: Phase, init_from: str | None, device: s
 
 def plan(recipe: Recipe, device: str, workers: int, from_phase: str | None,
          init: str | None, resume: bool, extra: list[str],
-         lifter: bool = True) -> list[tuple[str, list[str]]]:
+         lifter: bool = True, render_train: bool = True) -> list[tuple[str, list[str]]]:
     """(what, command) in order: for each phase still to run, its renders, its training, its
     lifter (unless ``lifter`` is false: the starting artifact's lifter is kept); then the
-    installation."""
+    installation. ``render_train`` false: the training frames are the caller's (a
+    ``data.train`` override), so only the validation sets are rendered."""
     names = [phase.name for phase in recipe.phases]
     start = names.index(from_phase) if from_phase else 0
     steps, previous = [], init
     for phase in recipe.phases[start:]:
         done = Path(artifact_of(recipe, phase) + '.yaml').is_file()
         if not done:
-            for spec in (phase.render, phase.val):
+            for spec in (phase.render if render_train else None, phase.val):
                 if spec is not None:
                     steps += [(f'{phase.name}: render', c)
                               for c in render_commands(recipe, spec, workers)]
@@ -193,6 +194,10 @@ def main(argv=None) -> int:
     parser.add_argument('--no-lifter', action='store_true',
                         help="keep the starting artifact's keypoint lifter (it learns from "
                              'forward kinematics alone, so new images change nothing for it)')
+    parser.add_argument('--data-dir', help="where the phases' frames go (default: the recipe's)")
+    parser.add_argument('--no-train-render', action='store_true',
+                        help="render no training frames: they come as a data.train override "
+                             '(the GPU sprint renders its own); validation sets still render')
     parser.add_argument('--no-install', action='store_true')
     parser.add_argument('--dry-run', action='store_true', help='print the commands only')
     parser.add_argument('overrides', nargs='*', help='key.sub=value for every training phase')
@@ -210,8 +215,11 @@ def main(argv=None) -> int:
         return 2
     if args.runs_dir:
         recipe.runs_dir = args.runs_dir
+    if args.data_dir:
+        recipe.data_dir = args.data_dir
     steps = plan(recipe, args.device, args.workers, args.from_phase, args.init, args.resume,
-                 args.overrides, lifter=not args.no_lifter)
+                 args.overrides, lifter=not args.no_lifter,
+                 render_train=not args.no_train_render)
     for what, command in steps:
         print(f'[recipe] {what}: {shlex.join(command)}', flush=True)
         if not args.dry_run:
