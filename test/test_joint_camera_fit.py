@@ -76,7 +76,8 @@ def test_joint_fit_beats_per_frame_aggregation(panda):
     # (measured on 5 seeds: ratios 0.52-0.58; a 1 % shrink: 13-17 mm -> 7.5-10 mm)
     assert aggregate_mm > 35.0
     assert fit_mm < 0.7 * aggregate_mm and fit_deg < 0.3
-    assert fit.frames_used == FRAMES and fit.points_used == (confidence > 0.1).sum()
+    moving = points.std(0).max(-1) >= 1e-3           # the base's points are left out
+    assert fit.frames_used == FRAMES and fit.points_used == (confidence[:, moving] > 0.1).sum()
     assert fit.rms_px < 6.0 and fit.inlier_fraction > 0.95
 
 
@@ -109,6 +110,29 @@ def test_joint_fit_matches_look_alike_keypoints(panda):
     matched_mm, matched_deg = transform_error(matched.T, T_true)
     assert matched_mm < clean_mm + 0.5 and matched_deg < 0.2
     assert matched.rms_px < 0.8 * labelled.rms_px
+
+
+def test_joint_fit_leaves_out_points_fixed_in_the_reference_frame(panda):
+    """The base keypoints are one 3D point each on every frame of a static camera, so a detector
+    bias on them repeats instead of averaging out: the fit leaves them out by default (it keeps
+    them when the arm did not move, as then nothing else is left)."""
+    T_true = _static_camera()
+    joints, points, pixels, confidence = _detections(panda, T_true, seed=4, bias_px=0.0,
+                                                     noise_px=0.5)
+    static = points.std(0).max(-1) < 1e-3
+    assert 2 <= static.sum() < len(static) - 6       # the base's keypoints
+    biased = pixels.copy()
+    biased[:, static] += [0.0, 12.0]                 # every frame, the same 12 px low
+    plain_mm, _ = transform_error(fit_fixed_camera(points, biased, confidence, K,
+                                                   static_weight=1.0).T, T_true)
+    fit = fit_fixed_camera(points, biased, confidence, K)
+    fit_mm, fit_deg = transform_error(fit.T, T_true)
+    assert fit_mm < 2.0 and fit_deg < 0.2 and plain_mm > 2.0 * fit_mm
+    assert fit.points_used == (confidence[:, ~static] > 0.1).sum()
+    # One pose repeated: every point is static, and all of them are used.
+    still = fit_fixed_camera(np.repeat(points[:1], 5, 0), np.repeat(pixels[:1], 5, 0),
+                             np.repeat(confidence[:1], 5, 0), K)
+    assert still.points_used == 5 * (confidence[0] > 0.1).sum()
 
 
 def test_interchangeable_order_takes_the_cheaper_match():

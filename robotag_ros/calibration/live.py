@@ -49,6 +49,9 @@ class CalibrationSettings:
     # to every frame's keypoints at once (joint_camera_fit.py), not the per-frame average.
     joint_camera_fit: bool = True
     joint_fit_robust_scale_px: float = 4.0
+    # ... each keypoint fixed in the camera's reference frame (the base's, eye-on-base) weighs
+    # this much: its detector bias repeats on every frame (fit_fixed_camera's static_weight).
+    joint_fit_static_weight: float = 0.0
     # ... and then a jump stands only when each side's keypoints fit the other side's camera
     # this many times worse than their own (_confirm_jump).
     jump_residual_ratio: float = 1.5
@@ -195,7 +198,8 @@ def _joint_camera_fit(series: EstimateSeries, rows: np.ndarray, settings: Calibr
     data = (points, series.keypoints_2d_px[rows], series.keypoint_confidence[rows],
             series.intrinsics[rows])
     return fit_fixed_camera(*data, T_start, robust_scale_px=settings.joint_fit_robust_scale_px,
-                            interchangeable=robot.description.interchangeable_keypoints), data
+                            interchangeable=robot.description.interchangeable_keypoints,
+                            static_weight=settings.joint_fit_static_weight), data
 
 
 class LiveCalibrator:
