@@ -33,23 +33,25 @@ BOOTSTRAP=${BOOTSTRAP:-}
 if [ -n "$BOOTSTRAP" ]; then source "$BOOTSTRAP" || exit 3; fi
 PY=${PYTHON:-.venv/bin/python}
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
+RECIPE=config/recipe/panda_default.yaml
+PHASE=whole_trunk
 # The phase's render spec from the recipe: folder prefix, first seed, DR config, and the seeds
 # to render in order (the phase's, then 30 fresh ones past them).
 read -r PREFIX FIRST_SEED SYNTH_CONFIG SEEDS < <("$PY" -c "
 from robotag_ros.training.recipe import load_recipe
-phases = load_recipe('config/recipe/panda_default.yaml').phases
-spec = {phase.name: phase for phase in phases}['whole_trunk'].render
+phases = load_recipe('$RECIPE').phases
+spec = {phase.name: phase for phase in phases}['$PHASE'].render
 own = spec.folder_seeds()
 fresh = [s for s in range(spec.first_seed, spec.first_seed + len(own) + 30) if s not in own]
 print(spec.prefix, spec.first_seed, spec.config, ','.join(map(str, own + fresh)))") \
-  || { echo "[gpu_sprint] cannot read the recipe's whole_trunk phase"; exit 3; }
+  || { echo "[gpu_sprint] cannot read phase $PHASE of $RECIPE"; exit 3; }
 synth() {   # $1 folder, $2 frames, $3 seed
   "$PY" -m robotag_ros.data.cli --robot panda --out "$1" --num "$2" --seed "$3" \
       --size 640x480 --config "$SYNTH_CONFIG" --workers "$WORKERS" --no-progress
 }
 recipe() {   # the recipe runner on the last phase; extra arguments are training overrides
-  "$PY" -m robotag_ros.training.recipe config/recipe/panda_default.yaml --device "$DEVICE" \
-      --workers "$WORKERS" --from-phase whole_trunk --init "$INIT" --runs-dir "$RUNS" \
+  "$PY" -m robotag_ros.training.recipe "$RECIPE" --device "$DEVICE" \
+      --workers "$WORKERS" --from-phase "$PHASE" --init "$INIT" --runs-dir "$RUNS" \
       --data-dir "$DATA" --no-train-render --no-install --no-lifter \
       "data.num_workers=$((WORKERS - 2))" "model_overrides.pretrained_2d=null" "$@"
 }

@@ -76,13 +76,20 @@ def _common_pixels(keypoints_2d_px: np.ndarray, intrinsics: np.ndarray
     return pixels[..., :2] / pixels[..., 2:], reference
 
 
+def _project(camera: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
+             points: np.ndarray, min_depth_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (..., 2) and camera-frame points (..., 3) of reference-frame points (..., 3)."""
+    points_cam = points @ rotation.T + translation
+    depth = np.maximum(points_cam[..., 2:], min_depth_m)
+    return points_cam[..., :2] / depth * camera[(0, 1), (0, 1)] + camera[(0, 1), (2, 2)], \
+        points_cam
+
+
 def _residuals(camera: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                points: np.ndarray, pixels: np.ndarray, min_depth_m: float
                ) -> tuple[np.ndarray, np.ndarray]:
     """Reprojection residuals (P, 2) pixels and camera-frame points (P, 3)."""
-    points_cam = points @ rotation.T + translation
-    depth = np.maximum(points_cam[:, 2:], min_depth_m)
-    projected = points_cam[:, :2] / depth * camera[(0, 1), (0, 1)] + camera[(0, 1), (2, 2)]
+    projected, points_cam = _project(camera, rotation, translation, points, min_depth_m)
     return projected - pixels, points_cam
 
 
@@ -188,7 +195,8 @@ def fit_fixed_camera(points_m: np.ndarray, keypoints_2d_px: np.ndarray, weights:
         return points_m[use], pixels_all[use], np.clip(weights_all[use], 0.0, 1.0)
 
     identity = np.broadcast_to(np.arange(points_m.shape[1]), points_m.shape[:2])
-    points, pixels, point_weights = matched(identity)
+    as_detected = matched(identity)
+    points, pixels, _ = as_detected
     starts = {}
     if T_start is not None and np.isfinite(T_start).all():
         starts['given'] = np.asarray(T_start, dtype=np.float64)
@@ -205,12 +213,10 @@ def fit_fixed_camera(points_m: np.ndarray, keypoints_2d_px: np.ndarray, weights:
     best = None
     for name, T in starts.items():
         order = identity
-        T, cost, done = _refine(camera, T, *matched(order), robust_scale_px, iterations,
+        T, cost, done = _refine(camera, T, *as_detected, robust_scale_px, iterations,
                                 min_depth_m)
         for _ in range(matching_rounds if interchangeable else 0):
-            points_cam = points_m @ T[:3, :3].T + T[:3, 3]
-            projected = points_cam[..., :2] / np.maximum(points_cam[..., 2:], min_depth_m) \
-                * camera[(0, 1), (0, 1)] + camera[(0, 1), (2, 2)]
+            projected, _ = _project(camera, T[:3, :3], T[:3, 3], points_m, min_depth_m)
             new_order = interchangeable_order(detected, projected, detected_weights,
                                               interchangeable, robust_scale_px)
             if (new_order == order).all():
@@ -239,7 +245,9 @@ def median_reprojection_error_px(T_cam_reference: np.ndarray, points_m: np.ndarr
                                  intrinsics: np.ndarray, min_weight: float = 0.1,
                                  min_depth_m: float = 0.02) -> float:
     """Median distance (pixels) between the detected keypoints and the points projected by
-    one camera, over the points :func:`fit_fixed_camera` would use (same arguments)."""
+    one camera, over the confident ones as labelled (same arguments as
+    :func:`fit_fixed_camera`, which also leaves out points fixed in the reference frame and
+    matches look-alike pairs; this check keeps them all, as when it was measured)."""
     points_m = np.asarray(points_m, dtype=np.float64)
     pixels, camera = _common_pixels(np.asarray(keypoints_2d_px, dtype=np.float64), intrinsics)
     usable = (np.asarray(weights) > min_weight) & np.isfinite(pixels).all(-1) \

@@ -340,8 +340,6 @@ def _reassigned(problem: _Problem, state: _State, pairs, config: FitConfig
                 ) -> tuple[_Problem, bool]:
     """The problem with each row's interchangeable detections matched to the state's
     projections (:func:`interchangeable_order`), and whether any row changed."""
-    if not pairs:
-        return problem, False
     projected = state.residuals[..., :2] + problem.keypoints_2d_px
     order = interchangeable_order(problem.keypoints_2d_px, projected, problem.weights[..., 0],
                                   pairs, config.robust_scale_px)
