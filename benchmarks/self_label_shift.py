@@ -8,11 +8,14 @@ robot records one (JPEG CompressedImage + CameraInfo + /joint_states), the secon
 DREAM folder that is never trained on. Evaluates the model on the second, runs
 ``robotag-finetune --self-label``'s code path on the first (calibrate from the recording, label
 by forward kinematics, drop disagreeing frames, fine-tune, swap gate), evaluates the candidate on
-the second. Keys ``self_label_*`` (ADD AUC in percent, joints 1-6 in degrees, minutes, frames
-used and dropped); writes benchmarks/results/self_label_shift.json and prints the table.
+the second. Beside it, the same before/after on the first recording's own held-out block (its
+last frames, never trained on: the camera the user kept; ``self_label_same_camera_*``). Keys
+``self_label_*`` (ADD AUC in percent, joints 1-6 in degrees, minutes, frames used and dropped);
+writes benchmarks/results/self_label_shift.json and prints the table.
 
     PYTHONPATH=. nice -n 10 python benchmarks/self_label_shift.py --frames 300 --minutes 30
-    # (the fine-tuning recipe is the product's; --epochs/--lr/--override change it)
+    # (the fine-tuning recipe is the product's; --epochs/--lr/--override change it;
+    # --extra-recordings 2: two more recordings of the cell, other cameras, learnt together)
     # the pipeline only, in about a minute (numbers meaningless, marked so in the JSON):
     PYTHONPATH=. python benchmarks/self_label_shift.py --model TINY_ARTIFACT --smoke-test
 """
@@ -39,33 +42,75 @@ SCENE_SEED = 5003                           # --shared-scene: the one cell both 
 START_NS, PERIOD_NS = 1_795_478_400_000_000_000, 66_666_667    # 15 Hz
 
 
+def write_labelled(folder: Path, robot, frames, height: int, width: int, first: int = 0) -> None:
+    """``frames[first:]`` as a labelled DREAM folder (the benchmark's truth; never trained on)."""
+    from robotag_ros.data.dream.writer import write_frame, write_set_files
+    from robotag_ros.data.synthetic.frame_generator import encode_jpeg
+    write_set_files(folder, robot, frames[0].K, height, width)
+    for index, frame in enumerate(frames[first:]):
+        write_frame(folder, index, robot, frame, encode_jpeg(frame.rgb, 90), save_mask=False,
+                    save_depth=False)
+
+
+def render_first_recording_tail(robot, config_path: Path, frames: int, width: int,
+                                height: int, first: int, folder: Path,
+                                shared_scene: bool = False) -> None:
+    """The first recording's frames from ``first`` on (its held-out block), rendered again
+    (the generator is deterministic in its seeds) as a labelled DREAM folder."""
+    from robotag_ros.data.synthetic.dr_config import load_dr_config
+    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
+
+    generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), height, width)
+    try:
+        recorded = generator.generate_sequence(
+            TRAIN_SEED, frames, scene_seed=SCENE_SEED if shared_scene else None)
+    finally:
+        generator.close()
+    write_labelled(folder, robot, recorded, height, width, first)
+
+
+def write_recording_bag(generator, robot, seed: int, frames: int, bag: Path,
+                        scene_seed: int | None) -> np.ndarray:
+    """One static-camera recording as a robot records it (JPEG images, CameraInfo,
+    /joint_states); returns its camera's T_cam_base."""
+    from robotag_ros.data.bags.sample_bag import write_sample_bag
+    from robotag_ros.data.synthetic.sample_sequence import SAMPLE_FRAME_ID
+
+    recorded = generator.generate_sequence(seed, frames, scene_seed=scene_seed)
+    stamped = [SimpleNamespace(rgb=f.rgb, K=f.K, joint_angles_rad=f.joint_angles_rad,
+                               T_cam_base=f.T_cam_base, stamp_ns=START_NS + i * PERIOD_NS)
+               for i, f in enumerate(recorded)]
+    write_sample_bag(bag, stamped, robot.joint_names, robot.base_frame, SAMPLE_FRAME_ID,
+                     joint_states_topic='/joint_states')
+    return recorded[0].T_cam_base
+
+
+def extra_bag(work: Path, index: int) -> Path:
+    """Where ``--extra-recordings`` puts recording ``index`` (2, 3, ...) of the first camera's
+    cell, each through another camera."""
+    return work / f'recording_bag_{index}'
+
+
 def render_recordings(robot, config_path: Path, frames: int, width: int, height: int,
-                      bag: Path, heldout: Path, shared_scene: bool = False) -> None:
+                      bag: Path, heldout: Path, shared_scene: bool = False,
+                      extra_bags: tuple[Path, ...] = ()) -> None:
     """The first recording as a rosbag2, the second as a labelled DREAM folder; with
     ``shared_scene`` both show one cell (robot colours, lights, background, clutter, image
-    effects) through their two cameras, else each its own."""
-    from robotag_ros.data.bags.sample_bag import write_sample_bag
-    from robotag_ros.data.dream.writer import write_frame, write_set_files
+    effects) through their two cameras, else each its own. ``extra_bags``: more recordings to
+    learn from, each through yet another camera."""
     from robotag_ros.data.synthetic.dr_config import load_dr_config
-    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator, encode_jpeg
-    from robotag_ros.data.synthetic.sample_sequence import SAMPLE_FRAME_ID
+    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
 
     generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), height, width)
     try:
         scene_seed = SCENE_SEED if shared_scene else None
-        recorded = generator.generate_sequence(TRAIN_SEED, frames, scene_seed=scene_seed)
-        stamped = [SimpleNamespace(rgb=f.rgb, K=f.K, joint_angles_rad=f.joint_angles_rad,
-                                   T_cam_base=f.T_cam_base, stamp_ns=START_NS + i * PERIOD_NS)
-                   for i, f in enumerate(recorded)]
-        write_sample_bag(bag, stamped, robot.joint_names, robot.base_frame, SAMPLE_FRAME_ID,
-                         joint_states_topic='/joint_states')
-        np.save(bag.with_name('recording_T_cam_base.npy'), recorded[0].T_cam_base)
-        del recorded, stamped
-        test = generator.generate_sequence(TEST_SEED, frames, scene_seed=scene_seed)
-        write_set_files(heldout, robot, test[0].K, height, width)
-        for index, frame in enumerate(test):
-            write_frame(heldout, index, robot, frame, encode_jpeg(frame.rgb, 90),
-                        save_mask=False, save_depth=False)
+        np.save(bag.with_name('recording_T_cam_base.npy'), write_recording_bag(
+            generator, robot, TRAIN_SEED, frames, bag, scene_seed))
+        for index, extra in enumerate(extra_bags, start=1):
+            write_recording_bag(generator, robot, TRAIN_SEED + 10 * index, frames, extra,
+                                scene_seed)
+        write_labelled(heldout, robot, generator.generate_sequence(
+            TEST_SEED, frames, scene_seed=scene_seed), height, width)
     finally:
         generator.close()
 
@@ -94,6 +139,10 @@ def main(argv=None) -> int:
                              'robot, then moving the camera')
     parser.add_argument('--replay-matched-camera', action='store_true',
                         help="replay rendered through the recording's camera (SelfLabelOptions)")
+    parser.add_argument('--extra-recordings', type=int, default=0,
+                        help='more recordings of the same cell to learn from, each through '
+                             'another camera (the camera moved between them); the second '
+                             'camera stays unseen')
     parser.add_argument('--override', action='append', default=[], metavar='KEY=VALUE')
     parser.add_argument('--variant', default='', help='what this run changes, for the JSON')
     parser.add_argument('--json', default=str(RESULT))
@@ -117,22 +166,37 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     bag, heldout = work / 'recording_bag', work / 'heldout_recording'
+    extras = tuple(extra_bag(work, index) for index in range(2, 2 + args.extra_recordings))
     render_minutes = None                   # None: the work dir's recordings were reused
     if not bag.exists():
         render_recordings(robot, fixed_camera_config(work, width, height, args.fov_y_deg),
-                          args.frames, width, height, bag, heldout, args.shared_scene)
+                          args.frames, width, height, bag, heldout, args.shared_scene, extras)
         render_minutes = (time.perf_counter() - started) / 60.0
+    elif not all(extra.exists() for extra in extras):
+        raise SystemExit(f'{work} holds recordings rendered without --extra-recordings '
+                         f'{args.extra_recordings}; use another --work-dir')
 
     before = evaluate_artifact(args.model, str(heldout), device=args.device, print_table=False)
     recipe = [f'optim.{key}={value!r}' for key, value in (
         ('epochs', args.epochs), ('batch_size', args.batch_size), ('lr', args.lr))
         if value is not None] + list(args.override)
     report = run_self_label(
-        bag, args.model, work / 'self_labelled', SelfLabelOptions(
+        [bag, *extras], args.model, work / 'self_labelled', SelfLabelOptions(
             backend=args.backend, replay_matches_camera=args.replay_matched_camera),
         overrides=[f'device={args.device}', f'time_budget_minutes={args.minutes}', *recipe])
     after = evaluate_artifact(report['artifact'], str(heldout), device=args.device,
                               print_table=False)
+    # The same camera: the first recording's held-out block (its last frames, never trained
+    # on), what a user who keeps the camera where it was gets.
+    first = int(round((report['holdout_from_stamp_ns'] - START_NS) / PERIOD_NS))
+    same_camera = work / f'first_recording_from_{first:06d}'
+    if not same_camera.exists():
+        render_first_recording_tail(
+            robot, fixed_camera_config(work, width, height, args.fov_y_deg), args.frames,
+            width, height, first, same_camera, args.shared_scene)
+    same_before, same_after = (evaluate_artifact(model, str(same_camera), device=args.device,
+                                                 print_table=False)
+                               for model in (args.model, report['artifact']))
     from robotag_ros.calibration.calib_file import read_calib
     from robotag_ros.calibration.synthetic import transform_error
     label_mm, label_deg = transform_error(read_calib(report['labels_calib']).T_cam_reference,
@@ -150,6 +214,7 @@ def main(argv=None) -> int:
         'self_label_overrides': ' '.join(recipe),
         'self_label_variant': args.variant,
         'self_label_frames_per_recording': args.frames,
+        'self_label_recordings_trained_on': 1 + args.extra_recordings,
         'self_label_frames_used': report['frames_trained'],
         'self_label_frames_held_out': report['frames_held_out'],
         'self_label_frames_dropped': report['frames_dropped_disagreeing']
@@ -170,6 +235,13 @@ def main(argv=None) -> int:
         'self_label_add_auc_after': after['add_auc'],
         'self_label_joint_error_j1_6_deg_before': before['mean_joint_error_j1_6_deg'],
         'self_label_joint_error_j1_6_deg_after': after['mean_joint_error_j1_6_deg'],
+        'self_label_same_camera_frames': args.frames - first,
+        'self_label_same_camera_add_auc_before': same_before['add_auc'],
+        'self_label_same_camera_add_auc_after': same_after['add_auc'],
+        'self_label_same_camera_joint_error_j1_6_deg_before':
+            same_before['mean_joint_error_j1_6_deg'],
+        'self_label_same_camera_joint_error_j1_6_deg_after':
+            same_after['mean_joint_error_j1_6_deg'],
         'self_label_swap_gate_accepts': report['swap_gate_accepts'],
         'self_label_accepted': report['accepted'],
         'self_label_camera_moved': report.get('camera_moved'),

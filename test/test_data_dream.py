@@ -331,6 +331,31 @@ def test_unit_override_and_augmentation_keep_geometry(robot, synth_set, tmp_path
     assert not torch.equal(augmented[1]['image'], sample['image'])
 
 
+def test_lower_resolution_keeps_geometry_and_removes_detail(robot, synth_set):
+    from robotag_ros.data.image_aug import lower_resolution
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    coarse = lower_resolution(image, 0.5)
+    assert coarse.shape == image.shape and np.array_equal(lower_resolution(image, 1.0), image)
+    # area averaging then interpolation: neighbouring pixels come closer together
+    assert np.abs(np.diff(coarse.astype(int), axis=1)).mean() \
+        < 0.6 * np.abs(np.diff(image.astype(int), axis=1)).mean()
+    # a bright square stays where it was (pixel centres aligned), only its edges soften
+    square = np.zeros((64, 64, 3), np.uint8)
+    square[20:40, 24:44] = 255
+    moments = cv2.moments(lower_resolution(square, 0.4)[..., 0].astype(np.float32))
+    np.testing.assert_allclose([moments['m10'] / moments['m00'], moments['m01'] / moments['m00']],
+                               [33.5, 29.5], atol=0.3)
+    plain = DreamDataset(synth_set, robot, image_size=(64, 80), augment=True, seed=3)
+    jittered = DreamDataset(synth_set, robot, image_size=(64, 80), augment=True, seed=3,
+                            resolution_jitter_prob=1.0, resolution_min_scale=0.3)
+    a, b = plain[1], jittered[1]
+    assert torch.equal(a['keypoints_2d'], b['keypoints_2d']) and torch.equal(a['K'], b['K'])
+    assert not torch.equal(a['image'], b['image'])
+    with pytest.raises(ValueError, match='resolution_min_scale'):
+        DreamDataset(synth_set, robot, resolution_min_scale=0.0)
+
+
 def test_shifted_config_loads_and_differs():
     configs = Path(__file__).parents[1] / 'config/synth'
     collage = load_dr_config(configs / 'dr_collage.yaml')

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 from scipy.spatial.transform import Rotation
 
 from robotag_ros.calibration import robot_forward_kinematics
@@ -169,6 +170,12 @@ def test_self_label_finetune_end_to_end_with_a_tiny_model(tmp_path, panda, capsy
             + report['frames_dropped_holdout_gap'] + report['frames_dropped_disagreeing']
             + report['frames_dropped_camera_moved']) == 12
     assert report['frames_trained'] >= 2 and report['steps'] >= 1
+    # the held-out block is the recording's end: from its first stamp on, nothing was trained
+    stamps = np.array([f.stamp_ns for f in frames])
+    from_holdout = stamps >= report['holdout_from_stamp_ns']
+    assert report['holdout_from_stamp_ns'] in stamps
+    assert report['frames_held_out'] <= from_holdout.sum() < 12
+    assert (~from_holdout).sum() >= report['frames_trained'] + report['frames_dropped_holdout_gap']
     assert report['frames_replayed'] == 3 and 'generic_label_error_px_after' in report
     assert report['accepted'] == (report['swap_gate_accepts'] and report['generic_ok'] and (
         report['holdout_label_error_px_after'] < report['holdout_label_error_px_before']))
@@ -200,3 +207,54 @@ def test_the_robot_is_pasted_on_another_background():
     margin = BACKGROUND_MASK_MARGIN_PX
     assert (pasted[10 - margin:20 + margin, 15 - margin:30 + margin] == 200).all()
     assert (pasted[:10 - margin - 1] == 0).all() and (pasted[:, 30 + margin + 1:] == 0).all()
+
+
+def test_two_recordings_are_each_labelled_through_their_own_camera(
+        tmp_path, panda, monkeypatch, capsys):
+    """Two recordings (the camera moved between them): each is labelled with its own
+    calibration, both train one candidate, both held-out parts judge it; a .calib, which
+    names one camera, is refused for two."""
+    from inference_fixtures import make_tiny_artifact
+
+    from robotag_ros.data.bags.sample_bag import render_sample_bag
+    from robotag_ros.data.dream.dataset import DreamDataset
+    from robotag_ros.training import self_label as module
+    from robotag_ros.training.cli import finetune_main
+
+    bags = [tmp_path / 'first', tmp_path / 'second']
+    recorded = [render_sample_bag(bag, panda, seed, 10, joint_states_topic='/joint_states')
+                for bag, seed in zip(bags, (7, 8))]
+    cameras = {str(bag): frames[0].T_cam_base for bag, frames in zip(bags, recorded)}
+    assert not np.allclose(*cameras.values(), atol=1e-3)   # two cameras, not one
+    # The tiny model's estimates cannot calibrate; the calibration step is what is replaced.
+    monkeypatch.setattr(module, '_calibration', lambda recording, estimator, options: (
+        calibration('eye_on_base', cameras[str(recording.plan.bag_path)]),
+        np.ones(len(recording.series), dtype=bool), {}))
+    model = make_tiny_artifact(tmp_path / 'tiny', panda)
+    out = tmp_path / 'candidate'
+    report = module.run_self_label(
+        bags, str(model), out, module.SelfLabelOptions(
+            backend='torch', holdout_fraction=0.25, holdout_gap_frames=1, replay_frames=2,
+            generic_check_frames=0),
+        overrides=['optim.epochs=1', 'optim.batch_size=2'])
+    assert report['recordings'] == 2 and report['frames_estimated'] == 20
+    assert report['frames_held_out'] >= 4           # each recording's last part
+    run_dir = tmp_path / 'candidate_run'
+    for index, frames in enumerate(recorded, start=1):
+        labelled = DreamDataset(run_dir / f'self_labelled_{index}', panda)
+        assert 2 <= len(labelled) < 10
+        np.testing.assert_allclose(labelled.raw_frame(0)['ground_truth'].T_cam_base,
+                                   frames[0].T_cam_base, atol=1e-5)
+        assert (run_dir / f'labels_{index}.calib').is_file()
+    trained = yaml.safe_load((run_dir / 'config.yaml').read_text())['config']
+    assert sorted(trained['data']['single_camera']) == sorted(
+        str(run_dir / f'self_labelled_{i}') for i in (1, 2))
+    assert report['frames_trained'] == sum(
+        len(DreamDataset(run_dir / f'self_labelled_{i}', panda)) for i in (1, 2))
+
+    write_calib(tmp_path / 'one.calib', calibration('eye_on_base', recorded[0][0].T_cam_base))
+    with pytest.raises(SystemExit):
+        finetune_main(['--self-label', *map(str, bags), '--calib', str(tmp_path / 'one.calib'),
+                       '--out', str(tmp_path / 'refused')])
+    assert '--calib labels one camera' in capsys.readouterr().err
+    assert not (tmp_path / 'refused.safetensors').exists()

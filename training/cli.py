@@ -143,10 +143,12 @@ def finetune_main(argv: list[str] | None = None) -> int:
     labelling = parser.add_argument_group(
         'self-labelling mode (--self-label BAG: a recording of images, CameraInfo and '
         '/joint_states; the topic options of robotag-calibrate --images apply)')
-    labelling.add_argument('--self-label', metavar='BAG', type=Path,
+    labelling.add_argument('--self-label', metavar='BAG', type=Path, nargs='+',
                            help='calibrate from the recording (or --calib), label every frame '
                                 'by forward kinematics, fine-tune on the frames the network '
-                                'agrees with, judge the candidate with the swap gate')
+                                'agrees with, judge the candidate with the swap gate; several '
+                                'recordings (the camera moved between them) are each '
+                                'calibrated from their own frames and learnt together')
     labelling.add_argument('--calib', help='label with this .calib instead of calibrating')
     labelling.add_argument('--type', dest='calibration_type', default='eye_on_base',
                            choices=('eye_on_base', 'eye_in_hand'))
@@ -221,6 +223,9 @@ def _finetune_self_label(args, parser) -> int:
 
     if not (args.out or args.models_dir):
         parser.error('--self-label needs --out (or --models-dir)')
+    if args.calib and len(args.self_label) > 1:
+        parser.error('--calib labels one camera: with several recordings leave it out (each '
+                     'is calibrated from its own frames)')
     model = args.model or str(default_model_path())
     if args.out:
         check_output(model, args.out, args.force)

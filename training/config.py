@@ -39,6 +39,10 @@ class DataConfig:
     # Paste the robot (where a folder has masks) on a procedural background this often: a
     # self-labelled recording shows one room, which the network must not learn instead.
     background_replace_prob: float = 0.0
+    # Shrink and enlarge back this fraction of samples by U(resolution_min_scale, 1): a
+    # recording from one camera shows the robot at one resolution; other cameras see it coarser.
+    resolution_jitter_prob: float = 0.0
+    resolution_min_scale: float = 0.5
     # The CPU recipe: freeze the pretrained trunk and run it once per view, caching its outputs
     # (training/feature_cache.py). Needs an EfficientNet backbone and backbone_3d: shared.
     cache_trunk: bool = False

@@ -42,7 +42,9 @@ def dream_dataset(folder: str, robot, config: TrainConfig, augment: bool) -> Dat
                              augment=augment, robot_crop=crop, seed=seed,
                              background_replace_prob=config.data.background_replace_prob,
                              backgrounds=partial(random_background, config=BackgroundConfig()),
-                             view_labels=Path(folder).resolve() not in single_camera),
+                             view_labels=Path(folder).resolve() not in single_camera,
+                             resolution_jitter_prob=config.data.resolution_jitter_prob,
+                             resolution_min_scale=config.data.resolution_min_scale),
                 config.data.max_frames)
 
 

@@ -16,7 +16,9 @@ rendered frames of the default domain randomisation are mixed into the training 
 candidate still sees robots in general (``generic_check_frames``). The candidate is accepted only
 if all three hold (the generic figure may not get worse by more than ``generic_tolerance``); with a
 model store it then becomes the store's ``candidate``, for the node's gate to judge again on its
-own frames.
+own frames. Several recordings (``--self-label A B C``: the camera moved between them) are each
+labelled this way with their own calibration and held-out part, and one model learns them all:
+one camera's recording teaches its own view, several teach the arm from several sides.
 """
 from __future__ import annotations
 
@@ -142,6 +144,9 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
         'frames_dropped_camera_moved': int((~usable).sum()),
         'frames_trained': written, 'frames_held_out': len(holdout),
         'frames_dropped_holdout_gap': len(kept) - len(train) - len(holdout),
+        # The held-out block runs from here to the recording's end (a benchmark that has the
+        # recording's true labels measures the candidate there: the same camera, unseen frames).
+        'holdout_from_stamp_ns': int(series.stamps_ns[holdout[0]]),
         'label_disagreement_median_px': float(np.median(disagreement[usable])),
         'label_disagreement_bound_px': float(disagreement[keep].max()),
         'calibration_source': options.calib or 'calibrated from the recording',
@@ -235,26 +240,67 @@ def judge(current, candidate, heldout: dict, generic: dict | None = None,
     return judged
 
 
-def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
-                   options: SelfLabelOptions, overrides: Sequence[str] = (),
-                   config_path: str | None = None, models_dir: str | None = None) -> dict:
+# Counts that add up over several recordings (the other report fields are per recording).
+_COUNTS = ('frames_recorded', 'frames_estimated', 'frames_dropped_disagreeing',
+           'frames_dropped_camera_moved', 'frames_trained', 'frames_held_out',
+           'frames_dropped_holdout_gap')
+
+
+def _merged(labelled: list[dict]) -> tuple[dict, dict]:
+    """Several recordings' (report, held-out frames) as one: counts summed, the worst
+    disagreement, the first recording's held-out start (its time block), held-out frames of
+    all cameras together."""
+    reports = [item['report'] for item in labelled]
+    if len(reports) == 1:
+        return reports[0], labelled[0]['heldout']
+    report = {key: sum(r[key] for r in reports) for key in _COUNTS}
+    report.update(
+        recordings=len(reports),
+        label_disagreement_median_px=max(r['label_disagreement_median_px'] for r in reports),
+        label_disagreement_bound_px=max(r['label_disagreement_bound_px'] for r in reports),
+        calibration_source=reports[0]['calibration_source'],
+        holdout_from_stamp_ns=reports[0]['holdout_from_stamp_ns'],
+        camera_moved=any(bool(r.get('camera_moved', False)) for r in reports))
+    heldout = {key: [frame for item in labelled for frame in item['heldout'][key]]
+               for key in ('images', 'intrinsics', 'joints')}
+    heldout['keypoints_2d_px'] = np.concatenate([item['heldout']['keypoints_2d_px']
+                                                 for item in labelled])
+    return report, heldout
+
+
+def run_self_label(bags: str | os.PathLike | Sequence[str | os.PathLike], model: str,
+                   out: str | os.PathLike, options: SelfLabelOptions,
+                   overrides: Sequence[str] = (), config_path: str | None = None,
+                   models_dir: str | None = None) -> dict:
     """The whole path: label, fine-tune into ``out`` (or a fresh artifact in ``models_dir``),
-    judge; returns the report (frames used and dropped, minutes, the gate's verdict)."""
+    judge; returns the report (frames used and dropped, minutes, the gate's verdict).
+    ``bags``: one recording, or several (the camera moved between them: each is calibrated
+    from its own frames, its last part held out; one model learns them all)."""
     from robotag_ros.finetune.model_store import ModelStore
     from robotag_ros.estimator_factory import load_estimator
     from robotag_ros.training.finetune import finetune_config, run_finetune
 
+    bags = [bags] if isinstance(bags, (str, os.PathLike)) else list(bags)
+    if not bags:
+        raise ValueError('no recording to self-label')
+    if options.calib and len(bags) > 1:
+        raise ValueError('a .calib labels one camera; with several recordings each is '
+                         'calibrated from its own frames (leave out --calib)')
     store = ModelStore(models_dir) if models_dir else None
     out = Path(store.new_artifact_path('selflabel') if store else out)
     run_dir = out.parent / f'{out.name}_run'
     started = time.perf_counter()
-    labelled = self_label(bag, model, run_dir / 'self_labelled', options)
-    calib_path = write_calib(run_dir / 'labels.calib', labelled['calibration'])
-    robot = labelled['estimator'].robot
-    height, width = labelled['heldout']['images'][0].shape[:2]
-    train_dirs, generic = [str(run_dir / 'self_labelled')], None
+    suffixes = [''] if len(bags) == 1 else [f'_{i + 1}' for i in range(len(bags))]
+    labelled = [self_label(bag, model, run_dir / f'self_labelled{suffix}', options)
+                for bag, suffix in zip(bags, suffixes)]
+    calib_paths = [write_calib(run_dir / f'labels{suffix}.calib', item['calibration'])
+                   for item, suffix in zip(labelled, suffixes)]
+    labelled_report, heldout = _merged(labelled)
+    robot = labelled[0]['estimator'].robot
+    height, width = heldout['images'][0].shape[:2]
+    train_dirs, generic = [str(run_dir / f'self_labelled{suffix}') for suffix in suffixes], None
     if options.replay_frames > 0:
-        matched = replay_dr_config(labelled['calibration'], labelled['heldout']['intrinsics'][0]) \
+        matched = replay_dr_config(labelled[0]['calibration'], heldout['intrinsics'][0]) \
             if options.replay_matches_camera else None
         train_dirs.append(str(render_generic_frames(
             robot.name, run_dir / 'replay', options.replay_frames, options.replay_seed,
@@ -264,9 +310,9 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
             robot.name, run_dir / 'generic_check', options.generic_check_frames,
             options.replay_seed + 1, height, width), robot)
     labelled_minutes = (time.perf_counter() - started) / 60.0
-    # Eye-on-base, every labelled frame shows the robot from the one calibrated camera.
-    single_camera = [] if labelled['calibration'].calibration_type == EYE_IN_HAND \
-        else [str(run_dir / 'self_labelled')]
+    # Eye-on-base, every labelled frame of a recording shows the robot from its one camera.
+    single_camera = [folder for folder, item in zip(train_dirs, labelled)
+                     if item['calibration'].calibration_type != EYE_IN_HAND]
     config = finetune_config(model, out, labelled_dirs=train_dirs,
                              config_path=config_path,
                              overrides=[f'run_dir={run_dir}',
@@ -276,12 +322,12 @@ def run_self_label(bag: str | os.PathLike, model: str, out: str | os.PathLike,
     trained = run_finetune(config)
     finetune_minutes = (time.perf_counter() - started) / 60.0
     candidate = load_estimator(out, backend=options.backend, device=options.device)
-    report = {**labelled['report'], 'artifact': str(out), 'run_dir': str(run_dir),
-              'labels_calib': str(calib_path),
+    report = {**labelled_report, 'artifact': str(out), 'run_dir': str(run_dir),
+              'labels_calib': str(calib_paths[0]),
               'steps': trained['steps'], 'label_minutes': labelled_minutes,
               'finetune_minutes': finetune_minutes,
               'frames_replayed': options.replay_frames,
-              **judge(labelled['estimator'], candidate, labelled['heldout'], generic,
+              **judge(labelled[0]['estimator'], candidate, heldout, generic,
                       options.generic_tolerance)}
     if store is not None and report['accepted']:
         store.set_candidate(out)     # the node's gate judges it again on its own frames

@@ -1,4 +1,5 @@
-"""Photometric image augmentation on uint8 RGB images: colour jitter, blur, noise.
+"""Photometric image augmentation on uint8 RGB images: colour jitter, blur, lower resolution,
+noise.
 
 Used by the synthetic renderer (post-render corruption) and by the DREAM reader (training
 augmentation). None of these changes geometry, so labels stay valid.
@@ -32,6 +33,17 @@ def gaussian_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
     if sigma_px <= 0.0:
         return image
     return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma_px))
+
+
+def lower_resolution(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image shrunk by ``scale`` (area averaging) and enlarged back to its size: the detail
+    a camera ``1 / scale`` times as far would resolve. Pixel centres stay aligned."""
+    if scale >= 1.0:
+        return image
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def gaussian_noise(image: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:

@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 
 from robotag_ros.data.dream.format import (CAMERA_SETTINGS_FILE, DEPTH_SUFFIX, FRAME_NAME_RE,
                                            IMAGE_SUFFIXES, MASK_SUFFIX, R_NORMAL_UE, extra_path)
-from robotag_ros.data.image_aug import colour_jitter, gaussian_noise
+from robotag_ros.data.image_aug import colour_jitter, gaussian_noise, lower_resolution
 from robotag_ros.geometry.letterbox import (letterbox_image, plan_crop, plan_letterbox,
                                             warp_image)
 from robotag_ros.metrics import GroundTruthFrame
@@ -127,7 +127,8 @@ class DreamDataset(Dataset):
                  joint_name_map: dict | None = None, seed: int | None = None,
                  max_scale_jitter: float = 0.15, robot_crop: 'RobotCrop | None' = None,
                  background_replace_prob: float = 0.0, backgrounds=None,
-                 view_labels: bool = True):
+                 view_labels: bool = True, resolution_jitter_prob: float = 0.0,
+                 resolution_min_scale: float = 0.5):
         self.root = Path(root)
         # False for a set seen by one fixed camera: its poses are true, but all show one side
         # (``has_view``; the view head's loss skips such frames).
@@ -148,6 +149,14 @@ class DreamDataset(Dataset):
         if background_replace_prob > 0 and backgrounds is None:
             raise ValueError('background_replace_prob needs backgrounds (a generator)')
         self.background_replace_prob, self.backgrounds = background_replace_prob, backgrounds
+        # With augment, this fraction of samples is shrunk by U(resolution_min_scale, 1) and
+        # enlarged back: the robot as a farther camera resolves it (a recording from one
+        # camera shows it at one resolution only). Geometry and labels stay as they are.
+        if not 0.0 <= resolution_jitter_prob <= 1.0 or not 0.0 < resolution_min_scale <= 1.0:
+            raise ValueError('resolution_jitter_prob must be in [0, 1] and resolution_min_scale '
+                             f'in (0, 1], got {resolution_jitter_prob}, {resolution_min_scale}')
+        self.resolution_jitter_prob = resolution_jitter_prob
+        self.resolution_min_scale = resolution_min_scale
         self.epoch = 0
         self._keypoint_map = {normalise_name(k): normalise_name(v)
                               for k, v in (keypoint_name_map or {}).items()}
@@ -438,6 +447,9 @@ class DreamDataset(Dataset):
     def _sample(self, record, image, mask, depth_mm, K_new, keypoints_2d, rng) -> dict:
         """The sample dict from an image (and mask, depth) already placed in the output frame."""
         out_h, out_w = image.shape[:2]
+        if rng is not None and self.resolution_jitter_prob > 0 \
+                and rng.uniform() < self.resolution_jitter_prob:
+            image = lower_resolution(image, rng.uniform(self.resolution_min_scale, 1.0))
         if rng is not None:
             image = colour_jitter(image, rng, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-10.0, 10.0))
             if rng.uniform() < 0.5:
