@@ -223,9 +223,6 @@ def _finetune_self_label(args, parser) -> int:
 
     if not (args.out or args.models_dir):
         parser.error('--self-label needs --out (or --models-dir)')
-    if args.calib and len(args.self_label) > 1:
-        parser.error('--calib labels one camera: with several recordings leave it out (each '
-                     'is calibrated from its own frames)')
     model = args.model or str(default_model_path())
     if args.out:
         check_output(model, args.out, args.force)

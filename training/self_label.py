@@ -291,14 +291,15 @@ def run_self_label(bags: str | os.PathLike | Sequence[str | os.PathLike], model:
     run_dir = out.parent / f'{out.name}_run'
     started = time.perf_counter()
     suffixes = [''] if len(bags) == 1 else [f'_{i + 1}' for i in range(len(bags))]
-    labelled = [self_label(bag, model, run_dir / f'self_labelled{suffix}', options)
-                for bag, suffix in zip(bags, suffixes)]
+    labelled_dirs = [str(run_dir / f'self_labelled{suffix}') for suffix in suffixes]
+    labelled = [self_label(bag, model, folder, options)
+                for bag, folder in zip(bags, labelled_dirs)]
     calib_paths = [write_calib(run_dir / f'labels{suffix}.calib', item['calibration'])
                    for item, suffix in zip(labelled, suffixes)]
     labelled_report, heldout = _merged(labelled)
     robot = labelled[0]['estimator'].robot
     height, width = heldout['images'][0].shape[:2]
-    train_dirs, generic = [str(run_dir / f'self_labelled{suffix}') for suffix in suffixes], None
+    train_dirs, generic = list(labelled_dirs), None
     if options.replay_frames > 0:
         matched = replay_dr_config(labelled[0]['calibration'], heldout['intrinsics'][0]) \
             if options.replay_matches_camera else None
@@ -311,7 +312,7 @@ def run_self_label(bags: str | os.PathLike | Sequence[str | os.PathLike], model:
             options.replay_seed + 1, height, width), robot)
     labelled_minutes = (time.perf_counter() - started) / 60.0
     # Eye-on-base, every labelled frame of a recording shows the robot from its one camera.
-    single_camera = [folder for folder, item in zip(train_dirs, labelled)
+    single_camera = [folder for folder, item in zip(labelled_dirs, labelled)
                      if item['calibration'].calibration_type != EYE_IN_HAND]
     config = finetune_config(model, out, labelled_dirs=train_dirs,
                              config_path=config_path,
