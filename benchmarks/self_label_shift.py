@@ -9,19 +9,25 @@ DREAM folder that is never trained on. Evaluates the model on the second, runs
 ``robotag-finetune --self-label``'s code path on the first (calibrate from the recording, label
 by forward kinematics, drop disagreeing frames, fine-tune, swap gate), evaluates the candidate on
 the second. Beside it, the same before/after on the first recording's own held-out block (its
-last frames, never trained on: the camera the user kept; ``self_label_same_camera_*``). Keys
+last frames, never trained on: the camera the user kept; ``self_label_same_camera_*``), and
+both models on the second camera's very views rendered again in the default look (its camera
+and motion, not the domain: ``self_label_other_camera_default_look_*``; how much of that
+camera's error the domain makes, which is all one recording can teach), with the two cameras'
+distance and elevation about the base. Keys
 ``self_label_*`` (ADD AUC in percent, joints 1-6 in degrees, minutes, frames used and dropped);
 writes benchmarks/results/self_label_shift.json and prints the table.
 
     PYTHONPATH=. nice -n 10 python benchmarks/self_label_shift.py --frames 300 --minutes 30
     # (the fine-tuning recipe is the product's; --epochs/--lr/--override change it;
-    # --extra-recordings 2: two more recordings of the cell, other cameras, learnt together)
+    # --extra-recordings 2: two more recordings of the cell, other cameras, learnt together;
+    # --other-seed S: another second camera)
     # the pipeline only, in about a minute (numbers meaningless, marked so in the JSON):
     PYTHONPATH=. python benchmarks/self_label_shift.py --model TINY_ARTIFACT --smoke-test
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -29,6 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -91,9 +98,55 @@ def extra_bag(work: Path, index: int) -> Path:
     return work / f'recording_bag_{index}'
 
 
+def default_look_config(shifted_config: Path) -> Path:
+    """The default domain randomisation's look (robot colours, lights, backgrounds, clutter,
+    image effects) with ``shifted_config``'s cameras and intrinsics, and no rooms: the
+    generator then draws the same camera and motion from a seed as ``shifted_config`` does (a
+    room's floor would move both), so a recording rendered again with it shows the same views
+    without the domain shift."""
+    from robotag_ros.bundled import default_dr_config_path
+
+    config = yaml.safe_load(Path(default_dr_config_path()).read_text())
+    config.pop('room', None)
+    config['name'] = 'dr_default_look_fixed_camera'
+    config['camera'] = yaml.safe_load(shifted_config.read_text())['camera']
+    path = shifted_config.with_name('dr_default_look_fixed_camera.yaml')
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def render_other_camera(robot, config_path: Path, frames: int, width: int, height: int,
+                        folder: Path, shared_scene: bool = False,
+                        other_seed: int = TEST_SEED) -> None:
+    """The second (never trained on) recording's camera and motion in another look, as a
+    labelled DREAM folder."""
+    from robotag_ros.data.synthetic.dr_config import load_dr_config
+    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
+
+    generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), height, width)
+    try:
+        write_labelled(folder, robot, generator.generate_sequence(
+            other_seed, frames, scene_seed=SCENE_SEED if shared_scene else None), height, width)
+    finally:
+        generator.close()
+
+
+def camera_placement(T_cam_base: np.ndarray) -> tuple[float, float]:
+    """A static camera's distance (m) from the robot base and elevation above its xy plane
+    (deg)."""
+    import torch
+
+    from robotag_ros.geometry.view import camera_azimuth_elevation
+
+    T = torch.as_tensor(np.asarray(T_cam_base, dtype=np.float64))
+    _, elevation = camera_azimuth_elevation(T)
+    return (float(np.linalg.norm(T[:3, :3].numpy().T @ T[:3, 3].numpy())),
+            math.degrees(float(elevation)))
+
+
 def render_recordings(robot, config_path: Path, frames: int, width: int, height: int,
                       bag: Path, heldout: Path, shared_scene: bool = False,
-                      extra_bags: tuple[Path, ...] = ()) -> None:
+                      extra_bags: tuple[Path, ...] = (), other_seed: int = TEST_SEED) -> None:
     """The first recording as a rosbag2, the second as a labelled DREAM folder; with
     ``shared_scene`` both show one cell (robot colours, lights, background, clutter, image
     effects) through their two cameras, else each its own. ``extra_bags``: more recordings to
@@ -110,7 +163,7 @@ def render_recordings(robot, config_path: Path, frames: int, width: int, height:
             write_recording_bag(generator, robot, TRAIN_SEED + 10 * index, frames, extra,
                                 scene_seed)
         write_labelled(heldout, robot, generator.generate_sequence(
-            TEST_SEED, frames, scene_seed=scene_seed), height, width)
+            other_seed, frames, scene_seed=scene_seed), height, width)
     finally:
         generator.close()
 
@@ -143,6 +196,11 @@ def main(argv=None) -> int:
                         help='more recordings of the same cell to learn from, each through '
                              'another camera (the camera moved between them); the second '
                              'camera stays unseen')
+    parser.add_argument('--other-seed', type=int, default=TEST_SEED,
+                        help="the second recording's seed (its camera and motion)")
+    parser.add_argument('--no-default-look', action='store_true',
+                        help="skip the second camera's views rendered again in the default "
+                             "look (how much of its error is the domain, ~3 minutes)")
     parser.add_argument('--override', action='append', default=[], metavar='KEY=VALUE')
     parser.add_argument('--variant', default='', help='what this run changes, for the JSON')
     parser.add_argument('--json', default=str(RESULT))
@@ -170,12 +228,17 @@ def main(argv=None) -> int:
     render_minutes = None                   # None: the work dir's recordings were reused
     if not bag.exists():
         render_recordings(robot, fixed_camera_config(work, width, height, args.fov_y_deg),
-                          args.frames, width, height, bag, heldout, args.shared_scene, extras)
+                          args.frames, width, height, bag, heldout, args.shared_scene, extras,
+                          args.other_seed)
         render_minutes = (time.perf_counter() - started) / 60.0
     elif not all(extra.exists() for extra in extras):
         raise SystemExit(f'{work} holds recordings rendered without --extra-recordings '
                          f'{args.extra_recordings}; use another --work-dir')
 
+    from robotag_ros.data.dream.dataset import DreamDataset
+    first_distance, first_elevation = camera_placement(np.load(work / 'recording_T_cam_base.npy'))
+    other_distance, other_elevation = camera_placement(DreamDataset(
+        heldout, robot, image_size=None, augment=False).raw_frame(0)['ground_truth'].T_cam_base)
     before = evaluate_artifact(args.model, str(heldout), device=args.device, print_table=False)
     recipe = [f'optim.{key}={value!r}' for key, value in (
         ('epochs', args.epochs), ('batch_size', args.batch_size), ('lr', args.lr))
@@ -197,6 +260,22 @@ def main(argv=None) -> int:
     same_before, same_after = (evaluate_artifact(model, str(same_camera), device=args.device,
                                                  print_table=False)
                                for model in (args.model, report['artifact']))
+    # The second camera's views without the domain shift: what of its error the domain (which
+    # self-labelling can teach) makes, and what the view itself does.
+    default_look = {}
+    if not args.no_default_look:
+        other_default = work / 'heldout_recording_default_look'
+        if not other_default.exists():
+            render_other_camera(robot, default_look_config(fixed_camera_config(
+                work, width, height, args.fov_y_deg)), args.frames, width, height,
+                other_default, args.shared_scene, args.other_seed)
+        for name, model in (('before', args.model), ('after', report['artifact'])):
+            scores = evaluate_artifact(model, str(other_default), device=args.device,
+                                       print_table=False)
+            default_look[f'self_label_other_camera_default_look_add_auc_{name}'] = \
+                scores['add_auc']
+            default_look[f'self_label_other_camera_default_look_joint_error_j1_6_deg_{name}'] = \
+                scores['mean_joint_error_j1_6_deg']
     from robotag_ros.calibration.calib_file import read_calib
     from robotag_ros.calibration.synthetic import transform_error
     label_mm, label_deg = transform_error(read_calib(report['labels_calib']).T_cam_reference,
@@ -210,6 +289,7 @@ def main(argv=None) -> int:
                   + ('; one scene (cell) seen by both cameras' if args.shared_scene
                      else '; each recording its own scene'),
         'self_label_shared_scene': bool(args.shared_scene),
+        'self_label_other_recording_seed': args.other_seed,
         'image_width_px': width, 'image_height_px': height,
         'self_label_overrides': ' '.join(recipe),
         'self_label_variant': args.variant,
@@ -242,6 +322,11 @@ def main(argv=None) -> int:
             same_before['mean_joint_error_j1_6_deg'],
         'self_label_same_camera_joint_error_j1_6_deg_after':
             same_after['mean_joint_error_j1_6_deg'],
+        **default_look,
+        'self_label_first_camera_distance_m': first_distance,
+        'self_label_first_camera_elevation_deg': first_elevation,
+        'self_label_other_camera_distance_m': other_distance,
+        'self_label_other_camera_elevation_deg': other_elevation,
         'self_label_swap_gate_accepts': report['swap_gate_accepts'],
         'self_label_accepted': report['accepted'],
         'self_label_camera_moved': report.get('camera_moved'),

@@ -1,0 +1,49 @@
+"""The self-label benchmark's default-look check shows the second camera's very views."""
+import numpy as np
+
+from benchmarks.finetune_shift import fixed_camera_config
+from benchmarks.self_label_shift import (SCENE_SEED, TEST_SEED, camera_placement,
+                                         default_look_config)
+from robotag_ros.data.synthetic.dr_config import load_dr_config
+from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
+from robotag_ros.robot import load_robot
+
+HEIGHT, WIDTH = 120, 160
+
+
+def _recording(robot, config_path):
+    generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), HEIGHT, WIDTH)
+    try:
+        return generator.generate_sequence(TEST_SEED, 3, scene_seed=SCENE_SEED)
+    finally:
+        generator.close()
+
+
+def test_default_look_keeps_the_camera_and_motion_and_changes_the_pixels(tmp_path):
+    robot = load_robot('panda')
+    shifted = fixed_camera_config(tmp_path, WIDTH, HEIGHT, 42.0)
+    shifted_frames = _recording(robot, shifted)
+    default_frames = _recording(robot, default_look_config(shifted))
+    for a, b in zip(shifted_frames, default_frames):
+        np.testing.assert_allclose(a.T_cam_base, b.T_cam_base)
+        np.testing.assert_allclose(a.joint_angles_rad, b.joint_angles_rad)
+        np.testing.assert_allclose(a.K, b.K)
+    # another look: robot colours, background and image effects all differ
+    difference = np.abs(shifted_frames[0].rgb.astype(float) - default_frames[0].rgb)
+    assert difference.mean() > 20.0
+
+
+def test_camera_placement_reads_distance_and_elevation():
+    # camera 2 m up and 2 m out along x, looking at the base: 2.83 m, 45 deg
+    centre = np.array([2.0, 0.0, 2.0])
+    forward = -centre / np.linalg.norm(centre)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R_base_cam = np.stack([right, down, forward], axis=1)
+    T_cam_base = np.eye(4)
+    T_cam_base[:3, :3] = R_base_cam.T
+    T_cam_base[:3, 3] = -R_base_cam.T @ centre
+    distance, elevation = camera_placement(T_cam_base)
+    assert abs(distance - np.sqrt(8.0)) < 1e-9
+    assert abs(elevation - 45.0) < 1e-9
