@@ -1,9 +1,13 @@
-"""The self-label benchmark's default-look check shows the second camera's very views."""
+"""The self-label benchmark: its default-look check shows the second camera's very views, and
+its smoke run goes end to end."""
+import json
+
 import numpy as np
+from inference_fixtures import make_tiny_artifact
 
 from benchmarks.finetune_shift import fixed_camera_config
 from benchmarks.self_label_shift import (SCENE_SEED, TEST_SEED, camera_placement,
-                                         default_look_config)
+                                         default_look_config, main)
 from robotag_ros.data.synthetic.dr_config import load_dr_config
 from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
 from robotag_ros.robot import load_robot
@@ -47,3 +51,22 @@ def test_camera_placement_reads_distance_and_elevation():
     distance, elevation = camera_placement(T_cam_base)
     assert abs(distance - np.sqrt(8.0)) < 1e-9
     assert abs(elevation - 45.0) < 1e-9
+
+
+def test_self_label_benchmark_smoke_run_writes_its_keys(tmp_path):
+    """The benchmark's --smoke-test (the pipeline end to end at tiny sizes) still runs and
+    writes the before/after keys on both cameras, the default-look keys and the placements."""
+    model = make_tiny_artifact(tmp_path / 'tiny', load_robot('panda'))
+    result = tmp_path / 'result.json'
+    assert main(['--model', str(model), '--smoke-test', '--shared-scene', '--device', 'cpu',
+                 '--work-dir', str(tmp_path / 'work'), '--json', str(result)]) == 0
+    keys = json.loads(result.read_text())
+    assert keys['smoke_test_numbers_meaningless'] is True
+    for name in ('add_auc', 'joint_error_j1_6_deg', 'same_camera_add_auc',
+                 'other_camera_default_look_add_auc',
+                 'other_camera_default_look_joint_error_j1_6_deg'):
+        for when in ('before', 'after'):
+            assert np.isfinite(keys[f'self_label_{name}_{when}'])
+    assert 1.0 < keys['self_label_first_camera_distance_m'] < 4.0
+    assert 1.0 < keys['self_label_other_camera_distance_m'] < 4.0
+    assert keys['self_label_first_camera_distance_m'] != keys['self_label_other_camera_distance_m']

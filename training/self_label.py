@@ -123,8 +123,10 @@ def self_label(bag: str | os.PathLike, model: str, labelled_dir: str | os.PathLi
     train, holdout = time_block_holdout(kept, options.holdout_fraction,
                                         options.holdout_gap_frames)
     if len(train) < 2 or len(holdout) < 2:
-        raise ValueError(f'only {len(kept)} of {len(series)} frames have labels the network '
-                         'agrees with; too few to fine-tune on and judge the result')
+        raise ValueError(f'{len(train)} frames to fine-tune on and {len(holdout)} to judge the '
+                         f'result: too few ({len(kept)} of {len(series)} frames have labels the '
+                         f'network agrees with; {options.holdout_gap_frames} between the two '
+                         'parts are used by neither); record a longer recording')
     masks = RobotMasks(estimator.robot) if options.robot_masks else None
     try:
         written = write_labelled_set(labelled_dir, estimator.robot, recording.plan,
