@@ -61,18 +61,18 @@ def write_labelled(folder: Path, robot, frames, height: int, width: int, first: 
                     save_depth=False)
 
 
-def render_first_recording_tail(robot, config_path: Path, frames: int, width: int,
-                                height: int, first: int, folder: Path,
-                                shared_scene: bool = False) -> None:
-    """The first recording's frames from ``first`` on (its held-out block), rendered again
-    (the generator is deterministic in its seeds) as a labelled DREAM folder."""
+def render_labelled_recording(robot, config_path: Path, seed: int, frames: int, width: int,
+                              height: int, folder: Path, shared_scene: bool = False,
+                              first: int = 0) -> None:
+    """Recording ``seed``'s frames from ``first`` on, rendered (again: the generator is
+    deterministic in its seeds) with ``config_path``'s look as a labelled DREAM folder."""
     from robotag_ros.data.synthetic.dr_config import load_dr_config
     from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
 
     generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), height, width)
     try:
         recorded = generator.generate_sequence(
-            TRAIN_SEED, frames, scene_seed=SCENE_SEED if shared_scene else None)
+            seed, frames, scene_seed=SCENE_SEED if shared_scene else None)
     finally:
         generator.close()
     write_labelled(folder, robot, recorded, height, width, first)
@@ -115,22 +115,6 @@ def default_look_config(shifted_config: Path) -> Path:
     path = shifted_config.with_name('dr_default_look_fixed_camera.yaml')
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def render_other_camera(robot, config_path: Path, frames: int, width: int, height: int,
-                        folder: Path, shared_scene: bool = False,
-                        other_seed: int = TEST_SEED) -> None:
-    """The second (never trained on) recording's camera and motion in another look, as a
-    labelled DREAM folder."""
-    from robotag_ros.data.synthetic.dr_config import load_dr_config
-    from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
-
-    generator = SyntheticFrameGenerator(robot, load_dr_config(config_path), height, width)
-    try:
-        write_labelled(folder, robot, generator.generate_sequence(
-            other_seed, frames, scene_seed=SCENE_SEED if shared_scene else None), height, width)
-    finally:
-        generator.close()
 
 
 def camera_placement(T_cam_base: np.ndarray) -> tuple[float, float]:
@@ -228,11 +212,17 @@ def main(argv=None) -> int:
     bag, heldout = work / 'recording_bag', work / 'heldout_recording'
     extras = tuple(extra_bag(work, index) for index in range(2, 2 + args.extra_recordings))
     render_minutes = None                   # None: the work dir's recordings were reused
+    other_seed_file = work / 'other_recording_seed.txt'
     if not bag.exists():
         render_recordings(robot, fixed_camera_config(work, width, height, args.fov_y_deg),
                           args.frames, width, height, bag, heldout, args.shared_scene, extras,
                           args.other_seed)
+        other_seed_file.write_text(f'{args.other_seed}\n')
         render_minutes = (time.perf_counter() - started) / 60.0
+    elif other_seed_file.exists() and int(other_seed_file.read_text()) != args.other_seed:
+        raise SystemExit(f'{work} holds a second recording of seed '
+                         f'{other_seed_file.read_text().strip()}, not {args.other_seed}; use '
+                         'another --work-dir')
     elif not all(extra.exists() for extra in extras):
         raise SystemExit(f'{work} holds recordings rendered without --extra-recordings '
                          f'{args.extra_recordings}; use another --work-dir')
@@ -257,9 +247,9 @@ def main(argv=None) -> int:
     first = int(round((report['holdout_from_stamp_ns'] - START_NS) / PERIOD_NS))
     same_camera = work / f'first_recording_from_{first:06d}'
     if not same_camera.exists():
-        render_first_recording_tail(
-            robot, fixed_camera_config(work, width, height, args.fov_y_deg), args.frames,
-            width, height, first, same_camera, args.shared_scene)
+        render_labelled_recording(
+            robot, fixed_camera_config(work, width, height, args.fov_y_deg), TRAIN_SEED,
+            args.frames, width, height, same_camera, args.shared_scene, first)
     same_before, same_after = (evaluate_artifact(model, str(same_camera), device=args.device,
                                                  print_table=False)
                                for model in (args.model, report['artifact']))
@@ -269,9 +259,9 @@ def main(argv=None) -> int:
     if not args.no_default_look:
         other_default = work / 'heldout_recording_default_look'
         if not other_default.exists():
-            render_other_camera(robot, default_look_config(fixed_camera_config(
-                work, width, height, args.fov_y_deg)), args.frames, width, height,
-                other_default, args.shared_scene, args.other_seed)
+            render_labelled_recording(robot, default_look_config(fixed_camera_config(
+                work, width, height, args.fov_y_deg)), args.other_seed, args.frames, width,
+                height, other_default, args.shared_scene)
         for name, model in (('before', args.model), ('after', report['artifact'])):
             scores = evaluate_artifact(model, str(other_default), device=args.device,
                                        print_table=False)

@@ -3,6 +3,7 @@ its smoke run goes end to end."""
 import json
 
 import numpy as np
+import pytest
 from inference_fixtures import make_tiny_artifact
 
 from benchmarks.finetune_shift import fixed_camera_config
@@ -70,3 +71,13 @@ def test_self_label_benchmark_smoke_run_writes_its_keys(tmp_path):
     assert 1.0 < keys['self_label_first_camera_distance_m'] < 4.0
     assert 1.0 < keys['self_label_other_camera_distance_m'] < 4.0
     assert keys['self_label_first_camera_distance_m'] != keys['self_label_other_camera_distance_m']
+
+
+def test_self_label_benchmark_refuses_a_work_dir_of_another_second_camera(tmp_path):
+    work = tmp_path / 'work'
+    (work / 'recording_bag').mkdir(parents=True)
+    (work / 'other_recording_seed.txt').write_text('4002\n')
+    with pytest.raises(SystemExit, match='seed 4002, not 4008'):
+        main(['--other-seed', '4008', '--work-dir', str(work), '--json',
+              str(tmp_path / 'result.json')])
+    assert not (tmp_path / 'result.json').exists()
