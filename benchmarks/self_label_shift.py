@@ -27,7 +27,6 @@ writes benchmarks/results/self_label_shift.json and prints the table.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -115,19 +114,6 @@ def default_look_config(shifted_config: Path) -> Path:
     path = shifted_config.with_name('dr_default_look_fixed_camera.yaml')
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def camera_placement(T_cam_base: np.ndarray) -> tuple[float, float]:
-    """A static camera's distance (m) from the robot base and elevation above its xy plane
-    (deg)."""
-    import torch
-
-    from robotag_ros.geometry.view import camera_azimuth_elevation
-
-    T = torch.as_tensor(np.asarray(T_cam_base, dtype=np.float64))
-    _, elevation = camera_azimuth_elevation(T)
-    return (float(np.linalg.norm(T[:3, :3].numpy().T @ T[:3, 3].numpy())),
-            math.degrees(float(elevation)))
 
 
 def render_recordings(robot, config_path: Path, frames: int, width: int, height: int,
@@ -228,6 +214,7 @@ def main(argv=None) -> int:
                          f'{args.extra_recordings}; use another --work-dir')
 
     from robotag_ros.data.dream.dataset import DreamDataset
+    from robotag_ros.geometry.view import camera_placement
     first_distance, first_elevation = camera_placement(np.load(work / 'recording_T_cam_base.npy'))
     other_distance, other_elevation = camera_placement(DreamDataset(
         heldout, robot, image_size=None, augment=False).raw_frame(0)['ground_truth'].T_cam_base)

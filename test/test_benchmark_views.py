@@ -7,8 +7,7 @@ import pytest
 from inference_fixtures import make_tiny_artifact
 
 from benchmarks.finetune_shift import fixed_camera_config
-from benchmarks.self_label_shift import (SCENE_SEED, TEST_SEED, camera_placement,
-                                         default_look_config, main)
+from benchmarks.self_label_shift import SCENE_SEED, TEST_SEED, default_look_config, main
 from robotag_ros.data.synthetic.dr_config import load_dr_config
 from robotag_ros.data.synthetic.frame_generator import SyntheticFrameGenerator
 from robotag_ros.robot import load_robot
@@ -36,22 +35,6 @@ def test_default_look_keeps_the_camera_and_motion_and_changes_the_pixels(tmp_pat
     # another look: robot colours, background and image effects all differ
     difference = np.abs(shifted_frames[0].rgb.astype(float) - default_frames[0].rgb)
     assert difference.mean() > 20.0
-
-
-def test_camera_placement_reads_distance_and_elevation():
-    # camera 2 m up and 2 m out along x, looking at the base: 2.83 m, 45 deg
-    centre = np.array([2.0, 0.0, 2.0])
-    forward = -centre / np.linalg.norm(centre)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R_base_cam = np.stack([right, down, forward], axis=1)
-    T_cam_base = np.eye(4)
-    T_cam_base[:3, :3] = R_base_cam.T
-    T_cam_base[:3, 3] = -R_base_cam.T @ centre
-    distance, elevation = camera_placement(T_cam_base)
-    assert abs(distance - np.sqrt(8.0)) < 1e-9
-    assert abs(elevation - 45.0) < 1e-9
 
 
 def test_self_label_benchmark_smoke_run_writes_its_keys(tmp_path):

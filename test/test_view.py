@@ -9,9 +9,9 @@ import torch
 
 from robotag_ros.data.synthetic.camera_sampling import look_at
 from robotag_ros.geometry import project_points
-from robotag_ros.geometry.view import (camera_azimuth_elevation, soft_view_targets,
-                                       split_view_logits, view_cross_entropy,
-                                       view_log_likelihood)
+from robotag_ros.geometry.view import (camera_azimuth_elevation, camera_placement,
+                                       soft_view_targets, split_view_logits,
+                                       view_cross_entropy, view_log_likelihood)
 from robotag_ros.inference.fitting import keypoint_kinematics
 from robotag_ros.inference.loop_closing import turned_to_azimuth
 from robotag_ros.losses.supervised import heatmap_cross_entropy, relative_depth_l1
@@ -152,3 +152,11 @@ def test_a_fixed_camera_teaches_the_arm_azimuth_but_not_the_camera_pose(panda):
         assert (abs(view_term(camera_part, has_view) - view_term(plain, has_view)) > 0.1) \
             == camera_counts
         assert abs(view_term(arm_part, has_view) - view_term(plain, has_view)) > 0.1
+
+
+def test_camera_placement_reads_distance_and_elevation():
+    # camera 2 m up and 2 m out along x, looking at the base: 2.83 m, 45 deg
+    T_cam_base = np.linalg.inv(look_at(np.array([2.0, 0.0, 2.0]), np.zeros(3)))
+    distance, elevation = camera_placement(T_cam_base)
+    assert abs(distance - np.sqrt(8.0)) < 1e-9
+    assert abs(elevation - 45.0) < 1e-9

@@ -169,20 +169,16 @@ def replay_dr_config(calibration, K: np.ndarray):
     in rooms and colours it does not have."""
     from dataclasses import replace
 
-    import torch
-
     from robotag_ros.bundled import default_dr_config_path
     from robotag_ros.data.synthetic.dr_config import load_dr_config
-    from robotag_ros.geometry.view import camera_azimuth_elevation
+    from robotag_ros.geometry.view import camera_placement
 
     config = load_dr_config(default_dr_config_path())
     camera = replace(config.camera, intrinsics_px=[float(K[0, 0]), float(K[1, 1]),
                                                    float(K[0, 2]), float(K[1, 2])])
     if calibration.calibration_type != EYE_IN_HAND:
-        T = np.asarray(calibration.T_cam_reference, dtype=np.float64)
-        distance = float(np.linalg.norm(T[:3, :3].T @ T[:3, 3]))
-        _, elevation = camera_azimuth_elevation(torch.from_numpy(T))
-        elevation_deg = float(np.degrees(elevation))
+        distance, elevation_deg = camera_placement(
+            np.asarray(calibration.T_cam_reference, dtype=np.float64))
         camera = replace(camera, distance_m=[0.85 * distance, 1.15 * distance],
                          elevation_deg=[elevation_deg - 10.0, elevation_deg + 10.0])
     return replace(config, camera=camera)

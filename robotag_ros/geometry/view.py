@@ -30,6 +30,15 @@ def camera_azimuth_elevation(T_cam_base: torch.Tensor) -> tuple[torch.Tensor, to
             torch.atan2(centre[..., 2], horizontal))
 
 
+def camera_placement(T_cam_base) -> tuple[float, float]:
+    """One 4x4 T_cam_base (array or tensor) -> a static camera's distance from the base origin
+    (m) and its elevation above the base's xy plane (degrees)."""
+    T = torch.as_tensor(T_cam_base, dtype=torch.float64)
+    _, elevation = camera_azimuth_elevation(T)
+    # A rotation keeps lengths: the centre's distance is the translation's.
+    return float(torch.linalg.vector_norm(T[:3, 3])), math.degrees(float(elevation))
+
+
 def azimuth_bin_centres(bins: int, like: torch.Tensor) -> torch.Tensor:
     return (torch.arange(bins, dtype=like.dtype, device=like.device) + 0.5) \
         * (2 * math.pi / bins) - math.pi
